@@ -1,0 +1,1 @@
+"""diffsys.chiplet"""

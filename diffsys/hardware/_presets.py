@@ -1,0 +1,196 @@
+"""Accelerator presets from vendor datasheets (dense peaks; sparsity enters through ``sparsity_speedup``).
+
+Sources (all accessed for the figures quoted in each builder's docstring):
+- [V100] NVIDIA Tesla V100 datasheet (2018) and Volta architecture whitepaper (2017).
+- [A100] NVIDIA A100 Tensor Core GPU datasheet (2021) and Ampere (GA100) architecture whitepaper (2020).
+- [H100] NVIDIA H100 Tensor Core GPU datasheet (2023) and Hopper architecture whitepaper (2022).
+- [H200] NVIDIA H200 Tensor Core GPU datasheet (2024).
+- [B200] NVIDIA HGX B200 / DGX B200 datasheet (2024), per-GPU dense figures.
+- [MI250X] AMD Instinct MI250X datasheet (2021).
+- [MI300X] AMD Instinct MI300X datasheet (2023).
+- [TPUv4] Jouppi et al., "TPU v4", ISCA 2023; Google Cloud TPU v4 documentation.
+- [TPUv5e] Google Cloud TPU v5e documentation (2023).
+- [TPUv5p] Google Cloud TPU v5p documentation (2023).
+- [Orin] NVIDIA Jetson AGX Orin series datasheet (2023) and Ampere GA10x whitepaper.
+- [Horowitz] M. Horowitz, "Computing's energy problem", ISSCC 2014 (energy per op / per byte, 45 nm), scaled.
+
+Where a vendor does not publish a figure (on-chip latencies, per-level energy), the preset uses a documented
+estimate from microbenchmark literature (Jia et al., "Dissecting the NVIDIA Volta/Turing/Ampere GPU architecture via
+microbenchmarking", 2018-2021) and says so; such fields are design parameters users will usually sweep anyway.
+"""
+
+from __future__ import annotations
+
+from ._spec import Accelerator, MemoryLevel, PowerSpec
+
+KiB, MiB, GiB = 2**10, 2**20, 2**30
+GB, TB = 1e9, 1e12
+T = 1e12
+
+# Access energy per byte (J/B). HBM ~3.9 pJ/bit (HBM2, O'Connor et al. MICRO 2017 "Fine-grained DRAM"), HBM3 ~3.4;
+# on-chip SRAM ~1 pJ/B for large L2 and ~0.3 pJ/B for L1/SMEM (Horowitz 2014 scaled to 7 nm; Jouppi et al. 2021).
+_E_HBM2, _E_HBM3, _E_LPDDR5, _E_L2, _E_L1 = 31e-12, 27e-12, 40e-12, 1.0e-12, 0.3e-12
+
+
+def _gpu(name, *, matrix, vector, hbm_B, hbm_Bps, l2_B, l2_Bps, l1_B, l1_Bps, tdp_W, idle_W, clock_Hz, cores,
+         link_Bps, nic_Bps, pj_per_flop, sparsity=2.0, hbm_latency_s=500e-9, l2_latency_s=200e-9,
+         l1_latency_s=30e-9, e_hbm=_E_HBM3, hbm_name="hbm"):
+    memory = (
+        MemoryLevel("l1", l1_B, l1_Bps, l1_latency_s, _E_L1),
+        MemoryLevel("l2", l2_B, l2_Bps, l2_latency_s, _E_L2),
+        MemoryLevel(hbm_name, hbm_B, hbm_Bps, hbm_latency_s, e_hbm),
+    )
+    return Accelerator(
+        name, matrix, vector, memory, PowerSpec(tdp_W, idle_W, 0.3), sparsity_speedup=sparsity,
+        frequency_Hz=clock_Hz, num_cores=cores, link_bandwidth_Bps=link_Bps, nic_bandwidth_Bps=nic_Bps,
+        energy_J_per_flop=pj_per_flop * 1e-12, main_memory_index=2,
+    )
+
+
+def v100() -> Accelerator:
+    """Tesla V100 SXM2 32 GB [V100]: 125 TFLOP/s fp16 tensor, 15.7 fp32, 7.8 fp64; HBM2 900 GB/s; 6 MB L2;
+    80 SMs × 128 KB L1; 300 W; NVLink2 300 GB/s total (150 GB/s/direction); 1530 MHz boost."""
+    return _gpu("V100-SXM2-32GB", matrix={"fp16": 125 * T}, vector={"fp64": 7.8 * T, "fp32": 15.7 * T,
+                "fp16": 31.4 * T}, hbm_B=32 * GiB, hbm_Bps=900 * GB, l2_B=6 * MiB, l2_Bps=2.2 * TB,
+                l1_B=80 * 128 * KiB, l1_Bps=14 * TB, tdp_W=300, idle_W=40, clock_Hz=1.53e9, cores=80,
+                link_Bps=150 * GB, nic_Bps=12.5 * GB, pj_per_flop=0.8, sparsity=1.0, e_hbm=_E_HBM2)
+
+
+def _a100(name, hbm_B, hbm_Bps):
+    return _gpu(name, matrix={"fp64": 19.5 * T, "tf32": 156 * T, "bf16": 312 * T, "fp16": 312 * T,
+                "int8": 624 * T}, vector={"fp64": 9.7 * T, "fp32": 19.5 * T, "bf16": 39 * T, "fp16": 78 * T},
+                hbm_B=hbm_B, hbm_Bps=hbm_Bps, l2_B=40 * MiB, l2_Bps=5.1 * TB, l1_B=108 * 192 * KiB,
+                l1_Bps=19.4 * TB, tdp_W=400, idle_W=50, clock_Hz=1.41e9, cores=108, link_Bps=300 * GB,
+                nic_Bps=25 * GB, pj_per_flop=0.45, e_hbm=_E_HBM2)
+
+
+def a100_40gb() -> Accelerator:
+    """A100 SXM4 40 GB [A100]: 312 TFLOP/s bf16/fp16 dense, 156 tf32, 19.5 fp64 tensor; HBM2 1555 GB/s; 40 MB L2;
+    108 SMs × 192 KB L1; 400 W; NVLink3 600 GB/s total (300 GB/s/direction); 1410 MHz; one 200 Gb/s HDR NIC."""
+    return _a100("A100-SXM4-40GB", 40 * GiB, 1555 * GB)
+
+
+def a100_80gb() -> Accelerator:
+    """A100 SXM4 80 GB [A100]: as the 40 GB part with HBM2e at 2039 GB/s."""
+    return _a100("A100-SXM4-80GB", 80 * GiB, 2039 * GB)
+
+
+def _hopper(name, hbm_B, hbm_Bps):
+    return _gpu(name, matrix={"fp64": 67 * T, "tf32": 494.7 * T, "bf16": 989.4 * T, "fp16": 989.4 * T,
+                "fp8": 1978.9 * T, "int8": 1978.9 * T}, vector={"fp64": 34 * T, "fp32": 67 * T,
+                "bf16": 134 * T, "fp16": 134 * T}, hbm_B=hbm_B, hbm_Bps=hbm_Bps, l2_B=50 * MiB, l2_Bps=12 * TB,
+                l1_B=132 * 256 * KiB, l1_Bps=33 * TB, tdp_W=700, idle_W=70, clock_Hz=1.98e9, cores=132,
+                link_Bps=450 * GB, nic_Bps=50 * GB, pj_per_flop=0.3)
+
+
+def h100_sxm() -> Accelerator:
+    """H100 SXM5 80 GB [H100]: 989.4 TFLOP/s bf16 dense, 1978.9 fp8, 494.7 tf32, 67 fp64 tensor; HBM3 3.35 TB/s;
+    50 MB L2; 132 SMs × 256 KB L1; 700 W; NVLink4 900 GB/s total (450/direction); one 400 Gb/s NDR NIC per GPU."""
+    return _hopper("H100-SXM5-80GB", 80 * GiB, 3.35 * TB)
+
+
+def h200() -> Accelerator:
+    """H200 SXM 141 GB [H200]: Hopper compute as H100 SXM; HBM3e 141 GB at 4.8 TB/s; 700 W."""
+    return _hopper("H200-SXM-141GB", 141 * GB, 4.8 * TB)
+
+
+def b200() -> Accelerator:
+    """B200 (HGX B200) [B200]: 2.25 PFLOP/s bf16 dense, 4.5 fp8, 9 fp4, 1.1 tf32, 40 fp64; HBM3e 180 GB at 8 TB/s;
+    1000 W; NVLink5 1.8 TB/s total (900/direction). L2 capacity is not in the datasheet: 126 MB estimate (two dies)."""
+    return _gpu("B200", matrix={"fp64": 40 * T, "tf32": 1100 * T, "bf16": 2250 * T, "fp16": 2250 * T,
+                "fp8": 4500 * T, "int8": 4500 * T, "fp4": 9000 * T}, vector={"fp64": 40 * T, "fp32": 80 * T,
+                "bf16": 160 * T, "fp16": 160 * T}, hbm_B=180 * GB, hbm_Bps=8 * TB, l2_B=126 * MiB,
+                l2_Bps=20 * TB, l1_B=148 * 256 * KiB, l1_Bps=50 * TB, tdp_W=1000, idle_W=100, clock_Hz=1.965e9,
+                cores=148, link_Bps=900 * GB, nic_Bps=50 * GB, pj_per_flop=0.22)
+
+
+def mi250x() -> Accelerator:
+    """AMD Instinct MI250X [MI250X]: 383 TFLOP/s bf16/fp16 matrix, 95.7 fp64/fp32 matrix, 47.9 fp64/fp32 vector;
+    HBM2e 128 GB at 3.2768 TB/s; 2 × 8 MB L2; 220 CUs; 560 W; 1700 MHz; Infinity Fabric 8 × 50 GB/s per direction."""
+    return _gpu("MI250X", matrix={"fp64": 95.7 * T, "fp32": 95.7 * T, "bf16": 383 * T, "fp16": 383 * T,
+                "int8": 383 * T}, vector={"fp64": 47.9 * T, "fp32": 47.9 * T, "fp16": 95.7 * T},
+                hbm_B=128 * GiB, hbm_Bps=3.2768 * TB, l2_B=16 * MiB, l2_Bps=7 * TB, l1_B=220 * 80 * KiB,
+                l1_Bps=20 * TB, tdp_W=560, idle_W=90, clock_Hz=1.7e9, cores=220, link_Bps=400 * GB,
+                nic_Bps=25 * GB, pj_per_flop=0.6, sparsity=1.0, e_hbm=_E_HBM2)
+
+
+def mi300x() -> Accelerator:
+    """AMD Instinct MI300X [MI300X]: 1307.4 TFLOP/s bf16/fp16 dense, 2614.9 fp8/int8, 653.7 tf32, 163.4 fp32/fp64
+    matrix; HBM3 192 GB at 5.3 TB/s; 256 MB Infinity Cache (modelled as the L2 level); 304 CUs; 750 W; 2100 MHz;
+    Infinity Fabric 896 GB/s aggregate (448/direction)."""
+    return _gpu("MI300X", matrix={"fp64": 163.4 * T, "fp32": 163.4 * T, "tf32": 653.7 * T, "bf16": 1307.4 * T,
+                "fp16": 1307.4 * T, "fp8": 2614.9 * T, "int8": 2614.9 * T}, vector={"fp64": 81.7 * T,
+                "fp32": 163.4 * T, "fp16": 163.4 * T}, hbm_B=192 * GB, hbm_Bps=5.3 * TB, l2_B=256 * MiB,
+                l2_Bps=17 * TB, l1_B=304 * 64 * KiB, l1_Bps=40 * TB, tdp_W=750, idle_W=110, clock_Hz=2.1e9,
+                cores=304, link_Bps=448 * GB, nic_Bps=50 * GB, pj_per_flop=0.35)
+
+
+def _tpu(name, *, bf16, int8, hbm_B, hbm_Bps, sram_B, tdp_W, idle_W, clock_Hz, cores, ici_Bps, pj):
+    memory = (
+        MemoryLevel("vmem", sram_B, 20 * hbm_Bps, 20e-9, _E_L1),
+        MemoryLevel("hbm", hbm_B, hbm_Bps, 500e-9, _E_HBM2),
+    )
+    return Accelerator(name, {"bf16": bf16, "int8": int8}, {"fp32": bf16 / 16, "bf16": bf16 / 8}, memory,
+                       PowerSpec(tdp_W, idle_W, 0.3), frequency_Hz=clock_Hz, num_cores=cores,
+                       link_bandwidth_Bps=ici_Bps, nic_bandwidth_Bps=12.5 * GB, energy_J_per_flop=pj * 1e-12,
+                       main_memory_index=1)
+
+
+def tpu_v4() -> Accelerator:
+    """TPU v4 [TPUv4]: 275 TFLOP/s bf16 and int8; HBM2 32 GiB at 1200 GB/s; 128 MiB CMEM + 32 MiB VMEM (on-chip
+    level here: 160 MiB); 2 TensorCores; 1050 MHz; 6 ICI links (3D torus), 45 GB/s per direction each;
+    192 W max measured power (Jouppi et al. 2023, Table 2)."""
+    return _tpu("TPU-v4", bf16=275 * T, int8=275 * T, hbm_B=32 * GiB, hbm_Bps=1200 * GB, sram_B=160 * MiB,
+                tdp_W=192, idle_W=60, clock_Hz=1.05e9, cores=2, ici_Bps=6 * 45 * GB, pj=0.3)
+
+
+def tpu_v5e() -> Accelerator:
+    """TPU v5e [TPUv5e]: 197 TFLOP/s bf16, 394 TOP/s int8; HBM2 16 GB at 819 GB/s; 1 TensorCore; ICI 1600 Gb/s
+    per chip (2D torus: 4 links × 50 GB/s aggregate, 100 GB/s per direction per dimension pair). Power is not
+    published; 170 W estimate."""
+    return _tpu("TPU-v5e", bf16=197 * T, int8=394 * T, hbm_B=16 * GB, hbm_Bps=819 * GB, sram_B=48 * MiB,
+                tdp_W=170, idle_W=50, clock_Hz=1.5e9, cores=1, ici_Bps=100 * GB, pj=0.3)
+
+
+def tpu_v5p() -> Accelerator:
+    """TPU v5p [TPUv5p]: 459 TFLOP/s bf16, 918 TOP/s int8; HBM2e 95 GB at 2765 GB/s; 2 TensorCores; ICI 4800 Gb/s
+    per chip (3D torus, 6 links, 300 GB/s per direction aggregate). Power is not published; 350 W estimate."""
+    return _tpu("TPU-v5p", bf16=459 * T, int8=918 * T, hbm_B=95 * GB, hbm_Bps=2765 * GB, sram_B=96 * MiB,
+                tdp_W=350, idle_W=90, clock_Hz=1.75e9, cores=2, ici_Bps=300 * GB, pj=0.3)
+
+
+def jetson_orin() -> Accelerator:
+    """Jetson AGX Orin 64 GB GPU [Orin]: 16 Ampere SMs at 1.3 GHz; 170 sparse int8 TOP/s on the GPU, i.e. 85 dense
+    int8 and 42.5 dense fp16/bf16 tensor TFLOP/s; 5.3 TFLOP/s fp32 (2048 CUDA cores); LPDDR5 64 GB at 204.8 GB/s;
+    4 MB L2; 15-60 W module power (60 W max mode as TDP)."""
+    return _gpu("Jetson-AGX-Orin-64GB", matrix={"fp16": 42.5 * T, "bf16": 42.5 * T, "tf32": 10.6 * T,
+                "int8": 85 * T}, vector={"fp32": 5.3 * T, "fp16": 10.6 * T}, hbm_B=64 * GB, hbm_Bps=204.8 * GB,
+                l2_B=4 * MiB, l2_Bps=1.5 * TB, l1_B=16 * 192 * KiB, l1_Bps=4 * TB, tdp_W=60, idle_W=10,
+                clock_Hz=1.3e9, cores=16, link_Bps=0.0, nic_Bps=1.25 * GB, pj_per_flop=0.6,
+                e_hbm=_E_LPDDR5, hbm_name="dram")
+
+
+PRESETS = {
+    "v100": v100,
+    "a100_40gb": a100_40gb,
+    "a100_80gb": a100_80gb,
+    "a100": a100_80gb,
+    "h100_sxm": h100_sxm,
+    "h100": h100_sxm,
+    "h200": h200,
+    "b200": b200,
+    "mi250x": mi250x,
+    "mi300x": mi300x,
+    "tpu_v4": tpu_v4,
+    "tpu_v5e": tpu_v5e,
+    "tpu_v5p": tpu_v5p,
+    "jetson_orin": jetson_orin,
+}
+
+
+def preset(name: str) -> Accelerator:
+    """An accelerator preset by name (case-insensitive; ``-`` and ``_`` are interchangeable)."""
+    key = name.lower().replace("-", "_")
+    if key not in PRESETS:
+        raise ValueError(f"unknown accelerator preset {name!r}; known: {sorted(PRESETS)}")
+    return PRESETS[key]()

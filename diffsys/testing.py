@@ -1,0 +1,100 @@
+"""Checks every diffsys model must pass; used by the test-suite and available to users writing their own models.
+
+- :func:`assert_jit_matches_eager` — ``jit(f)(x) == f(x)``;
+- :func:`assert_vmap_matches_loop` — ``vmap(f)(xs) == [f(x) for x in xs]``;
+- :func:`assert_finite_grads` — every gradient leaf is finite;
+- :func:`assert_grad_matches_fd` — reverse-mode gradient vs central finite differences (run under float64);
+- :class:`TraceCounter` — counts traces, to assert that a second call does not recompile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# dtype-keyed tolerances (as in jax-md): (rtol, atol)
+TOLERANCES = {np.dtype("float32"): (2e-5, 1e-6), np.dtype("float64"): (1e-10, 1e-12)}
+
+
+def _tol(x, rtol=None, atol=None):
+    dt = np.asarray(x).dtype
+    r, a = TOLERANCES.get(dt, (1e-5, 1e-6))
+    return (r if rtol is None else rtol), (a if atol is None else atol)
+
+
+def assert_trees_close(a, b, rtol=None, atol=None, what="trees"):
+    la, ta = jax.tree_util.tree_flatten(a)
+    lb, tb = jax.tree_util.tree_flatten(b)
+    assert ta == tb, f"{what}: structures differ: {ta} vs {tb}"
+    for i, (x, y) in enumerate(zip(la, lb)):
+        r, t = _tol(x, rtol, atol)
+        np.testing.assert_allclose(np.asarray(x, dtype=float), np.asarray(y, dtype=float), rtol=r, atol=t,
+                                   err_msg=f"{what}: leaf {i}")
+
+
+def assert_jit_matches_eager(fn, *args, rtol=None, atol=None):
+    eager = fn(*args)
+    jitted = jax.jit(fn)(*args)
+    assert_trees_close(eager, jitted, rtol, atol, "jit vs eager")
+    return eager
+
+
+def assert_vmap_matches_loop(fn, *batched_args, rtol=None, atol=None):
+    """``batched_args`` are pytrees whose leaves share a leading batch axis."""
+    batched = jax.vmap(fn)(*batched_args)
+    n = jax.tree_util.tree_leaves(batched_args)[0].shape[0]
+    looped = [fn(*jax.tree_util.tree_map(lambda x: x[i], batched_args)) for i in range(n)]
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *looped)
+    assert_trees_close(batched, stacked, rtol, atol, "vmap vs loop")
+    return batched
+
+
+def assert_finite_grads(scalar_fn, *args, argnums=0):
+    grads = jax.grad(scalar_fn, argnums=argnums)(*args)
+    for leaf in jax.tree_util.tree_leaves(grads):
+        assert np.all(np.isfinite(np.asarray(leaf))), f"non-finite gradient: {leaf}"
+    return grads
+
+
+def assert_grad_matches_fd(scalar_fn, x, *, eps=1e-6, rtol=1e-4, atol=1e-8, relative_step=True):
+    """Compare ``grad(scalar_fn)(x)`` with central differences for a flat float64 vector ``x``.
+
+    Call inside ``jax.experimental.enable_x64()`` (see :func:`float64`). The step is ``eps·max(|x_i|, 1)`` when
+    ``relative_step`` (design parameters span many orders of magnitude).
+    """
+    x = jnp.asarray(x, dtype=jnp.float64)
+    assert x.dtype == jnp.float64, "finite-difference checks must run in float64 (use diffsys.testing.float64())"
+    g = np.asarray(jax.grad(scalar_fn)(x))
+    fd = np.zeros_like(g)
+    for i in range(x.size):
+        h = eps * max(abs(float(x.ravel()[i])), 1.0) if relative_step else eps
+        e = jnp.zeros_like(x).ravel().at[i].set(h).reshape(x.shape)
+        fd.ravel()[i] = (float(scalar_fn(x + e)) - float(scalar_fn(x - e))) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=rtol, atol=atol, err_msg="gradient vs finite differences")
+    return g
+
+
+@contextlib.contextmanager
+def float64():
+    """Enable float64 for the duration of the block."""
+    prev = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", prev)
+
+
+class TraceCounter:
+    """Wrap a function to count how many times JAX traces it: ``f = TraceCounter(fn); jit(f)(x); f.count``."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.count = 0
+
+    def __call__(self, *args, **kwargs):
+        self.count += 1
+        return self.fn(*args, **kwargs)

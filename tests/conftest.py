@@ -1,0 +1,22 @@
+import os
+import pathlib
+
+import pytest
+
+SHARED = pathlib.Path(os.environ.get("DIFFSYS_SHARED", pathlib.Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    """``../shared`` beside the repository (validation data, peers' input samples)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED} (set DIFFSYS_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def validation_dir(shared_dir):
+    path = shared_dir / "validation"
+    if not path.is_dir():
+        pytest.skip(f"no validation data at {path}")
+    return path
