@@ -15,3 +15,4 @@ from ._space import (
     less_equal as less_equal,
     product_equals as product_equals,
 )
+from ._io import domain_from_dict as domain_from_dict, load_space as load_space, space_from_dict as space_from_dict

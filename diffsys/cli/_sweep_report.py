@@ -1,0 +1,85 @@
+"""Shared reporting for sweep-style commands: a top-k table, a Pareto plot (PNG), CSV/JSON of the front, and a
+machine-readable summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+
+def format_table(rows: list, columns=None, max_rows=None) -> str:
+    """A plain-text table of dict rows (numbers in compact engineering format)."""
+    if not rows:
+        return "(no feasible configurations)"
+    rows = rows[:max_rows] if max_rows else rows
+    columns = columns or list(rows[0])
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def write_rows(rows: list, path_stem: str) -> list:
+    """Write rows as ``<stem>.csv`` and ``<stem>.json``; returns the paths."""
+    os.makedirs(os.path.dirname(path_stem) or ".", exist_ok=True)
+    with open(f"{path_stem}.json", "w") as f:
+        json.dump(rows, f, indent=2)
+    with open(f"{path_stem}.csv", "w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return [f"{path_stem}.csv", f"{path_stem}.json"]
+
+
+def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: dict | None = None,
+               xlabel=None, ylabel=None) -> str:
+    """Scatter the Pareto front ``y`` vs ``x`` (log axes) and save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    xs = [r[x] for r in front_rows]
+    ys = [r[y] for r in front_rows]
+    ax.plot(xs, ys, "o-", ms=3, lw=1, label="Pareto front")
+    if best is not None:
+        ax.plot([best[x]], [best[y]], "r*", ms=12, label="best objective")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def json_safe(obj):
+    """Replace non-finite floats by ``None`` and NumPy scalars by Python numbers, recursively."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

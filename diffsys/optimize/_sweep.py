@@ -1,0 +1,371 @@
+"""The sweep engine: evaluate a model over a whole design space (grid or random samples) in fixed-shape chunks.
+
+Each chunk runs inside one ``jit``: grid indices are decoded to design points on the device, the model is
+``vmap``-ed over them, infeasible points are masked, and the chunk is *reduced* into a running state — the top-k
+by objective, a Pareto archive over 2–3 objectives, and histograms — so a 10⁸-point sweep never materializes its
+results. Every chunk has the same shape, so the function compiles once (a test asserts the second chunk does not
+retrace). Chunks are sharded over ``jax.devices()`` when there are several. The state is checkpointed every
+``checkpoint_every`` chunks (and on interruption); ``resume=True`` continues from the checkpoint and gives the same
+result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..space import DesignSpace
+from ._pareto import pareto_front
+
+
+def metric_getter(spec, what="objective") -> Callable:
+    """A callable ``metrics -> array`` from a metric name (attribute or key) or a callable."""
+    if callable(spec):
+        return spec
+    if isinstance(spec, str):
+        def get(metrics):
+            if isinstance(metrics, dict):
+                if spec not in metrics:
+                    raise KeyError(f"{what} {spec!r} is not a metric; metrics: {sorted(metrics)}")
+                return metrics[spec]
+            if not hasattr(metrics, spec):
+                fields = getattr(metrics, "_fields", None) or [f.name for f in dataclasses.fields(metrics)]
+                raise KeyError(f"{what} {spec!r} is not a metric; metrics: {list(fields)}")
+            return getattr(metrics, spec)
+
+        get.__name__ = spec
+        return get
+    raise TypeError(f"{what} must be a metric name or a callable, got {type(spec).__name__}")
+
+
+def _has_metric(metrics, name):
+    return (name in metrics) if isinstance(metrics, dict) else hasattr(metrics, name)
+
+
+class SweepState(dict):
+    """The running reduction carried between chunks (a dict pytree of device arrays)."""
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What a sweep found. Arrays are NumPy; points are dicts from parameter name to values."""
+
+    space: DesignSpace
+    top_points: dict
+    top_objective: np.ndarray
+    top_metrics: object
+    pareto_points: dict | None
+    pareto_objectives: np.ndarray | None
+    histograms: dict
+    n_evaluated: int
+    n_feasible: int
+    seconds: float
+    objective_name: str = "objective"
+    pareto_names: tuple = ()
+
+    @property
+    def evals_per_s(self) -> float:
+        return self.n_evaluated / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def best_point(self) -> dict:
+        return {k: v[0] for k, v in self.top_points.items()}
+
+    def labels(self) -> list:
+        """Top-k points as readable dicts (with the objective), best first; infeasible slots are dropped."""
+        rows = []
+        for i, obj in enumerate(self.top_objective):
+            if not np.isfinite(obj):
+                continue
+            row = self.space.label({k: v[i] for k, v in self.top_points.items()})
+            row[self.objective_name] = float(obj)
+            for name, value in _scalar_metrics(self.top_metrics).items():
+                row.setdefault(name, value[i].item())
+            rows.append(row)
+        return rows
+
+    def pareto_labels(self) -> list:
+        if self.pareto_points is None:
+            return []
+        order = np.argsort(self.pareto_objectives[:, 0])
+        rows = []
+        for i in order:
+            row = self.space.label({k: v[i] for k, v in self.pareto_points.items()})
+            row.update({n: float(x) for n, x in zip(self.pareto_names, self.pareto_objectives[i])})
+            rows.append(row)
+        return rows
+
+
+def _scalar_metrics(metrics) -> dict:
+    """The per-point scalar fields of a batched metrics pytree (dict, NamedTuple or dataclass-like Module)."""
+    if isinstance(metrics, dict):
+        items = metrics.items()
+    elif hasattr(metrics, "_asdict"):
+        items = metrics._asdict().items()
+    elif dataclasses.is_dataclass(metrics):
+        items = ((f.name, getattr(metrics, f.name)) for f in dataclasses.fields(metrics))
+    else:
+        return {}
+    return {k: np.asarray(v) for k, v in items if np.ndim(v) == 1}
+
+
+def _histogram_counts(values, valid, lo, hi, bins):
+    pos = (values - lo) / (hi - lo) * bins
+    idx = jnp.clip(jnp.floor(pos), -1, bins).astype(jnp.int32) + 1  # 0 = underflow, bins+1 = overflow
+    idx = jnp.where(jnp.isfinite(values), idx, bins + 1)
+    return jnp.zeros(bins + 2, jnp.int32).at[idx].add(valid.astype(jnp.int32))
+
+
+class _Engine:
+    """Builds the jitted chunk step once per (model, space, settings)."""
+
+    def __init__(self, model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                 n_samples, key, devices):
+        self.model, self.space = model, space
+        self.objective = metric_getter(objective)
+        self.objective_name = objective if isinstance(objective, str) else getattr(objective, "__name__", "objective")
+        self.feasible = feasible
+        self.top_k = int(top_k)
+        self.pareto = tuple(metric_getter(p, "pareto objective") for p in (pareto or ()))
+        self.pareto_names = tuple(p if isinstance(p, str) else getattr(p, "__name__", f"f{i}")
+                                  for i, p in enumerate(pareto or ()))
+        if self.pareto and not 2 <= len(self.pareto) <= 3:
+            raise ValueError(f"pareto takes 2 or 3 objectives, got {len(self.pareto)}")
+        self.pareto_capacity = int(pareto_capacity)
+        self.histograms = dict(histograms or {})
+        for name, spec in self.histograms.items():
+            if len(spec) != 3 or not spec[1] > spec[0] or int(spec[2]) < 1:
+                raise ValueError(f"histograms[{name!r}] must be (lo, hi, bins) with hi > lo and bins >= 1")
+        self.chunk_size = int(chunk_size)
+        self.n_samples = n_samples
+        self.key = key
+        self.devices = list(devices) if devices is not None else jax.devices()
+        nd = len(self.devices)
+        if self.chunk_size % nd:
+            self.chunk_size += nd - self.chunk_size % nd
+        self.total = space.size if n_samples is None else int(n_samples)
+        self.n_chunks = -(-self.total // self.chunk_size)
+        self.sharding = None
+        if nd > 1:
+            mesh = jax.sharding.Mesh(np.array(self.devices), ("d",))
+            self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("d"))
+        self.trace_count = 0
+        self._step = jax.jit(self._chunk_step)
+
+    # -- evaluation of one chunk ------------------------------------------------------------------------------
+    def _points(self, chunk_index, base_digits):
+        offsets = jnp.arange(self.chunk_size, dtype=jnp.int32)
+        if self.sharding is not None:
+            offsets = jax.lax.with_sharding_constraint(offsets, self.sharding)
+        if self.n_samples is None:
+            points, valid = self.space.grid_chunk(base_digits, self.chunk_size)
+            return points, valid
+        key = jax.random.fold_in(self.key, chunk_index)
+        points = self.space.sample(key, self.chunk_size)
+        if self.sharding is not None:
+            points = jax.tree_util.tree_map(lambda x: jax.lax.with_sharding_constraint(x, self.sharding), points)
+        valid = chunk_index * self.chunk_size + offsets < self.total
+        return points, valid
+
+    def _evaluate(self, points):
+        def one(point):
+            metrics = self.model(self.space.apply(point))
+            obj = jnp.asarray(self.objective(metrics), dtype=jnp.float32)
+            if self.feasible is None:
+                ok = jnp.asarray(True)
+            elif isinstance(self.feasible, str):
+                ok = jnp.asarray(metric_getter(self.feasible, "feasible")(metrics), bool) if _has_metric(
+                    metrics, self.feasible) else jnp.asarray(True)
+            else:
+                ok = jnp.asarray(self.feasible(metrics), bool)
+            ok = ok & self.space.feasible(point) & jnp.isfinite(obj)
+            extra = tuple(jnp.asarray(p(metrics), jnp.float32) for p in self.pareto)
+            hist = {n: jnp.asarray(metric_getter(n, "histogram metric")(metrics), jnp.float32)
+                    for n in self.histograms}
+            return metrics, obj, ok, extra, hist
+
+        return jax.vmap(one)(points)
+
+    def init_state(self):
+        def shapes():
+            points, _ = self._points(jnp.int32(0), jnp.zeros(self.space.ndim, jnp.int32))
+            return self._evaluate(points)
+
+        metrics_s, obj_s, _, _, _ = jax.eval_shape(shapes)
+        k = self.top_k
+        state = {
+            "top_obj": jnp.full((k,), jnp.inf, jnp.float32),
+            "top_points": {n: jnp.zeros((k,), jnp.float32) for n in self.space.names},
+            "top_metrics": jax.tree_util.tree_map(lambda s: jnp.zeros((k,) + s.shape[1:], s.dtype), metrics_s),
+            # feasible count as two int32 words (hi·2³⁰ + lo): exact far beyond 2³¹ points
+            "n_feasible": jnp.zeros((2,), jnp.int32),
+        }
+        if self.pareto:
+            p = self.pareto_capacity
+            state["pareto_obj"] = jnp.full((p, len(self.pareto)), jnp.inf, jnp.float32)
+            state["pareto_points"] = {n: jnp.zeros((p,), jnp.float32) for n in self.space.names}
+        state["hist"] = {n: jnp.zeros(int(b) + 2, jnp.int32) for n, (_, _, b) in self.histograms.items()}
+        return state
+
+    def _chunk_step(self, state, chunk_index, base_digits):
+        self.trace_count += 1
+        points, valid = self._points(chunk_index, base_digits)
+        points = {n: jnp.asarray(v, jnp.float32) for n, v in points.items()}
+        metrics, obj, ok, extra, hist = self._evaluate(points)
+        ok = ok & valid
+        obj = jnp.where(ok, obj, jnp.inf)
+        new = dict(state)
+        # top-k by objective (ties: earlier chunk first, as top_k is stable over the concatenation)
+        cat_obj = jnp.concatenate([state["top_obj"], obj])
+        _, idx = jax.lax.top_k(-cat_obj, self.top_k)
+        cat = lambda a, b: jnp.concatenate([a, b.astype(a.dtype)])[idx]  # noqa: E731
+        new["top_obj"] = cat_obj[idx]
+        new["top_points"] = jax.tree_util.tree_map(cat, state["top_points"], points)
+        new["top_metrics"] = jax.tree_util.tree_map(cat, state["top_metrics"], metrics)
+        lo = state["n_feasible"][1] + jnp.sum(ok).astype(jnp.int32)
+        new["n_feasible"] = jnp.stack([state["n_feasible"][0] + (lo >> 30), lo & ((1 << 30) - 1)])
+        if self.pareto:
+            vals = jnp.where(ok[:, None], jnp.stack(extra, axis=-1), jnp.inf)
+            all_vals = jnp.concatenate([state["pareto_obj"], vals])
+            sel, slot_ok = pareto_front(all_vals, self.pareto_capacity)
+            new["pareto_obj"] = jnp.where(slot_ok[:, None], all_vals[sel], jnp.inf)
+            new["pareto_points"] = {n: jnp.concatenate([state["pareto_points"][n], points[n]])[sel]
+                                    for n in self.space.names}
+        new["hist"] = {n: state["hist"][n] + _histogram_counts(hist[n], ok, lo, hi, int(b))
+                       for n, (lo, hi, b) in self.histograms.items()}
+        return new
+
+    def step(self, state, chunk):
+        start = chunk * self.chunk_size
+        digits = self.space.digits(start) if self.n_samples is None else np.zeros(self.space.ndim, np.int32)
+        return self._step(state, jnp.int32(chunk), jnp.asarray(digits))
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------------
+def _save_checkpoint(path, state, meta):
+    leaves, _ = jax.tree_util.tree_flatten(state)
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, meta=json.dumps(meta), **{f"leaf{i}": np.asarray(x) for i, x in enumerate(leaves)})
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, template):
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        leaves, treedef = jax.tree_util.tree_flatten(template)
+        loaded = [jnp.asarray(data[f"leaf{i}"], dtype=t.dtype) for i, t in enumerate(leaves)]
+    for i, (a, b) in enumerate(zip(loaded, leaves)):
+        if a.shape != b.shape:
+            raise ValueError(f"checkpoint {path}: state leaf {i} has shape {a.shape}, expected {b.shape}")
+    return jax.tree_util.tree_unflatten(treedef, loaded), meta
+
+
+def sweep(model, space: DesignSpace, objective="time_s", *, feasible="feasible", n_samples=None, key=None,
+          top_k=10, pareto=None, pareto_capacity=256, histograms=None, chunk_size=65536, checkpoint=None,
+          checkpoint_every=10, resume=False, progress=True, callback=None, devices=None) -> SweepResult:
+    """Evaluate ``model`` over ``space`` and reduce to top-k / Pareto front / histograms.
+
+    Args:
+        model: ``model(design) -> metrics`` with ``design = space.apply(point)``; metrics a NamedTuple,
+            ``eqx.Module`` or dict of scalars.
+        space: the :class:`~diffsys.space.DesignSpace`.
+        objective: metric name or ``callable(metrics) -> scalar``; minimized.
+        feasible: metric name (used when the model has it), ``callable(metrics) -> bool``, or ``None``. The space's
+            own constraints and a finite objective are required as well; infeasible points count in
+            ``n_evaluated`` but never enter the top-k or the front.
+        n_samples: ``None`` enumerates the full grid; an int draws that many uniform samples (needs ``key``).
+        top_k: how many best points to keep.
+        pareto: 2 or 3 metrics (names or callables), all minimized; the front keeps ``pareto_capacity`` points.
+        histograms: ``{metric: (lo, hi, bins)}`` counts of feasible points (with under/overflow bins at the ends).
+        chunk_size: points per jitted chunk (rounded up to a multiple of the device count).
+        checkpoint: path of an ``.npz`` checkpoint written every ``checkpoint_every`` chunks and on interruption.
+        resume: continue from ``checkpoint`` if it exists (it must come from the same space and settings).
+        progress: show a progress bar.
+        callback: ``callback(chunks_done, n_chunks)`` after each chunk (may raise to stop; the checkpoint is saved).
+        devices: devices to shard chunks over (default ``jax.devices()``).
+    """
+    if n_samples is not None:
+        if int(n_samples) < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        if key is None:
+            raise ValueError("n_samples requires a PRNG key (key=jax.random.key(seed))")
+    if int(top_k) < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    engine = _Engine(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                     n_samples, key, devices)
+    meta = {
+        "fingerprint": space.fingerprint(),
+        "n_samples": n_samples,
+        "chunk_size": engine.chunk_size,
+        "top_k": engine.top_k,
+        "pareto": list(engine.pareto_names),
+        "histograms": {k: list(map(float, v)) for k, v in engine.histograms.items()},
+        "key": None if key is None else np.asarray(jax.random.key_data(key)).tolist(),
+        "next_chunk": 0,
+        "seconds": 0.0,
+    }
+    state = engine.init_state()
+    if resume and checkpoint and os.path.exists(checkpoint):
+        state, saved = _load_checkpoint(checkpoint, state)
+        for field in ("fingerprint", "n_samples", "chunk_size", "top_k", "pareto", "histograms", "key"):
+            if saved.get(field) != meta[field]:
+                raise ValueError(f"checkpoint {checkpoint} was written with a different {field} "
+                                 f"({saved.get(field)!r} vs {meta[field]!r}); remove it or resume=False")
+        meta.update(next_chunk=saved["next_chunk"], seconds=saved["seconds"])
+    first = meta["next_chunk"]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=engine.total, initial=min(first * engine.chunk_size, engine.total), unit="pt",
+                   unit_scale=True, desc="sweep", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    completed = first
+    try:
+        for chunk in range(first, engine.n_chunks):
+            state = engine.step(state, chunk)
+            completed = done = chunk + 1
+            if bar is not None:
+                bar.update(min(engine.chunk_size, engine.total - chunk * engine.chunk_size))
+            if checkpoint and (done % checkpoint_every == 0) and done < engine.n_chunks:
+                meta.update(next_chunk=done, seconds=meta["seconds"] + time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                _save_checkpoint(checkpoint, state, meta)
+            if callback is not None:
+                callback(done, engine.n_chunks)
+        jax.block_until_ready(state)
+    except BaseException:
+        if checkpoint:  # keep everything computed so far: `state` holds exactly the chunks before `completed`
+            jax.block_until_ready(state)
+            meta.update(next_chunk=completed, seconds=meta["seconds"] + time.perf_counter() - t0)
+            _save_checkpoint(checkpoint, state, meta)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = meta["seconds"] + time.perf_counter() - t0
+    if checkpoint:
+        meta.update(next_chunk=engine.n_chunks, seconds=seconds)
+        _save_checkpoint(checkpoint, state, meta)
+    host = jax.device_get(state)
+    pareto_points = pareto_obj = None
+    if engine.pareto:
+        keep = np.all(np.isfinite(host["pareto_obj"]), axis=-1)
+        pareto_obj = host["pareto_obj"][keep]
+        pareto_points = {n: v[keep] for n, v in host["pareto_points"].items()}
+    return SweepResult(
+        space=space, top_points=host["top_points"], top_objective=host["top_obj"], top_metrics=host["top_metrics"],
+        pareto_points=pareto_points, pareto_objectives=pareto_obj, histograms=host["hist"],
+        n_evaluated=engine.total, n_feasible=int(host["n_feasible"][0]) * 2**30 + int(host["n_feasible"][1]), seconds=seconds,
+        objective_name=engine.objective_name, pareto_names=engine.pareto_names,
+    )
+
