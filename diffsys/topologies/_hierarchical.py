@@ -1,0 +1,179 @@
+"""Multi-dimensional (hierarchical) networks and collectives in the style of ASTRA-sim.
+
+A system is a tuple of :class:`Dimension` s, innermost first (e.g. NVLink inside a node, then InfiniBand across
+nodes). A collective over all ranks runs dimension by dimension (Rashidi et al., "ASTRA-SIM: Enabling SW/HW
+co-design exploration for distributed DL training platforms", ISPASS 2020; the hierarchical all-reduce of
+Jia et al. 2018 / NCCL's tree across nodes):
+
+- all-reduce: reduce-scatter along dims 0..k-2 (the buffer shrinks by each dim's size), all-reduce along the last
+  dim, all-gather back along dims k-2..0;
+- reduce-scatter / all-gather: the first / second half of that schedule (with a reduce-scatter / all-gather on the
+  last dim);
+- all-to-all, broadcast, reduce: the op along every dim on the full buffer;
+- send/recv: over the outermost dimension with more than one rank.
+
+Each phase uses :func:`collective_time` with the algorithms the dimension's ``kind`` supports, so the per-dimension
+algorithm/protocol choice is an exact argmin or a softmin like the flat model.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from .._checks import check_choice, check_positive, check_range
+from .._pytree import as_float
+from ._collectives import VALID_ALGORITHMS, bus_factor, collective_time, normalize_op
+
+DIMENSION_KINDS = ("switch", "ring", "fully_connected")
+#: algorithms each dimension kind can run (ASTRA-sim: Ring -> ring, FullyConnected -> direct, Switch -> all).
+KIND_ALGORITHMS = {
+    "switch": ("ring", "tree", "halving_doubling", "direct", "bruck", "in_network"),
+    "ring": ("ring",),
+    "fully_connected": ("direct", "ring"),
+}
+#: NCCL-like defaults for a switch (what NCCL would choose among).
+_SWITCH_NCCL = ("ring", "tree", "direct", "in_network")
+
+
+class Dimension(eqx.Module):
+    """One network dimension.
+
+    Attributes:
+        kind: ``"switch"`` (crossbar/NVSwitch/IB fat tree with full bisection), ``"ring"`` (bidirectional ring or
+            torus dimension), ``"fully_connected"`` (point-to-point links to every peer).
+        size: ranks along this dimension (float leaf).
+        bandwidth_Bps: per-rank unidirectional bandwidth into this dimension (sum over its links), bytes/s.
+        latency_s: per-step latency (Simple protocol), s.
+        nic_bandwidth_Bps: per-rank NIC/injection limit; the dimension runs at ``min(bandwidth, nic)``
+            (``inf`` = none).
+        efficiency: achieved fraction of the bandwidth (0, 1].
+        overhead_s: fixed launch cost of one collective on this dimension, s.
+        in_network: whether the switch reduces in the network (NVLS / SHARP) -- structural (static).
+        in_network_Bps: per-rank in-network reduction throughput (0 = same as ``bandwidth_Bps``).
+    """
+
+    kind: str = eqx.field(static=True)
+    size: jnp.ndarray = eqx.field(converter=as_float)
+    bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float)
+    latency_s: jnp.ndarray = eqx.field(converter=as_float, default=1e-6)
+    nic_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
+    efficiency: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    in_network_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    in_network: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
+        check_range("Dimension.size", self.size, 1.0, None)
+        check_positive("Dimension.bandwidth_Bps", self.bandwidth_Bps)
+        check_range("Dimension.latency_s", self.latency_s, 0.0, None)
+        check_positive("Dimension.nic_bandwidth_Bps", self.nic_bandwidth_Bps)
+        check_range("Dimension.efficiency", self.efficiency, 0.0, 1.0, lo_open=True)
+        check_range("Dimension.overhead_s", self.overhead_s, 0.0, None)
+        check_range("Dimension.in_network_Bps", self.in_network_Bps, 0.0, None)
+
+    @property
+    def effective_bandwidth_Bps(self):
+        return jnp.minimum(self.bandwidth_Bps, self.nic_bandwidth_Bps) * self.efficiency
+
+    def replace(self, **changes) -> "Dimension":
+        fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
+                                                 "efficiency", "overhead_s", "in_network_Bps", "in_network")}
+        fields.update(changes)
+        return Dimension(**fields)
+
+
+
+class HierarchicalCollectiveTime(NamedTuple):
+    time_s: jnp.ndarray
+    algbw_Bps: jnp.ndarray
+    busbw_Bps: jnp.ndarray
+    per_dimension_s: jnp.ndarray  # (..., len(dims)) time spent in each dimension
+    n_ranks: jnp.ndarray
+
+
+def _dim_algorithms(dim: Dimension, op: str, has_in_network: bool, algorithm):
+    if algorithm != "auto":
+        allowed = KIND_ALGORITHMS[dim.kind] if algorithm == "all" else (
+            (algorithm,) if isinstance(algorithm, str) else tuple(algorithm))
+    else:
+        allowed = _SWITCH_NCCL if dim.kind == "switch" else KIND_ALGORITHMS[dim.kind]
+    algs = tuple(a for a in allowed if a in VALID_ALGORITHMS[op] and a in KIND_ALGORITHMS[dim.kind]
+                 and (a != "in_network" or has_in_network))
+    if not algs:  # fall back to whatever the op allows on this kind
+        algs = tuple(a for a in KIND_ALGORITHMS[dim.kind] if a in VALID_ALGORITHMS[op] and a != "in_network")
+    return algs or ("direct",)
+
+
+def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, reduce_Bps, imbalance):
+    has_in = dim.in_network and dim.kind == "switch"
+    algs = _dim_algorithms(dim, op, has_in, algorithm)
+    bw = dim.effective_bandwidth_Bps
+    in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_Bps * dim.efficiency, bw)
+    return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algs, protocol=protocol,
+                           temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
+                           in_network_Bps=in_bw if has_in else None, imbalance=imbalance)
+
+
+def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="auto", protocol="auto",
+                                 temperature=0.0, reduce_Bps=None, imbalance=1.0) -> HierarchicalCollectiveTime:
+    """Time of a collective over all ``prod(d.size)`` ranks of a multi-dimensional network (see module docstring).
+
+    ``size_B`` follows the nccl-tests convention for the *whole* communicator. Returns
+    :class:`HierarchicalCollectiveTime` with nccl-tests' algbw/busbw for the total rank count.
+    """
+    op = normalize_op(op)
+    dims = tuple(dims)
+    if not dims:
+        raise ValueError("dims must contain at least one Dimension")
+    for i, d in enumerate(dims):
+        if not isinstance(d, Dimension):
+            raise TypeError(f"dims[{i}] must be a Dimension, got {type(d).__name__}")
+    check_range("size_B", size_B, 0.0, None)
+    S = jnp.asarray(size_B, dtype=jnp.result_type(float))
+    kw = dict(algorithm=algorithm, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps,
+              imbalance=imbalance)
+    per = []
+    if op in ("all_reduce", "reduce_scatter", "all_gather"):
+        shard = S
+        for i, d in enumerate(dims):
+            last = i == len(dims) - 1
+            if op == "all_reduce":
+                if last:
+                    per.append(_phase("all_reduce", shard, d, **kw).time_s)
+                else:
+                    rs = _phase("reduce_scatter", shard, d, **kw).time_s
+                    ag = _phase("all_gather", shard, d, **kw).time_s
+                    # when every outer dimension has one rank this dimension is the last one that communicates:
+                    # it runs a full all-reduce (and may use its own algorithm choice, e.g. NVLS)
+                    outer = 1.0
+                    for o in dims[i + 1:]:
+                        outer = outer * o.size
+                    ar = _phase("all_reduce", shard, d, **kw).time_s
+                    per.append(jnp.where(outer <= 1.0, ar, rs + ag))
+            else:
+                per.append(_phase(op, shard, d, **kw).time_s)
+            shard = shard / d.size
+    elif op == "send_recv":
+        # outermost dimension that has more than one rank carries the message
+        t_prev = jnp.zeros_like(S)
+        for d in dims:
+            t = _phase("send_recv", S, d, **kw).time_s
+            t_prev = jnp.where(d.size > 1, t, t_prev)
+            per.append(jnp.zeros_like(S))
+        per[-1] = t_prev
+    else:
+        for d in dims:
+            per.append(_phase(op, S, d, **kw).time_s)
+    per_dim = jnp.stack(jnp.broadcast_arrays(*per), axis=-1)
+    time_s = jnp.sum(per_dim, axis=-1)
+    n = 1.0
+    for d in dims:
+        n = n * d.size
+    safe = jnp.where(time_s > 0, time_s, 1.0)
+    algbw = jnp.where(time_s > 0, S / safe, 0.0)
+    return HierarchicalCollectiveTime(time_s=time_s, algbw_Bps=algbw, busbw_Bps=algbw * bus_factor(op, n),
+                                      per_dimension_s=per_dim, n_ranks=jnp.asarray(n))
