@@ -1,3 +1,43 @@
-"""Op-level and hierarchical roofline models, efficiency curves and op graphs."""
+"""Op-level and hierarchical roofline models, efficiency curves, the op library and op graphs."""
 
 from ._core import Roofline as Roofline, roofline as roofline
+from ._efficiency import (
+    MATRIX_EFFICIENCY_MAX as MATRIX_EFFICIENCY_MAX,
+    MATRIX_RAMP_S as MATRIX_RAMP_S,
+    MEMORY_EFFICIENCY_MAX as MEMORY_EFFICIENCY_MAX,
+    VECTOR_EFFICIENCY as VECTOR_EFFICIENCY,
+    Efficiency as Efficiency,
+    EfficiencyCurve as EfficiencyCurve,
+    as_efficiency as as_efficiency,
+    constant_efficiency as constant_efficiency,
+    default_efficiency as default_efficiency,
+)
+from ._graphs import (
+    TRANSFORMER_MODES as TRANSFORMER_MODES,
+    GraphTime as GraphTime,
+    OpGraph as OpGraph,
+    graph_time as graph_time,
+    lm_embedding_ops as lm_embedding_ops,
+    resnet50_layers as resnet50_layers,
+    transformer_layer_ops as transformer_layer_ops,
+    vit_b16_layers as vit_b16_layers,
+)
+from ._ops import (
+    OpCost as OpCost,
+    add_ops as add_ops,
+    attention as attention,
+    attention_pairs as attention_pairs,
+    bytes_of as bytes_of,
+    conv2d as conv2d,
+    conv_output_size as conv_output_size,
+    depthwise_conv2d as depthwise_conv2d,
+    elementwise as elementwise,
+    embedding as embedding,
+    gemm as gemm,
+    layernorm as layernorm,
+    matmul_backward as matmul_backward,
+    reduction as reduction,
+    rmsnorm as rmsnorm,
+    softmax as softmax,
+)
+from ._optime import compute_time as compute_time, op_time as op_time

@@ -23,6 +23,8 @@ class Roofline(NamedTuple):
     achieved_flops: jnp.ndarray  # FLOP/s actually delivered
     arithmetic_intensity: jnp.ndarray  # FLOP/byte
     energy_J: jnp.ndarray
+    compute_energy_J: jnp.ndarray = 0.0  # flops · J/FLOP
+    memory_energy_J: jnp.ndarray = 0.0  # bytes · J/B (summed over levels in the hierarchical roofline)
 
 
 def roofline(flops, bytes_moved, peak_flops, bandwidth_Bps, *, compute_efficiency=1.0, memory_efficiency=1.0,
@@ -51,4 +53,6 @@ def roofline(flops, bytes_moved, peak_flops, bandwidth_Bps, *, compute_efficienc
         achieved_flops=safe_divide(flops, t),
         arithmetic_intensity=safe_divide(flops, bytes_moved, jnp.inf),
         energy_J=flops * energy_J_per_flop + bytes_moved * energy_J_per_B,
+        compute_energy_J=flops * energy_J_per_flop,
+        memory_energy_J=bytes_moved * energy_J_per_B,
     )

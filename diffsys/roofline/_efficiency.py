@@ -1,0 +1,114 @@
+"""Size-dependent efficiency: the achievable fraction of a ceiling as a smooth saturating function of op size.
+
+``η(s) = η_max · sʰ / (sʰ + s_halfʰ)`` (a Hill / Michaelis–Menten curve). With ``h = 1`` and ``s_half = P·t₀`` the
+curve is exactly a fixed start-up cost: ``s / (P·η(s)) = (s + P·t₀) / (P·η_max)``, i.e. an op of ``s`` units on a
+ceiling ``P`` pays ``t₀/η_max`` of ramp time (pipeline fill, one wave of tiles, Little's-law latency). The
+parameters are array leaves, so they can be swept or fitted to measurements with ``jax.grad``.
+
+Default constants and their sources
+-----------------------------------
+* :data:`MATRIX_EFFICIENCY_MAX` = 0.83 — asymptotic fraction of the dense matrix-unit peak reached by large,
+  well-shaped cuBLAS GEMMs on A100 (≈ 255–265 of 312 TFLOP/s bf16/fp16, ~82 % of peak; NVIDIA Deep Learning
+  Performance Guide, "Matrix multiplication background", 2023; the same ~80–85 % appears in the GEMM
+  microbenchmarks of Narayanan et al., "Efficient large-scale language model training on GPU clusters", SC 2021).
+* :data:`MATRIX_RAMP_S` = 2 µs — matrix work worth 2 µs at peak halves the efficiency (one wave of output tiles plus
+  the main-loop prologue/epilogue; small GEMMs of ≲ 1 GFLOP do not saturate an A100, same guide, "wave quantization").
+* :data:`VECTOR_EFFICIENCY` = 0.7 — vector-unit (CUDA-core) work rarely exceeds ~70 % of the FMA peak (issue slots
+  shared with loads and address arithmetic; Jia et al., "Dissecting the NVIDIA Volta GPU architecture via
+  microbenchmarking", 2018).
+* :data:`MEMORY_EFFICIENCY_MAX` = 0.86 — STREAM-like kernels reach 0.83–0.89 of the HBM datasheet bandwidth
+  (McIntosh-Smith et al., "BabelStream", 2016/2018 results on V100/A100; Jia et al. 2018: 750 of 900 GB/s on V100).
+* memory ``s_half = bandwidth × latency`` — Little's law: bytes that must be in flight to cover the access latency.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from .._checks import check_range
+from .._pytree import as_float
+
+MATRIX_EFFICIENCY_MAX = 0.83
+MATRIX_RAMP_S = 2.0e-6
+VECTOR_EFFICIENCY = 0.7
+MEMORY_EFFICIENCY_MAX = 0.86
+
+
+class EfficiencyCurve(eqx.Module):
+    """``η(s) = eff_max · sʰ / (sʰ + s_halfʰ)``; ``s_half = 0`` gives the constant ``eff_max``.
+
+    Attributes:
+        eff_max: asymptotic efficiency for very large ops, in (0, 1].
+        s_half: op size (FLOPs or bytes, the same unit as the argument) at which ``η = eff_max/2``.
+        hill: steepness ``h`` (1 = fixed start-up cost; larger = sharper knee).
+    """
+
+    eff_max: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    s_half: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    hill: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+
+    def __check_init__(self):
+        check_range("EfficiencyCurve.eff_max", self.eff_max, 0.0, 1.0, lo_open=True)
+        check_range("EfficiencyCurve.s_half", self.s_half, 0.0, None)
+        check_range("EfficiencyCurve.hill", self.hill, 0.0, None, lo_open=True)
+
+    def __call__(self, size):
+        s = jnp.maximum(jnp.asarray(size, dtype=jnp.result_type(float, size)), 0.0)
+        sh = s ** self.hill
+        den = sh + self.s_half ** self.hill
+        ok = den > 0
+        return self.eff_max * jnp.where(ok, sh / jnp.where(ok, den, 1.0), 1.0)
+
+
+class Efficiency(eqx.Module):
+    """Efficiency of the matrix units (a curve of the op's matrix FLOPs), the vector units (a constant) and the
+    memory system (a curve of the op's bytes)."""
+
+    matrix: EfficiencyCurve
+    memory: EfficiencyCurve
+    vector: jnp.ndarray = eqx.field(converter=as_float, default=VECTOR_EFFICIENCY)
+
+    def __check_init__(self):
+        check_range("Efficiency.vector", self.vector, 0.0, 1.0, lo_open=True)
+
+
+def constant_efficiency(compute=1.0, memory=1.0) -> Efficiency:
+    """Size-independent efficiencies (``compute`` applies to matrix and vector units alike)."""
+    return Efficiency(EfficiencyCurve(compute), EfficiencyCurve(memory), compute)
+
+
+def default_efficiency(accel, dtype="bf16", *, level=None) -> Efficiency:
+    """The default size-dependent efficiency of ``accel`` (constants and sources in the module docstring).
+
+    ``level``: memory level name whose bandwidth and latency set the Little's-law knee (default: main memory).
+    """
+    mem = accel.main_memory if level is None else accel.level(level)
+    return Efficiency(
+        matrix=EfficiencyCurve(MATRIX_EFFICIENCY_MAX, accel.peak_flops(dtype) * MATRIX_RAMP_S),
+        memory=EfficiencyCurve(MEMORY_EFFICIENCY_MAX, mem.bandwidth_Bps * mem.latency_s),
+        vector=VECTOR_EFFICIENCY,
+    )
+
+
+def as_efficiency(efficiency, accel=None, dtype="bf16", *, level=None) -> Efficiency:
+    """Normalise the ``efficiency`` argument of the op models.
+
+    ``None`` -> :func:`default_efficiency`; a number -> constant for compute and memory; a pair
+    ``(compute, memory)`` -> constants; an :class:`Efficiency` passes through.
+    """
+    if efficiency is None:
+        if accel is None:
+            raise ValueError("efficiency=None needs an accelerator for its default curves")
+        return default_efficiency(accel, dtype, level=level)
+    if isinstance(efficiency, Efficiency):
+        return efficiency
+    if isinstance(efficiency, EfficiencyCurve):
+        return Efficiency(efficiency, EfficiencyCurve(1.0), efficiency.eff_max)
+    if isinstance(efficiency, (tuple, list)):
+        if len(efficiency) != 2:
+            raise ValueError(f"efficiency must be a number, a (compute, memory) pair or an Efficiency, "
+                             f"got a sequence of length {len(efficiency)}")
+        return constant_efficiency(*efficiency)
+    check_range("efficiency", efficiency, 0.0, 1.0, lo_open=True)
+    return constant_efficiency(efficiency, efficiency)
