@@ -41,3 +41,10 @@ from ._ops import (
     softmax as softmax,
 )
 from ._optime import compute_time as compute_time, op_time as op_time
+from ._chart import plot_roofline as plot_roofline
+from ._hierarchical import (
+    HierarchicalRoofline as HierarchicalRoofline,
+    gemm_level_bytes as gemm_level_bytes,
+    hierarchical_op_time as hierarchical_op_time,
+    hierarchical_roofline as hierarchical_roofline,
+)
