@@ -187,10 +187,19 @@ def _resolve_protocols(protocol):
     return protos
 
 
+def is_concrete(x) -> bool:
+    """True when ``x`` has a value now (not a tracer inside jit/vmap/grad)."""
+    try:
+        np.asarray(x, dtype=float)
+        return True
+    except Exception:
+        return False
+
+
 def _check_inputs(size_B, n_ranks, bandwidth_Bps, latency_s, temperature):
     check_range("size_B", size_B, 0.0, None)
     check_range("n_ranks", n_ranks, 1.0, None)
-    if isinstance(temperature, (int, float)) and temperature == 0:
+    if isinstance(temperature, (int, float)) and temperature == 0 and is_concrete(n_ranks):
         check_integer("n_ranks", n_ranks, 1)
     check_positive("bandwidth_Bps", bandwidth_Bps)
     check_range("latency_s", latency_s, 0.0, None)
@@ -198,7 +207,7 @@ def _check_inputs(size_B, n_ranks, bandwidth_Bps, latency_s, temperature):
 
 def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algorithm="auto", protocol="auto",
                     temperature=0.0, efficiency=1.0, overhead_s=0.0, reduce_Bps=None, in_network_Bps=None,
-                    imbalance=1.0, chunk_B=None) -> CollectiveTime:
+                    imbalance=1.0, chunk_B=None, local_Bps=None) -> CollectiveTime:
     """Time of one collective over ``n_ranks`` ranks joined by a full-bisection fabric (switch / crossbar).
 
     Args:
@@ -218,7 +227,11 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
         reduce_Bps: local reduction throughput γ⁻¹ (bytes/s); ``None`` = reductions are free.
         in_network_Bps: per-rank throughput of switch reduction/multicast (NVLS, SHARP); ``None`` = unavailable.
         imbalance: max/mean bytes per rank for all-to-all (MoE dispatch/combine skew, >= 1).
-        chunk_B: pipeline chunk for tree/chain algorithms; ``None`` = the optimal chunk.
+        chunk_B: pipeline chunk for tree/chain algorithms; ``None`` = streamed (only the pipeline fill pays α).
+        local_Bps: per-rank local processing throughput for the whole buffer, independent of ``n`` (the
+            communication kernel reading its input and writing its output on the few SMs NCCL gives it); adds
+            ``size_B/local_Bps``. ``None`` = free. An empirical term: it is what makes measured ring busbw grow with
+            ``n`` on an NVSwitch box (docs/network.md).
 
     Returns:
         :class:`CollectiveTime` (``time_s``, ``algbw_Bps``, ``busbw_Bps``, selection ``weights``,
@@ -234,6 +247,8 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
         check_positive("in_network_Bps", in_network_Bps)
     if chunk_B is not None:
         check_positive("chunk_B", chunk_B)
+    if local_Bps is not None:
+        check_positive("local_Bps", local_Bps)
     algs = _resolve_algorithms(op, algorithm, in_network_Bps is not None)
     protos = _resolve_protocols(protocol)
 
@@ -265,6 +280,9 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
         best = logsumexp_min(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
         w = soft_argmin_weights(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
     single = n <= 1.0
+    local = 0.0 if local_Bps is None else S / jnp.asarray(local_Bps, dtype=dt)
+    best = best + local
+    times = times + jnp.asarray(local)[..., None]
     time_s = jnp.where(single, 0.0, best) + jnp.where(single, 0.0, overhead_s)
     full_w = jnp.zeros(times.shape[:-1] + (len(ALGORITHMS) * len(PROTOCOLS),), dt)
     full_t = jnp.full(times.shape[:-1] + (len(ALGORITHMS) * len(PROTOCOLS),), jnp.inf, dt)

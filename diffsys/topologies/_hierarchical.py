@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
-from ._collectives import VALID_ALGORITHMS, bus_factor, collective_time, normalize_op
+from ._collectives import NCCL_ALGORITHMS, VALID_ALGORITHMS, bus_factor, collective_time, normalize_op
 
 DIMENSION_KINDS = ("switch", "ring", "fully_connected")
 #: algorithms each dimension kind can run (ASTRA-sim: Ring -> ring, FullyConnected -> direct, Switch -> all).
@@ -34,8 +34,6 @@ KIND_ALGORITHMS = {
     "ring": ("ring",),
     "fully_connected": ("direct", "ring"),
 }
-#: NCCL-like defaults for a switch (what NCCL would choose among).
-_SWITCH_NCCL = ("ring", "tree", "direct", "in_network")
 
 
 class Dimension(eqx.Module):
@@ -53,6 +51,8 @@ class Dimension(eqx.Module):
         overhead_s: fixed launch cost of one collective on this dimension, s.
         in_network: whether the switch reduces in the network (NVLS / SHARP) -- structural (static).
         in_network_Bps: per-rank in-network reduction throughput (0 = same as ``bandwidth_Bps``).
+        local_Bps: per-rank local processing throughput of the communication kernel (see
+            :func:`collective_time`; ``inf`` = free).
     """
 
     kind: str = eqx.field(static=True)
@@ -64,6 +64,7 @@ class Dimension(eqx.Module):
     overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     in_network_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     in_network: bool = eqx.field(static=True, default=False)
+    local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
 
     def __check_init__(self):
         check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
@@ -74,6 +75,7 @@ class Dimension(eqx.Module):
         check_range("Dimension.efficiency", self.efficiency, 0.0, 1.0, lo_open=True)
         check_range("Dimension.overhead_s", self.overhead_s, 0.0, None)
         check_range("Dimension.in_network_Bps", self.in_network_Bps, 0.0, None)
+        check_positive("Dimension.local_Bps", self.local_Bps)
 
     @property
     def effective_bandwidth_Bps(self):
@@ -81,7 +83,8 @@ class Dimension(eqx.Module):
 
     def replace(self, **changes) -> "Dimension":
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
-                                                 "efficiency", "overhead_s", "in_network_Bps", "in_network")}
+                                                 "efficiency", "overhead_s", "in_network_Bps", "in_network",
+                                                 "local_Bps")}
         fields.update(changes)
         return Dimension(**fields)
 
@@ -100,7 +103,7 @@ def _dim_algorithms(dim: Dimension, op: str, has_in_network: bool, algorithm):
         allowed = KIND_ALGORITHMS[dim.kind] if algorithm == "all" else (
             (algorithm,) if isinstance(algorithm, str) else tuple(algorithm))
     else:
-        allowed = _SWITCH_NCCL if dim.kind == "switch" else KIND_ALGORITHMS[dim.kind]
+        allowed = NCCL_ALGORITHMS[op] + ("in_network",) if dim.kind == "switch" else KIND_ALGORITHMS[dim.kind]
     algs = tuple(a for a in allowed if a in VALID_ALGORITHMS[op] and a in KIND_ALGORITHMS[dim.kind]
                  and (a != "in_network" or has_in_network))
     if not algs:  # fall back to whatever the op allows on this kind
@@ -115,7 +118,7 @@ def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, redu
     in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_Bps * dim.efficiency, bw)
     return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algs, protocol=protocol,
                            temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
-                           in_network_Bps=in_bw if has_in else None, imbalance=imbalance)
+                           in_network_Bps=in_bw if has_in else None, imbalance=imbalance, local_Bps=dim.local_Bps)
 
 
 def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="auto", protocol="auto",

@@ -33,9 +33,16 @@ from ._hierarchical import Dimension, HierarchicalCollectiveTime, hierarchical_c
 
 GB = 1e9
 # Calibrated on vTrain A100 all-reduce (odd GPU counts 3, 5, 7; reported on 2, 4, 6, 8): see docs/network.md.
-NVLINK_EFFICIENCY = 0.80
-NVLINK_LATENCY_S = 3.4e-6
-NVLINK_OVERHEAD_S = 30e-6
+NVLINK_EFFICIENCY = 1.0  # fit hit the upper bound: NVLink runs at its nominal rate, the local term takes the rest
+NVLINK_LATENCY_S = 4.1e-6  # per ring step, Simple protocol (NCCL's own NVLink estimate: 3.4 µs)
+NVLINK_OVERHEAD_S = 43e-6  # launch + synchronisation per collective as seen by the measuring framework
+NVLINK_LOCAL_BPS = 541e9  # per-GPU local processing throughput of the communication kernel (A100 80GB)
+#: the same throughput as a fraction of the GPU's HBM bandwidth (541 / 2039 GB/s), used for other GPUs
+LOCAL_FRACTION_OF_HBM = NVLINK_LOCAL_BPS / 2039e9
+#: NVLS (NVLink SHARP) reduction throughput per H100: calibrated to the single published 8×H100 NVLS busbw
+#: (≈ 480 GB/s, nccl-tests issue 212); one point, so this is a calibration, not a validation. GB200 doubles it
+#: with NVLink5 (assumption).
+NVLS_H100_BPS = 397e9
 IB_EFFICIENCY = 0.9
 IB_LATENCY_S = 14e-6
 
@@ -73,9 +80,19 @@ class System(eqx.Module):
         return hierarchical_collective_time(op, size_B, self.dims, **kw)
 
 
-def _nvswitch(size, bw, *, in_network=False, latency=NVLINK_LATENCY_S):
+def _local_Bps(accelerator):
+    """A100-calibrated local throughput; Hopper/Blackwell scale it by HBM bandwidth (an assumption checked only
+    against the published 8×H100 ring busbw; the unscaled constant gives 305 GB/s there vs 370 published)."""
+    if accelerator in ("a100_80gb", "a100_40gb", "v100"):  # V100 validated with the unscaled A100 constant
+        return NVLINK_LOCAL_BPS
+    from ..hardware import preset
+
+    return float(preset(accelerator).main_memory.bandwidth_Bps) * LOCAL_FRACTION_OF_HBM
+
+
+def _nvswitch(size, bw, accelerator, *, in_network=False, in_network_Bps=0.0, latency=NVLINK_LATENCY_S):
     return Dimension("switch", size, bw, latency, efficiency=NVLINK_EFFICIENCY, overhead_s=NVLINK_OVERHEAD_S,
-                     in_network=in_network)
+                     in_network=in_network, in_network_Bps=in_network_Bps, local_Bps=_local_Bps(accelerator))
 
 
 def _ib(nodes, bw, *, in_network=False):
@@ -84,25 +101,25 @@ def _ib(nodes, bw, *, in_network=False):
 
 def dgx_a100(nodes=1) -> System:
     """DGX/HGX A100 [A100]: 8 GPUs on NVSwitch (300 GB/s per direction), 8 × 200 Gb/s IB (25 GB/s per GPU)."""
-    return System("dgx_a100", (_nvswitch(8, 300 * GB), _ib(nodes, 25 * GB)), "a100_80gb",
+    return System("dgx_a100", (_nvswitch(8, 300 * GB, "a100_80gb"), _ib(nodes, 25 * GB)), "a100_80gb",
                   "8x A100 NVLink3/NVSwitch + 8x HDR 200G IB")
 
 
 def hgx_h100(nodes=1) -> System:
     """HGX H100 [H100]: 8 GPUs on NVSwitch with NVLS (450 GB/s per direction), 8 × 400 Gb/s IB (50 GB/s per GPU)."""
-    return System("hgx_h100", (_nvswitch(8, 450 * GB, in_network=True), _ib(nodes, 50 * GB)), "h100_sxm",
+    return System("hgx_h100", (_nvswitch(8, 450 * GB, "h100_sxm", in_network=True, in_network_Bps=NVLS_H100_BPS), _ib(nodes, 50 * GB)), "h100_sxm",
                   "8x H100 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
 
 
 def hgx_h200(nodes=1) -> System:
     """HGX H200 [H100]: the HGX H100 fabric with H200 GPUs."""
-    return System("hgx_h200", (_nvswitch(8, 450 * GB, in_network=True), _ib(nodes, 50 * GB)), "h200",
+    return System("hgx_h200", (_nvswitch(8, 450 * GB, "h200", in_network=True, in_network_Bps=NVLS_H100_BPS), _ib(nodes, 50 * GB)), "h200",
                   "8x H200 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
 
 
 def gb200_nvl72(racks=1) -> System:
     """GB200 NVL72 [GB200]: 72 GPUs in one NVLink5 domain (900 GB/s per direction, SHARP), 50 GB/s scale-out."""
-    return System("gb200_nvl72", (_nvswitch(72, 900 * GB, in_network=True), _ib(racks, 50 * GB)), "b200",
+    return System("gb200_nvl72", (_nvswitch(72, 900 * GB, "b200", in_network=True, in_network_Bps=2 * NVLS_H100_BPS), _ib(racks, 50 * GB)), "b200",
                   "72x Blackwell NVLink5 NVL72 rack + 400G scale-out")
 
 
@@ -132,7 +149,7 @@ def dgx1_v100(gpus=8) -> System:
 
     rings = dgx1_ring_count(int(gpus))
     bw = rings * 25 * GB if rings > 0 else 10 * GB
-    return System("dgx1_v100", (_nvswitch(gpus, bw),), "v100", f"DGX-1 V100 hybrid cube-mesh ({rings} NVLink rings)")
+    return System("dgx1_v100", (_nvswitch(gpus, bw, "v100"),), "v100", f"DGX-1 V100 hybrid cube-mesh ({rings} NVLink rings)")
 
 
 PRESETS = {
