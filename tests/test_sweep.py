@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffsys.optimize import pareto_front, pareto_mask, sweep
+from diffsys.optimize import pareto_candidates, pareto_front, pareto_mask, sweep
 from diffsys.optimize._sweep import _Engine
 from diffsys.space import Continuous, DesignSpace, Integer
 
@@ -68,6 +68,17 @@ def test_pareto_helpers():
     full = np.asarray(pareto_mask(x))
     idx, ok = pareto_front(x, 64)
     assert np.all(full[np.asarray(idx)[np.asarray(ok)]])
+    # candidates of a large set: the front of the candidates is part of the true front, and in 2-D (boxes finer
+    # than the front's spacing) it is all of it
+    for m in (2, 3):
+        y = jax.random.uniform(jax.random.key(m), (20000, m))
+        truth = set(np.flatnonzero(np.asarray(pareto_mask(y))).tolist())
+        cand = np.asarray(pareto_candidates(y))
+        cand = cand[cand < len(y)]
+        sub = cand[np.asarray(pareto_mask(y[cand]))]
+        assert set(sub.tolist()) <= truth
+        if m == 2:
+            assert set(sub.tolist()) == truth
 
 
 def test_histograms_and_random_sampling_determinism():
@@ -154,3 +165,13 @@ def test_sharded_over_two_forced_cpu_devices():
                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "OK 3000" in out.stdout
+
+
+def test_repeated_sweep_reuses_the_compiled_step():
+    sp = space()
+    sweep(model, sp, "time_s", chunk_size=1024, progress=False)
+    sweep(model, sp, "time_s", chunk_size=1024, progress=False)
+    from diffsys.optimize._sweep import _engine_for
+
+    eng = _engine_for(model, sp, "time_s", "feasible", 10, None, 256, None, 1024, None, None, None)
+    assert eng.trace_count == 1

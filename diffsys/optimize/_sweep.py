@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..space import DesignSpace
-from ._pareto import pareto_front
+from ._pareto import pareto_candidates, pareto_front
 
 
 def metric_getter(spec, what="objective") -> Callable:
@@ -233,10 +233,12 @@ class _Engine:
         new["n_feasible"] = jnp.stack([state["n_feasible"][0] + (lo >> 30), lo & ((1 << 30) - 1)])
         if self.pareto:
             vals = jnp.where(ok[:, None], jnp.stack(extra, axis=-1), jnp.inf)
-            all_vals = jnp.concatenate([state["pareto_obj"], vals])
+            cand = pareto_candidates(vals, n_bins=self.pareto_capacity * 4)
+            pad = lambda x, fill: jnp.concatenate([x, jnp.full((1,) + x.shape[1:], fill, x.dtype)])  # noqa: E731
+            all_vals = jnp.concatenate([state["pareto_obj"], pad(vals, jnp.inf)[cand]])
             sel, slot_ok = pareto_front(all_vals, self.pareto_capacity)
             new["pareto_obj"] = jnp.where(slot_ok[:, None], all_vals[sel], jnp.inf)
-            new["pareto_points"] = {n: jnp.concatenate([state["pareto_points"][n], points[n]])[sel]
+            new["pareto_points"] = {n: jnp.concatenate([state["pareto_points"][n], pad(points[n], 0.0)[cand]])[sel]
                                     for n in self.space.names}
         new["hist"] = {n: state["hist"][n] + _histogram_counts(hist[n], ok, lo, hi, int(b))
                        for n, (lo, hi, b) in self.histograms.items()}
@@ -246,6 +248,36 @@ class _Engine:
         start = chunk * self.chunk_size
         digits = self.space.digits(start) if self.n_samples is None else np.zeros(self.space.ndim, np.int32)
         return self._step(state, jnp.int32(chunk), jnp.asarray(digits))
+
+
+_ENGINES: dict = {}
+_MAX_ENGINES = 16
+
+
+def _engine_for(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                n_samples, key, devices):
+    """A cached engine, so repeated sweeps of the same model and space reuse the compiled chunk step.
+
+    Callables and the space are compared by identity (the base spec and the model are baked into the trace).
+    """
+    key_bytes = None if key is None else np.asarray(jax.random.key_data(key)).tobytes()
+    hist = tuple(sorted((k, tuple(map(float, v))) for k, v in (histograms or {}).items()))
+    cache_key = (model, id(space), space.fingerprint(), objective, feasible, int(top_k), tuple(pareto or ()),
+                 int(pareto_capacity), hist, int(chunk_size), n_samples, key_bytes,
+                 None if devices is None else tuple(devices))
+    try:
+        hash(cache_key)
+    except TypeError:  # an unhashable argument: no caching
+        return _Engine(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                       n_samples, key, devices)
+    engine = _ENGINES.get(cache_key)
+    if engine is None or engine.space is not space:
+        engine = _Engine(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                         n_samples, key, devices)
+        if len(_ENGINES) >= _MAX_ENGINES:
+            _ENGINES.pop(next(iter(_ENGINES)))
+        _ENGINES[cache_key] = engine
+    return engine
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------
@@ -300,8 +332,8 @@ def sweep(model, space: DesignSpace, objective="time_s", *, feasible="feasible",
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    engine = _Engine(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
-                     n_samples, key, devices)
+    engine = _engine_for(model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
+                         n_samples, key, devices)
     meta = {
         "fingerprint": space.fingerprint(),
         "n_samples": n_samples,
