@@ -21,3 +21,48 @@ from ._thermal_block import (
     transient as transient,
 )
 from ._thermal_config import ThermalConfig as ThermalConfig
+from ._cluster import (
+    ClusterPower as ClusterPower,
+    PipelineExcursion as PipelineExcursion,
+    cluster_power as cluster_power,
+    pipeline_power_excursion as pipeline_power_excursion,
+)
+from ._device import (
+    ConstrainedClock as ConstrainedClock,
+    DevicePower as DevicePower,
+    Throttle as Throttle,
+    constrained_clock as constrained_clock,
+    default_dvfs as default_dvfs,
+    device_power as device_power,
+    energy_delay as energy_delay,
+    power_capped_clock as power_capped_clock,
+    throttle as throttle,
+)
+from ._dvfs import DVFSCurve as DVFSCurve
+from ._dynamic import (
+    HOROWITZ_45NM_PJ as HOROWITZ_45NM_PJ,
+    PJ_PER_BIT_LINK as PJ_PER_BIT_LINK,
+    PJ_PER_BYTE_45NM as PJ_PER_BYTE_45NM,
+    PJ_PER_FLOP_45NM as PJ_PER_FLOP_45NM,
+    dynamic_power as dynamic_power,
+    energy_per_bit_J as energy_per_bit_J,
+    energy_per_byte_J as energy_per_byte_J,
+    energy_per_flop_J as energy_per_flop_J,
+    hotspot_leakage as hotspot_leakage,
+    leakage_power as leakage_power,
+    scale_energy as scale_energy,
+)
+from ._leakage_loop import (
+    RUNAWAY_K as RUNAWAY_K,
+    LeakageSteady as LeakageSteady,
+    steady_state_with_leakage as steady_state_with_leakage,
+)
+from ._thermal_grid import (
+    GridNetwork as GridNetwork,
+    GridTemperatures as GridTemperatures,
+    cell_overlap as cell_overlap,
+    grid_network as grid_network,
+    grid_node_names as grid_node_names,
+    grid_steady_state as grid_steady_state,
+    plot_heatmap as plot_heatmap,
+)

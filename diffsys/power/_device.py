@@ -1,0 +1,194 @@
+"""Device power from roofline utilisation, power caps, throttling, energy and energy-delay product.
+
+Model (at clock ``f`` and voltage ``V = V(f)`` from a :class:`~diffsys.power.DVFSCurve`, die temperature ``T``)::
+
+    P = P_idle + P_leak + P_dyn
+    P_leak = s·(TDP − P_idle) · (V/V₀) · exp(β·(T − T_ref))            # s = PowerSpec.static_fraction
+    P_dyn  = (1 − s)·(TDP − P_idle) · [w_c·u_c·(f/f₀)(V/V₀)² + (1 − w_c)·u_m]
+
+with roofline utilisations ``u_c = t_compute/t`` and ``u_m = t_memory/t`` (Williams et al., CACM 2009), so a device
+running a compute- and bandwidth-saturating kernel at its nominal clock ``f₀`` and ``T_ref`` draws exactly its TDP,
+and memory-bound phases (LLM decode) draw well under TDP (as measured by Patel et al., "POLCA", 2024, and
+Stojkovic et al., "DynamoLLM", HPCA 2025). ``w_c`` (default 0.7) is the share of switching power in the SMs/cores
+versus the memory system at full load — an assumption, not a fit; the core term scales as ``f·V²`` (CMOS switching),
+the memory term does not (HBM runs on its own clock). Leakage follows HotSpot's exponential law (β = 0.036 /K).
+
+Power caps and thermal limits set the clock through :func:`constrained_clock`: the highest clock in
+``[f_min, f_max]`` at which every constraint holds, found by bisection, with the gradient of the implicit function
+theorem (``df*/dθ = −(∂g/∂θ)/(∂g/∂f)`` on the active constraint) so sweeps and optimizers can differentiate through
+throttling.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..hardware import Accelerator
+from ..primitives import smooth_max
+from ..roofline import roofline
+from ._dvfs import DVFSCurve
+
+
+def default_dvfs(acc: Accelerator) -> DVFSCurve:
+    """An alpha-power-law curve whose top point is the device's boost clock at 1.0 V (a generic assumption; use a
+    measured V–f table when you have one)."""
+    return DVFSCurve(f_max_Hz=acc.frequency_Hz, v_max_V=1.0, v_min_V=0.65, v_th_V=0.3, alpha=1.3)
+
+
+class DevicePower(NamedTuple):
+    power_W: jnp.ndarray
+    dynamic_W: jnp.ndarray
+    leakage_W: jnp.ndarray
+    idle_W: jnp.ndarray
+    time_s: jnp.ndarray
+    energy_J: jnp.ndarray
+    edp_Js: jnp.ndarray  # energy-delay product
+    compute_util: jnp.ndarray
+    memory_util: jnp.ndarray
+    clock_Hz: jnp.ndarray
+    voltage_V: jnp.ndarray
+
+
+def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", clock_Hz=None,
+                 dvfs: DVFSCurve | None = None, temperature_K=358.15, ref_temperature_K=358.15,
+                 compute_share=0.7, beta_per_K=0.036, compute_efficiency=1.0, memory_efficiency=1.0,
+                 temperature=0.0) -> DevicePower:
+    """Power, time, energy and EDP of a roofline workload (``flops``, ``bytes_moved`` to main memory) on ``acc``.
+
+    ``clock_Hz`` defaults to the device's boost clock; peak FLOP/s scales with the clock, bandwidth does not.
+    """
+    dvfs = default_dvfs(acc) if dvfs is None else dvfs
+    flops = jnp.asarray(flops, dtype=float)
+    bytes_moved = jnp.asarray(bytes_moved, dtype=float)
+    f0 = dvfs.f_max_Hz
+    f = f0 if clock_Hz is None else jnp.asarray(clock_Hz)
+    v0 = dvfs.v_max_V
+    v = dvfs.voltage(f)
+    peak = acc.peak_flops(dtype) * f / acc.frequency_Hz
+    rl = roofline(flops, bytes_moved, peak, acc.main_memory.bandwidth_Bps, compute_efficiency=compute_efficiency,
+                  memory_efficiency=memory_efficiency, temperature=temperature)
+    u_c = rl.compute_time_s / rl.time_s
+    u_m = rl.memory_time_s / rl.time_s
+    spec = acc.power
+    budget = spec.tdp_W - spec.idle_W
+    leak = spec.static_fraction * budget * (v / v0) * jnp.exp(beta_per_K * (temperature_K - ref_temperature_K))
+    dyn = (1 - spec.static_fraction) * budget * (compute_share * u_c * (f / f0) * (v / v0) ** 2
+                                                 + (1 - compute_share) * u_m)
+    p = spec.idle_W + leak + dyn
+    e = p * rl.time_s
+    return DevicePower(p, dyn, leak, jnp.broadcast_to(spec.idle_W, jnp.shape(p)), rl.time_s, e, e * rl.time_s,
+                       u_c, u_m, jnp.broadcast_to(f, jnp.shape(p)), v)
+
+
+class ConstrainedClock(NamedTuple):
+    clock_Hz: jnp.ndarray
+    feasible: jnp.ndarray  # bool: the constraints hold at clock_Hz (False if even f_min violates them)
+    violation: jnp.ndarray  # max relative constraint violation at clock_Hz (≤ 0 when feasible)
+    throttled: jnp.ndarray  # bool: clock below f_max
+
+
+def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: int = 40,
+                      temperature=0.0) -> ConstrainedClock:
+    """Highest clock with ``violation_fn(f) ≤ 0`` for a violation increasing in ``f``.
+
+    ``violation_fn(f)`` returns one relative violation or a tuple of them (e.g. ``(P/cap − 1, T/T_max − 1)``);
+    they are combined with a max (smooth at ``temperature > 0``). Bisection on ``log f`` gives the value; the
+    gradient w.r.t. anything ``violation_fn`` closes over is the implicit-function gradient (one Newton step with
+    stopped-gradient base point, exact at the root).
+    """
+
+    def g(f):
+        out = violation_fn(f)
+        if isinstance(out, (tuple, list)):
+            acc = out[0]
+            for o in out[1:]:
+                acc = smooth_max(acc, o, temperature)
+            return acc
+        return out
+
+    f_lo, f_hi = jnp.asarray(f_min_Hz, float), jnp.asarray(f_max_Hz, float)
+    lo0, hi0 = jax.lax.stop_gradient(jnp.log(f_lo)), jax.lax.stop_gradient(jnp.log(f_hi))
+
+    def bis(state, _):
+        lo, hi = state
+        mid = 0.5 * (lo + hi)
+        ok = jax.lax.stop_gradient(g(jnp.exp(mid))) <= 0
+        return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)), None
+
+    (lo, _), _ = jax.lax.scan(bis, (lo0, hi0), None, length=n_bisect)
+    f_root = jax.lax.stop_gradient(jnp.exp(lo))
+    g_max = g(f_hi)
+    g_min = g(f_lo)
+    unconstrained = jax.lax.stop_gradient(g_max) <= 0
+    infeasible = jax.lax.stop_gradient(g_min) > 0
+    val, slope = jax.jvp(lambda f: g(f), (f_root,), (jnp.ones_like(f_root),))
+    slope = jax.lax.stop_gradient(jnp.where(jnp.abs(slope) > 0, slope, 1.0))
+    f_implicit = f_root - (val - jax.lax.stop_gradient(val)) / slope  # value f_root, gradient -g_θ/g_f
+    f_star = jnp.where(unconstrained, f_hi, jnp.where(infeasible, f_lo, f_implicit))
+    viol = jnp.where(unconstrained, g_max, jnp.where(infeasible, g_min, val))
+    return ConstrainedClock(f_star, ~infeasible, viol, ~unconstrained)
+
+
+def power_capped_clock(acc: Accelerator, flops, bytes_moved, cap_W, *, dvfs: DVFSCurve | None = None,
+                       f_min_Hz=None, **power_kw) -> ConstrainedClock:
+    """Highest clock at which :func:`device_power` stays within ``cap_W`` (a TDP or operator power cap);
+    ``f_min_Hz`` defaults to 10% of the top clock."""
+    dvfs = default_dvfs(acc) if dvfs is None else dvfs
+    fn = lambda f: device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, **power_kw).power_W / cap_W - 1.0  # noqa: E731
+    f_min = 0.1 * dvfs.f_max_Hz if f_min_Hz is None else f_min_Hz
+    return constrained_clock(fn, f_min, dvfs.f_max_Hz)
+
+
+class Throttle(NamedTuple):
+    clock_Hz: jnp.ndarray
+    power_W: jnp.ndarray
+    peak_K: jnp.ndarray
+    time_s: jnp.ndarray
+    energy_J: jnp.ndarray
+    feasible: jnp.ndarray
+    violation: jnp.ndarray
+    throttled: jnp.ndarray
+
+
+def throttle(acc: Accelerator, flops, bytes_moved, *, thermal, power_split, temp_limit_K, cap_W=None,
+             dvfs: DVFSCurve | None = None, f_min_Hz=None, n_leak_iter: int = 8, temperature=0.0,
+             **power_kw) -> Throttle:
+    """Highest clock such that the peak die temperature ≤ ``temp_limit_K`` and power ≤ ``cap_W``.
+
+    ``thermal`` is a :class:`~diffsys.power.SteadySolver` (or any callable ``block_power_W -> Temperatures``) of
+    the die; ``power_split`` (n,) distributes the device power over its blocks (sums to 1). At each clock the
+    leakage–temperature loop is iterated ``n_leak_iter`` times (leakage evaluated at the peak temperature).
+    """
+    dvfs = default_dvfs(acc) if dvfs is None else dvfs
+    split = jnp.asarray(power_split)
+
+    def at_clock(f):
+        def it(T, _):
+            p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, temperature_K=T, **power_kw)
+            return thermal(p.power_W * split).peak_K, None
+
+        T0 = jnp.asarray(thermal(jnp.zeros_like(split)).peak_K)
+        T, _ = jax.lax.scan(it, T0, None, length=n_leak_iter)
+        p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, temperature_K=T, **power_kw)
+        return p, thermal(p.power_W * split).peak_K
+
+    def viol(f):
+        p, T = at_clock(f)
+        out = (T / temp_limit_K - 1.0,)
+        if cap_W is not None:
+            out = out + (p.power_W / cap_W - 1.0,)
+        return out
+
+    f_min = 0.1 * dvfs.f_max_Hz if f_min_Hz is None else f_min_Hz
+    cc = constrained_clock(viol, f_min, dvfs.f_max_Hz, temperature=temperature)
+    p, T = at_clock(cc.clock_Hz)
+    return Throttle(cc.clock_Hz, p.power_W, T, p.time_s, p.energy_J, cc.feasible, cc.violation, cc.throttled)
+
+
+def energy_delay(power_W, time_s):
+    """``(energy_J, edp_Js, ed2p_Js2)`` of a phase drawing ``power_W`` for ``time_s``."""
+    e = power_W * time_s
+    return e, e * time_s, e * time_s ** 2
