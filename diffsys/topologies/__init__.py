@@ -18,3 +18,21 @@ from ._hierarchical import (
     hierarchical_collective_time as hierarchical_collective_time,
 )
 from ._systems import PRESETS as SYSTEM_PRESETS, System as System, system_preset as system_preset
+from ._noc import (
+    NOC_TOPOLOGIES as NOC_TOPOLOGIES,
+    ChannelQueueing as ChannelQueueing,
+    NocMetrics as NocMetrics,
+    NocParams as NocParams,
+    RouteTable as RouteTable,
+    channel_loads as channel_loads,
+    channel_queueing_latency as channel_queueing_latency,
+    contention_wait as contention_wait,
+    dor_routes as dor_routes,
+    noc_latency as noc_latency,
+)
+from ._traffic import (
+    PATTERNS as TRAFFIC_PATTERNS,
+    as_traffic_matrix as as_traffic_matrix,
+    permutation as permutation,
+    traffic_matrix as traffic_matrix,
+)
