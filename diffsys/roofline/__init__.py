@@ -40,7 +40,7 @@ from ._ops import (
     rmsnorm as rmsnorm,
     softmax as softmax,
 )
-from ._optime import compute_time as compute_time, op_time as op_time
+from ._optime import compute_time as compute_time, op_time as op_time, unit_peaks as unit_peaks
 from ._chart import plot_roofline as plot_roofline
 from ._hierarchical import (
     HierarchicalRoofline as HierarchicalRoofline,

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from .._checks import check_range
 from ..primitives import logsumexp_max, safe_divide
 from ._efficiency import as_efficiency
 from ._ops import OpCost
@@ -99,6 +100,7 @@ def hierarchical_op_time(op: OpCost, accel, dtype="bf16", efficiency=None, tempe
     bytes at every level (each byte read from main memory also crosses every on-chip level). Memory efficiencies
     use each level's bandwidth×latency knee (:func:`default_efficiency`) unless ``efficiency`` is given.
     """
+    check_range("temperature", temperature, 0.0, None)
     L = len(accel.memory)
     flops = jnp.asarray(op.flops)
     if level_bytes is None:

@@ -5,9 +5,30 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..primitives import safe_divide
+from .._checks import check_range
 from ._core import Roofline, roofline
 from ._efficiency import as_efficiency
 from ._ops import OpCost
+
+
+def unit_peaks(accel, dtype="bf16", *, sparse=False):
+    """(matrix, vector) peak FLOP/s for ``dtype``; a unit lacking the dtype (and its fallbacks) is replaced by the
+    other one (an fp32 GEMM on V100 runs on the CUDA cores); raises when neither supports it."""
+    try:
+        p_mat = accel.peak_flops(dtype, sparse=sparse)
+    except ValueError:
+        p_mat = None
+    try:
+        p_vec = accel.peak_flops(dtype, matrix=False)
+    except ValueError:
+        if p_mat is None:
+            raise
+        p_vec = None
+    if p_mat is None:
+        p_mat = p_vec
+    if p_vec is None:
+        p_vec = p_mat
+    return p_mat, p_vec
 
 
 def compute_time(op: OpCost, accel, dtype="bf16", efficiency=None, *, sparse=False):
@@ -16,8 +37,7 @@ def compute_time(op: OpCost, accel, dtype="bf16", efficiency=None, *, sparse=Fal
     ``t_c = F·μ / (P_mat·η_mat(F·μ)) + F·(1-μ) / (P_vec·η_vec)`` with ``μ = op.matrix``.
     """
     eff = as_efficiency(efficiency, accel, dtype)
-    p_mat = accel.peak_flops(dtype, sparse=sparse)
-    p_vec = accel.peak_flops(dtype, matrix=False)
+    p_mat, p_vec = unit_peaks(accel, dtype, sparse=sparse)
     f_mat = op.flops * op.matrix
     f_vec = op.flops - f_mat
     # an op without matrix (vector) work spends no time on those units (safe_divide: 0/0 -> 0)
@@ -41,6 +61,7 @@ def op_time(op: OpCost, accel, dtype="bf16", efficiency=None, temperature=0.0, *
 
     Energy: ``flops · accel.energy_J_per_flop + bytes · level.energy_J_per_B``.
     """
+    check_range("temperature", temperature, 0.0, None)
     mem = accel.main_memory if level is None else accel.level(level)
     eff = as_efficiency(efficiency, accel, dtype, level=level)
     flops = jnp.asarray(op.flops)
