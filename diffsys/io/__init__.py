@@ -12,3 +12,17 @@ from ._hotspot import (
     write_steady as write_steady,
     write_ttrace as write_ttrace,
 )
+from ._booksim import (
+    BooksimConfig as BooksimConfig,
+    BooksimModel as BooksimModel,
+    booksim_model as booksim_model,
+    parse_booksim as parse_booksim,
+    read_booksim_config as read_booksim_config,
+)
+from ._nccl import (
+    NcclTestsTable as NcclTestsTable,
+    format_nccl_tests as format_nccl_tests,
+    nccl_sizes as nccl_sizes,
+    parse_size as parse_size,
+    read_nccl_tests as read_nccl_tests,
+)
