@@ -36,3 +36,15 @@ from ._traffic import (
     permutation as permutation,
     traffic_matrix as traffic_matrix,
 )
+from ._topology import (
+    TOPOLOGY_KINDS as TOPOLOGY_KINDS,
+    Dragonfly as Dragonfly,
+    FatTree as FatTree,
+    FullyConnected as FullyConnected,
+    Mesh as Mesh,
+    Ring as Ring,
+    Switch as Switch,
+    TopologyMetrics as TopologyMetrics,
+    Torus as Torus,
+    topology as topology,
+)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
+from ..primitives import logsumexp_max, relative_temperature
 from ._collectives import NCCL_ALGORITHMS, VALID_ALGORITHMS, bus_factor, collective_time, normalize_op
 
 DIMENSION_KINDS = ("switch", "ring", "fully_connected")
@@ -121,24 +122,8 @@ def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, redu
                            in_network_Bps=in_bw if has_in else None, imbalance=imbalance, local_Bps=dim.local_Bps)
 
 
-def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="auto", protocol="auto",
-                                 temperature=0.0, reduce_Bps=None, imbalance=1.0) -> HierarchicalCollectiveTime:
-    """Time of a collective over all ``prod(d.size)`` ranks of a multi-dimensional network (see module docstring).
-
-    ``size_B`` follows the nccl-tests convention for the *whole* communicator. Returns
-    :class:`HierarchicalCollectiveTime` with nccl-tests' algbw/busbw for the total rank count.
-    """
-    op = normalize_op(op)
-    dims = tuple(dims)
-    if not dims:
-        raise ValueError("dims must contain at least one Dimension")
-    for i, d in enumerate(dims):
-        if not isinstance(d, Dimension):
-            raise TypeError(f"dims[{i}] must be a Dimension, got {type(d).__name__}")
-    check_range("size_B", size_B, 0.0, None)
-    S = jnp.asarray(size_B, dtype=jnp.result_type(float))
-    kw = dict(algorithm=algorithm, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps,
-              imbalance=imbalance)
+def _sequential(op, S, dims, kw):
+    """Per-dimension times of the dimension-by-dimension schedule (list aligned with ``dims``)."""
     per = []
     if op in ("all_reduce", "reduce_scatter", "all_gather"):
         shard = S
@@ -171,8 +156,52 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
     else:
         for d in dims:
             per.append(_phase(op, S, d, **kw).time_s)
-    per_dim = jnp.stack(jnp.broadcast_arrays(*per), axis=-1)
-    time_s = jnp.sum(per_dim, axis=-1)
+    return per
+
+
+def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="auto", protocol="auto",
+                                 temperature=0.0, reduce_Bps=None, imbalance=1.0,
+                                 schedule="sequential") -> HierarchicalCollectiveTime:
+    """Time of a collective over all ``prod(d.size)`` ranks of a multi-dimensional network (see module docstring).
+
+    ``size_B`` follows the nccl-tests convention for the *whole* communicator. ``schedule``:
+    ``"sequential"`` runs the dimensions one after another (ASTRA-sim's baseline); ``"concurrent"`` splits the
+    buffer into one part per dimension, part ``j`` starting its schedule at dimension ``j``, so every dimension's
+    links are busy at once (the multi-dimensional torus all-reduce of TPU pods; Themis, Rashidi et al. ISCA 2022);
+    its time is the busiest dimension's total (smooth max at ``temperature > 0``). Returns
+    :class:`HierarchicalCollectiveTime` with nccl-tests' algbw/busbw for the total rank count.
+    """
+    op = normalize_op(op)
+    check_choice("schedule", schedule, ("sequential", "concurrent"))
+    dims = tuple(dims)
+    if not dims:
+        raise ValueError("dims must contain at least one Dimension")
+    for i, d in enumerate(dims):
+        if not isinstance(d, Dimension):
+            raise TypeError(f"dims[{i}] must be a Dimension, got {type(d).__name__}")
+    check_range("size_B", size_B, 0.0, None)
+    S = jnp.asarray(size_B, dtype=jnp.result_type(float))
+    kw = dict(algorithm=algorithm, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps,
+              imbalance=imbalance)
+    D = len(dims)
+    if schedule == "concurrent" and D > 1 and op in ("all_reduce", "reduce_scatter", "all_gather"):
+        busy = [jnp.zeros_like(S) for _ in dims]
+        for r in range(D):
+            order = list(range(r, D)) + list(range(r))
+            part = _sequential(op, S / D, tuple(dims[j] for j in order), kw)
+            for j, t in zip(order, part):
+                busy[j] = busy[j] + t
+        per_dim = jnp.stack(jnp.broadcast_arrays(*busy), axis=-1)
+        if isinstance(temperature, (int, float)) and temperature == 0:
+            time_s = jnp.max(per_dim, axis=-1)
+        else:
+            time_s = logsumexp_max(per_dim, axis=-1,
+                                   temperature=relative_temperature(temperature, jnp.mean(per_dim, -1))[..., None]
+                                   if jnp.ndim(per_dim) > 1 else relative_temperature(temperature,
+                                                                                       jnp.mean(per_dim)))
+    else:
+        per_dim = jnp.stack(jnp.broadcast_arrays(*_sequential(op, S, dims, kw)), axis=-1)
+        time_s = jnp.sum(per_dim, axis=-1)
     n = 1.0
     for d in dims:
         n = n * d.size
