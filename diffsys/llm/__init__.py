@@ -1,1 +1,27 @@
-"""diffsys.llm"""
+"""Distributed LLM training steps and inference serving, built from the roofline, memory and network models.
+
+Specs: :class:`Transformer` (+ :func:`transformer_preset`), :class:`Parallelism`, :class:`Cluster`
+(+ :func:`cluster_preset`). Models: :func:`training_step` -> :class:`TrainingMetrics`.
+"""
+
+from ._parallel import (
+    CLUSTER_SOURCES as CLUSTER_SOURCES,
+    RECOMPUTE_MODES as RECOMPUTE_MODES,
+    Cluster as Cluster,
+    Parallelism as Parallelism,
+    check_parallelism as check_parallelism,
+    choice_weights as choice_weights,
+    cluster_preset as cluster_preset,
+)
+from ._training import (
+    TrainingMetrics as TrainingMetrics,
+    layer_activation_bytes as layer_activation_bytes,
+    training_step as training_step,
+)
+from ._workloads import (
+    MLP_KINDS as MLP_KINDS,
+    PRESET_SOURCES as PRESET_SOURCES,
+    Transformer as Transformer,
+    check_sequence as check_sequence,
+    transformer_preset as transformer_preset,
+)

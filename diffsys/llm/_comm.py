@@ -1,0 +1,65 @@
+"""Collective costs of one parallelism group mapped onto a two-level (scale-up / scale-out) network.
+
+Alpha-beta ring formulas (Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in
+MPICH", IJHPCA 2005; Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms for clusters of workstations",
+JPDC 2009) composed hierarchically as NCCL does across nodes: a group of ``g`` ranks with ``k`` ranks per node does
+the intra-node part among ``k`` ranks and the inter-node part on ``1/k`` of the data among ``g/k`` nodes, the ``k``
+ranks of a node using their own scale-out links in parallel.
+
+All sizes are in bytes per rank (the buffer each rank contributes/receives), bandwidths in bytes/s per rank per
+direction, latencies in seconds per step. ``g = 1`` costs zero. Group sizes are floats (relaxed designs), so every
+formula is smooth in them.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..primitives import clamp, relative_temperature
+
+
+def ranks_per_node(group, stride, gpus_per_node, temperature=0.0):
+    """Members of a group (``group`` ranks spaced ``stride`` apart) that share one node: ``clamp(N/stride, 1, g)``."""
+    k = gpus_per_node / stride
+    return clamp(k, 1.0, group, relative_temperature(temperature, group))
+
+
+def _ring(n, size, bw, lat, passes):
+    n = jnp.maximum(n, 1.0)
+    return passes * ((n - 1) / n * size / bw + (n - 1) * lat)
+
+
+def all_reduce_time(size_B, group, stride, links, temperature=0.0):
+    """Hierarchical ring all-reduce of ``size_B`` bytes per rank (reduce-scatter + all-gather at each level)."""
+    bw_i, lat_i, bw_o, lat_o, n_node = links
+    k = ranks_per_node(group, stride, n_node, temperature)
+    nodes = group / k
+    return _ring(k, size_B, bw_i, lat_i, 2.0) + _ring(nodes, size_B / k, bw_o, lat_o, 2.0)
+
+
+def reduce_scatter_time(size_B, group, stride, links, temperature=0.0):
+    """Hierarchical ring reduce-scatter (``size_B`` = full buffer per rank); all-gather costs the same."""
+    bw_i, lat_i, bw_o, lat_o, n_node = links
+    k = ranks_per_node(group, stride, n_node, temperature)
+    nodes = group / k
+    return _ring(k, size_B, bw_i, lat_i, 1.0) + _ring(nodes, size_B / k, bw_o, lat_o, 1.0)
+
+
+all_gather_time = reduce_scatter_time
+
+
+def all_to_all_time(size_B, group, stride, links, temperature=0.0):
+    """All-to-all of ``size_B`` bytes per rank: the ``(k-1)/g`` share stays in the node, ``(g-k)/g`` leaves it
+    (each rank on its own scale-out link); pairwise exchange, ``g - 1`` latency steps."""
+    bw_i, lat_i, bw_o, lat_o, n_node = links
+    g = jnp.maximum(group, 1.0)
+    k = ranks_per_node(group, stride, n_node, temperature)
+    intra = (k - 1) / g * size_B / bw_i + (k - 1) * lat_i
+    inter = (g - k) / g * size_B / bw_o + (g / k - 1) * lat_o
+    return intra + inter
+
+
+def p2p_time(size_B, crosses_node, links):
+    """One point-to-point transfer; ``crosses_node`` in [0, 1] selects the scale-out link."""
+    bw_i, lat_i, bw_o, lat_o, _ = links
+    return (1 - crosses_node) * (size_B / bw_i + lat_i) + crosses_node * (size_B / bw_o + lat_o)

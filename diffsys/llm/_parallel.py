@@ -1,0 +1,265 @@
+"""Execution (parallelism) and cluster specs of a distributed LLM training or serving job.
+
+:class:`Parallelism` holds the parallel degrees and every execution knob as float leaves, so a design space may
+sweep or relax them; categorical knobs (recompute mode, ZeRO stage) are encoded as their index and evaluated for
+every option (exact one-hot at temperature 0, softmax weights above). :class:`Cluster` is the machine: an
+:class:`~diffsys.hardware.Accelerator`, the two-level network, the second memory tier, and the few software
+efficiency constants that an analytical model needs (GEMM efficiency, per-kernel overhead, memory efficiency,
+network efficiencies), which :mod:`diffsys.optimize` calibration or the documented fits in ``docs/llm.md`` set.
+
+Rank order is Megatron-LM's (innermost first): tensor, context, data (expert parallelism carved out of it),
+pipeline (Narayanan et al. 2021, Sec. 3.3: tensor parallelism inside a node, pipeline across nodes).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_choice, check_positive, check_range
+from .._pytree import as_float
+from ..hardware import Accelerator, preset as accelerator_preset
+from ..primitives import soft_argmin_weights
+
+RECOMPUTE_MODES = ("none", "selective", "full")
+ZERO_STAGES = (0, 1, 2, 3)
+
+
+def _enc(value, options, name):
+    if isinstance(value, str):
+        check_choice(name, value, options)
+        return float(options.index(value))
+    return value
+
+
+def choice_weights(x, n: int, temperature=0.0):
+    """Weights over options ``0..n-1`` for an encoded categorical value ``x`` (one-hot at temperature 0)."""
+    x = jnp.asarray(x, dtype=jnp.result_type(float, x))
+    opts = jnp.arange(n, dtype=x.dtype)
+    if isinstance(temperature, (int, float)) and temperature == 0:
+        return (jnp.round(x)[..., None] == opts).astype(x.dtype)
+    return soft_argmin_weights(jnp.abs(x[..., None] - opts), temperature=temperature)
+
+
+class Parallelism(eqx.Module):
+    """Parallelization and execution choices of a training step (or a serving replica).
+
+    Attributes:
+        tp, pp, dp, cp, ep: tensor, pipeline, data, context and expert parallel degrees (``ep`` divides ``dp·cp``).
+        microbatch: sequences per microbatch ``b``.
+        global_batch: sequences per optimizer step ``B`` (microbatches per pipeline ``m = B / (dp·b)``).
+        interleave: virtual pipeline stages per device ``v`` (Narayanan et al. 2021 interleaved 1F1B).
+        sequence_parallel: 1 = Megatron sequence parallelism (reduce-scatter/all-gather, activations split by
+            ``tp``; Korthikanti et al. 2022), 0 = all-reduce.
+        recompute: 0 none, 1 selective (attention core only), 2 full (layer inputs checkpointed) — Korthikanti 2022.
+        zero_stage: 0-3: ZeRO optimizer / gradient / parameter sharding over ``dp`` (Rajbhandari et al. 2020);
+            stage 3 is FSDP.
+        tp_overlap, dp_overlap: fraction of TP / DP communication that may hide behind compute (0..1).
+        flash_attention: 1 = fused attention (no ``s²`` activations or traffic; causal FLOPs halved in time).
+        weight_offload, activation_offload, optimizer_offload: fraction (0..1) of each kind held in the second
+            memory tier and streamed over its link (Calculon's offload model, Isaev et al. 2023).
+        grad_bytes: bytes per stored gradient element (4: fp32 main gradients, Megatron-LM default).
+    """
+
+    tp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    pp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    dp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    cp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    ep: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    microbatch: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    global_batch: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    interleave: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    sequence_parallel: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    recompute: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    zero_stage: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    tp_overlap: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    dp_overlap: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    flash_attention: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    weight_offload: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    activation_offload: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    optimizer_offload: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    grad_bytes: jnp.ndarray = eqx.field(converter=as_float, default=4.0)
+
+    def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
+                 sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
+                 flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
+                 grad_bytes=4.0):
+        self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
+        self.microbatch = microbatch
+        self.global_batch = microbatch * dp if global_batch is None else global_batch
+        self.interleave = interleave
+        self.sequence_parallel = float(sequence_parallel) if isinstance(sequence_parallel, bool) \
+            else sequence_parallel
+        self.recompute = _enc(recompute, RECOMPUTE_MODES, "Parallelism.recompute")
+        self.zero_stage = zero_stage
+        self.tp_overlap, self.dp_overlap = tp_overlap, dp_overlap
+        self.flash_attention = float(flash_attention) if isinstance(flash_attention, bool) else flash_attention
+        self.weight_offload, self.activation_offload = weight_offload, activation_offload
+        self.optimizer_offload, self.grad_bytes = optimizer_offload, grad_bytes
+
+    def __check_init__(self):
+        for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
+            check_range(f"Parallelism.{f}", getattr(self, f), 1.0, None)
+        check_range("Parallelism.recompute", self.recompute, 0.0, 2.0)
+        check_range("Parallelism.zero_stage", self.zero_stage, 0.0, 3.0)
+        for f in ("sequence_parallel", "tp_overlap", "dp_overlap", "flash_attention", "weight_offload",
+                  "activation_offload", "optimizer_offload"):
+            check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
+        check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
+
+    @property
+    def n_gpus(self):
+        """GPUs used: ``tp · pp · dp · cp``."""
+        return self.tp * self.pp * self.dp * self.cp
+
+
+class Cluster(eqx.Module):
+    """A GPU cluster: accelerator, two-level network, second memory tier and software-efficiency constants.
+
+    Attributes:
+        name: display name (static).
+        accelerator: the device (:func:`diffsys.hardware.preset`).
+        n_gpus: GPUs in the job.
+        gpus_per_node: size of the scale-up (NVLink) domain.
+        scaleup_bandwidth_Bps, scaleup_latency_s: per-GPU per-direction scale-up bandwidth and per-step latency.
+        scaleout_bandwidth_Bps, scaleout_latency_s: per-GPU per-direction scale-out (NIC) bandwidth and latency.
+        scaleup_efficiency, scaleout_efficiency: achievable fraction of the link bandwidths (NCCL bus bandwidth).
+        gemm_efficiency: achievable fraction of the matrix peak on large GEMMs.
+        memory_efficiency: achievable fraction of the HBM bandwidth for memory-bound kernels.
+        kernel_overhead_s: fixed time per kernel (launch + tail), per layer-op.
+        offload_bandwidth_Bps, offload_capacity_B: link bandwidth to, and capacity of, the second memory tier
+            (host DRAM / CXL) per GPU.
+        memory_reserve_B: HBM not available to the model (CUDA context, allocator fragmentation).
+        gpu_hour_usd: price of one GPU-hour (cost metric).
+        dtype: compute dtype of the matrix units (static).
+    """
+
+    name: str = eqx.field(static=True)
+    accelerator: Accelerator
+    n_gpus: jnp.ndarray = eqx.field(converter=as_float)
+    gpus_per_node: jnp.ndarray = eqx.field(converter=as_float)
+    scaleup_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float)
+    scaleout_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float)
+    scaleup_latency_s: jnp.ndarray = eqx.field(converter=as_float, default=5e-6)
+    scaleout_latency_s: jnp.ndarray = eqx.field(converter=as_float, default=10e-6)
+    scaleup_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.8)
+    scaleout_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.85)
+    gemm_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.75)
+    memory_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.8)
+    kernel_overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=5e-6)
+    offload_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=25e9)
+    offload_capacity_B: jnp.ndarray = eqx.field(converter=as_float, default=256 * 2**30)
+    memory_reserve_B: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    gpu_hour_usd: jnp.ndarray = eqx.field(converter=as_float, default=2.0)
+    dtype: str = eqx.field(static=True, default="bf16")
+
+    def __check_init__(self):
+        n = f"Cluster({self.name})"
+        check_range(f"{n}.n_gpus", self.n_gpus, 1.0, None)
+        check_range(f"{n}.gpus_per_node", self.gpus_per_node, 1.0, None)
+        for f in ("scaleup_bandwidth_Bps", "scaleout_bandwidth_Bps", "offload_bandwidth_Bps"):
+            check_positive(f"{n}.{f}", getattr(self, f))
+        for f in ("scaleup_latency_s", "scaleout_latency_s", "kernel_overhead_s", "memory_reserve_B",
+                  "offload_capacity_B", "gpu_hour_usd"):
+            check_positive(f"{n}.{f}", getattr(self, f), allow_zero=True)
+        for f in ("scaleup_efficiency", "scaleout_efficiency", "gemm_efficiency", "memory_efficiency"):
+            check_range(f"{n}.{f}", getattr(self, f), 0.0, 1.0, lo_open=True)
+        self.accelerator.peak_flops(self.dtype)  # raises for an unsupported dtype
+
+    @property
+    def peak_flops(self):
+        return self.accelerator.peak_flops(self.dtype)
+
+    @property
+    def hbm_capacity_B(self):
+        return self.accelerator.main_memory.capacity_B
+
+    @property
+    def hbm_bandwidth_Bps(self):
+        return self.accelerator.main_memory.bandwidth_Bps
+
+    def links(self):
+        """Effective ``(intra_bw, intra_lat, inter_bw, inter_lat, gpus_per_node)`` for :mod:`._comm`."""
+        return (self.scaleup_bandwidth_Bps * self.scaleup_efficiency, self.scaleup_latency_s,
+                self.scaleout_bandwidth_Bps * self.scaleout_efficiency, self.scaleout_latency_s, self.gpus_per_node)
+
+
+GB = 1e9
+
+# name -> (accelerator preset, gpus/node, scale-up B/s per GPU per direction, scale-out B/s per GPU, $/GPU-hour, note)
+_CLUSTERS = {
+    "hgx_h100": ("h100", 8, 450 * GB, 50 * GB, 2.5,
+                 "NVIDIA HGX/DGX H100: NVLink4 900 GB/s bidirectional (450/direction) via NVSwitch; one ConnectX-7 "
+                 "400 Gb/s NDR NIC per GPU (DGX H100 user guide)."),
+    "dgx_a100": ("a100_80gb", 8, 300 * GB, 25 * GB, 1.5,
+                 "NVIDIA DGX A100: NVLink3 600 GB/s bidirectional (300/direction) via NVSwitch; eight 200 Gb/s HDR "
+                 "NICs (DGX A100 user guide)."),
+    "hgx_h200": ("h200", 8, 450 * GB, 50 * GB, 3.5, "HGX H200: as HGX H100 with H200 GPUs."),
+    "hgx_b200": ("b200", 8, 900 * GB, 50 * GB, 5.0,
+                 "HGX B200: NVLink5 1.8 TB/s bidirectional (900/direction); 400 Gb/s NIC per GPU."),
+}
+
+
+def cluster_preset(name: str, n_gpus: int | None = None, **overrides) -> Cluster:
+    """A cluster preset (``hgx_h100``, ``dgx_a100``, ``hgx_h200``, ``hgx_b200``) with ``n_gpus`` GPUs (default one
+    node) and optional field overrides. Sources are in :data:`CLUSTER_SOURCES`."""
+    key = name.lower().replace("-", "_")
+    if key not in _CLUSTERS:
+        raise ValueError(f"unknown cluster preset {name!r}; known: {sorted(_CLUSTERS)}")
+    acc, per_node, up, out, usd, _ = _CLUSTERS[key]
+    if n_gpus is not None:
+        check_range("n_gpus", n_gpus, 1, None)
+    fields = dict(name=key, accelerator=accelerator_preset(acc), n_gpus=per_node if n_gpus is None else n_gpus,
+                  gpus_per_node=per_node, scaleup_bandwidth_Bps=up, scaleout_bandwidth_Bps=out, gpu_hour_usd=usd)
+    bad = set(overrides) - set(Cluster.__dataclass_fields__)
+    if bad:
+        raise ValueError(f"cluster_preset: unknown field(s) {sorted(bad)}")
+    fields.update(overrides)
+    return Cluster(**fields)
+
+
+#: Source of each cluster preset.
+CLUSTER_SOURCES = {k: v[-1] for k, v in _CLUSTERS.items()}
+
+
+def _concrete(x):
+    try:
+        return np.asarray(x, dtype=float)
+    except Exception:
+        return None
+
+
+def check_parallelism(model, cluster, par, *, training=True) -> None:
+    """Raise ``ValueError`` naming the field when *concrete* parallel degrees are inconsistent (exact mode):
+    ``tp·pp·dp·cp`` must equal ``n_gpus``; ``tp`` must divide the heads; ``pp·interleave`` the layers; ``dp·b`` the
+    global batch; ``cp`` the sequence; ``ep`` the experts and ``dp·cp``. Traced values are not checked."""
+    vals = {k: _concrete(getattr(par, k)) for k in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch",
+                                                     "interleave")}
+    mvals = {k: _concrete(getattr(model, k)) for k in ("n_layers", "n_heads", "n_kv_heads", "seq_len",
+                                                        "n_experts", "hidden")}
+    n = _concrete(cluster.n_gpus)
+    if any(v is None or v.ndim for v in (*vals.values(), *mvals.values(), n)):
+        return
+
+    def divides(name, d, total, what):
+        d, total = float(d), float(total)
+        if d < 1 or abs(total / d - round(total / d)) > 1e-9:
+            raise ValueError(f"Parallelism.{name}={d:g} must divide {what} ({total:g})")
+
+    v, mv = {k: float(x) for k, x in vals.items()}, {k: float(x) for k, x in mvals.items()}
+    if float(n) < 1:
+        raise ValueError(f"Cluster.n_gpus must be >= 1, got {float(n):g}")
+    prod = v["tp"] * v["pp"] * v["dp"] * v["cp"]
+    if abs(prod - float(n)) > 1e-9:
+        raise ValueError(f"Parallelism: tp·pp·dp·cp = {prod:g} must equal Cluster.n_gpus = {float(n):g}")
+    divides("tp", v["tp"], mv["n_heads"], "the attention heads (n_heads)")
+    divides("pp", v["pp"] * v["interleave"], mv["n_layers"], "the layers (n_layers) as pp·interleave")
+    if training:
+        divides("dp", v["dp"] * v["microbatch"], v["global_batch"], "the global batch as dp·microbatch")
+    divides("cp", v["cp"], mv["seq_len"], "the sequence length (seq_len)")
+    divides("ep", v["ep"], mv["n_experts"], "the experts (n_experts)")
+    divides("ep", v["ep"], v["dp"] * v["cp"], "dp·cp (expert parallelism is carved out of data parallelism)")
+    if v["pp"] == 1 and v["interleave"] != 1:
+        raise ValueError("Parallelism.interleave must be 1 when pp == 1")
+

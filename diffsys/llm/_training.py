@@ -1,0 +1,306 @@
+"""One training step of a transformer with TP/SP, PP (1F1B, interleaved), DP (ZeRO 0-3), CP and EP.
+
+Formulas and sources:
+
+- Per-layer matmul FLOPs: Narayanan et al., "Efficient large-scale language model training on GPU clusters using
+  Megatron-LM", SC 2021 (Eq. 3: ``24 b s h² + 4 b s² h`` per layer forward, backward twice the forward), generalised
+  to GQA/SwiGLU/MoE (see :mod:`._workloads`). Each GEMM is timed with :func:`diffsys.roofline.roofline` at the
+  cluster's GEMM efficiency plus a fixed per-kernel overhead; elementwise kernels (LayerNorm, dropout, residual,
+  activation, softmax) are memory-bound, their traffic taken from the activation accounting below.
+- Pipeline: 1F1B step ``(m + (p-1)/v) · (t_f + t_b)`` with ``m`` microbatches and ``v`` virtual stages; bubble
+  fraction ``(p-1)/(v·m)`` (Narayanan et al. 2021, Sec. 2.2). Point-to-point activations ``b·s·h`` (``/t`` with the
+  scatter-gather optimisation) per microbatch and direction on the critical path.
+- Tensor parallelism: 2 all-reduces per layer in the forward and 2 in the backward of ``b·s·h`` elements
+  (Shoeybi et al. 2019), or the equivalent reduce-scatter + all-gather pairs with sequence parallelism
+  (Korthikanti et al., "Reducing activation recomputation in large transformer models", MLSys 2023); full
+  recompute repeats the forward's. ``tp_overlap`` hides a fraction.
+- Data parallelism: gradient all-reduce (ZeRO-1/2: reduce-scatter + parameter all-gather, same volume; ZeRO-3 adds a
+  parameter all-gather per microbatch in forward and backward, 1.5× volume with one microbatch) — Rajbhandari et al.,
+  "ZeRO: memory optimizations toward training trillion parameter models", SC 2020, Sec. 5-7. ``dp_overlap`` hides a
+  fraction behind the last microbatch's backward.
+- Expert parallelism: token dispatch + combine all-to-all per MoE layer forward, twice in backward (Lepikhin et al.,
+  "GShard", ICLR 2021). Context parallelism: ring exchange of K/V chunks overlapped with attention (Liu et al.,
+  "Ring attention", 2023).
+- Memory per GPU: weights 2 B/param, gradients ``grad_bytes`` B/param, Adam mixed-precision state 12 B/param (fp32
+  master + two moments), ZeRO sharding by ``dp`` (Rajbhandari et al. 2020, Fig. 1); activations per layer
+  ``s b h (34 + 5 a s / h)`` bytes split into TP-sharded and replicated parts, selective recompute dropping the
+  ``5 a s² b`` term, full recompute keeping ``2 s b h`` per layer (Korthikanti et al. 2023, Eq. 1-6 and Table 2),
+  times the in-flight microbatches of 1F1B (``p``, ``× (1 + (p-1)/(p v))`` interleaved, ibid. Sec. 4.2.3).
+- Offload to a second memory tier: fraction of weights/activations/optimizer state moved there, the traffic
+  streamed over its link concurrently with compute (Isaev et al., "Calculon", SC 2023, Sec. 3.5).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
+from ..primitives import relative_temperature, relu, smooth_min
+from ..roofline import roofline
+from . import _comm
+from ._parallel import Cluster, Parallelism, choice_weights
+from ._workloads import Transformer
+
+_ACT_BYTES = 2.0  # bf16/fp16 activations and weights
+_OPT_TRAFFIC = 30.0  # Adam step traffic per local parameter: read p32,m,v,g32 (16), write p32,m,v (12), p16 (2)
+_FWD_KERNELS = 14.0  # kernels per layer forward: 6 GEMMs + 8 fused elementwise/normalisation kernels
+
+
+class TrainingMetrics(NamedTuple):
+    """Metrics of one training step (per GPU where it says so; SI units)."""
+
+    time_s: jnp.ndarray  # step time
+    compute_fwd_s: jnp.ndarray  # forward compute, all microbatches, critical stage
+    compute_bwd_s: jnp.ndarray  # backward compute
+    recompute_s: jnp.ndarray  # activation recomputation
+    tp_comm_s: jnp.ndarray  # exposed tensor-parallel communication
+    cp_comm_s: jnp.ndarray  # exposed context-parallel communication
+    ep_comm_s: jnp.ndarray  # exposed expert-parallel all-to-all
+    pp_comm_s: jnp.ndarray  # pipeline point-to-point on the critical path
+    bubble_s: jnp.ndarray  # pipeline fill/drain
+    dp_comm_s: jnp.ndarray  # exposed data-parallel / ZeRO communication
+    optimizer_s: jnp.ndarray  # optimizer step
+    offload_s: jnp.ndarray  # exposed second-tier traffic
+    weights_B: jnp.ndarray  # per-GPU memory by kind
+    gradients_B: jnp.ndarray
+    optimizer_B: jnp.ndarray
+    activations_B: jnp.ndarray
+    memory_B: jnp.ndarray  # total per-GPU HBM requirement
+    memory_capacity_B: jnp.ndarray
+    offload_B: jnp.ndarray  # bytes held in the second tier per GPU
+    memory_violation: jnp.ndarray  # relative excess over capacity (0 when it fits)
+    divisibility_violation: jnp.ndarray  # sum of fractional remainders of the parallel degrees (0 when exact)
+    divisible: jnp.ndarray  # bool
+    fits: jnp.ndarray  # bool
+    feasible: jnp.ndarray  # bool: divisible and fits
+    n_microbatches: jnp.ndarray
+    tokens_per_s: jnp.ndarray
+    model_flops: jnp.ndarray  # per step, whole job (3 × forward)
+    mfu: jnp.ndarray  # model FLOPs utilisation
+    hfu: jnp.ndarray  # hardware FLOPs utilisation (recompute included)
+    tflops_per_gpu: jnp.ndarray  # achieved model TFLOP/s per GPU
+    power_W: jnp.ndarray  # whole job
+    energy_J: jnp.ndarray  # per step, whole job
+    cost_usd: jnp.ndarray  # per step, whole job
+
+
+def _frac(x):
+    """Distance of ``x`` to the nearest integer (0 when integral)."""
+    return jnp.abs(x - jnp.round(x))
+
+
+def _indicator_gt1(x, temperature):
+    """``1`` when ``x >= 2`` and ``0`` at ``x = 1`` (``min(x - 1, 1)``, smooth at temperature > 0)."""
+    return smooth_min(relu(x - 1.0), 1.0, temperature)
+
+
+def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp, sp, flash):
+    """Korthikanti et al. (2023) per-layer activation bytes, generalised to GQA/SwiGLU/MoE.
+
+    Returns ``(full, selective, checkpoint)``: the stored activations with no recompute, with selective recompute
+    (the ``5 a s² b`` attention-core term dropped) and with full recompute (the layer input only).
+    ``tokens = batch · seq_q`` are the local tokens; ``sp`` in [0, 1] selects sequence parallelism.
+    """
+    h, qw, kvw = model.hidden, model.q_width, model.kv_width
+    fm = model.moe_fraction
+    ffn_eff = (1 - fm) * model.ffn + fm * model.expert_width * (model.top_k * model.capacity_factor
+                                                                 + model.n_shared_experts)
+    act_in = (4.0 if model.mlp == "swiglu" else 2.0) * ffn_eff  # GeLU input (2f) or gate+up (4f)
+    # Korthikanti Eq. 2: attention 11 sbh (+5 a s² b), MLP 19 sbh, LayerNorms 4 sbh; replicated without SP: 10 sbh.
+    replicated = tokens * (4.0 * h + 2.0 * h + 2.0 * h + 2.0 * h)  # 2 LN in (4h), QKV in (2h), fc1 in (2h), masks 2h
+    sharded = tokens * (2 * qw + 4 * kvw + 2 * qw + act_in + 2 * ffn_eff)  # Q,K,V, proj in, act in, fc2 in
+    scores = batch * model.n_heads * seq_q * seq_kv * 5.0 * (1 - flash)  # softmax out 2, mask 1, dropout out 2
+    rep = sp / tp + (1 - sp)
+    full = replicated * rep + sharded / tp + scores / tp
+    selective = replicated * rep + sharded / tp
+    checkpoint = tokens * 2.0 * h * rep
+    return full, selective, checkpoint
+
+
+def _gemm(m, n, k, cl: Cluster, peak, bw, count=1.0):
+    """Roofline time of ``count`` GEMMs ``(m×k)·(k×n)`` plus their kernel overheads."""
+    r = roofline(2 * m * n * k, _ACT_BYTES * (m * k + k * n + m * n), peak, bw,
+                 compute_efficiency=cl.gemm_efficiency, memory_efficiency=cl.memory_efficiency)
+    return count * (r.time_s + cl.kernel_overhead_s)
+
+
+def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
+    """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
+
+    Everything is float arithmetic on the spec leaves, so the function is ``jit``/``vmap``/``grad``-able; parallel
+    degrees may be relaxed (non-integers) and ``temperature > 0`` smooths the few ``min``/``max``/one-hot choices.
+    Use :func:`diffsys.llm.check_parallelism` to reject inconsistent concrete inputs with a clear message.
+    """
+    T = temperature
+    h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
+    qw, kvw = model.q_width, model.kv_width
+    nmat = float(model.mlp_matrices)
+    fm = model.moe_fraction
+    t, p, d, c, e = par.tp, par.pp, par.dp, par.cp, par.ep
+    b, B, v = par.microbatch, par.global_batch, par.interleave
+    sp, fl = par.sequence_parallel, par.flash_attention
+    w_rc = choice_weights(par.recompute, 3, T)
+    w_z = choice_weights(par.zero_stage, 4, T)
+    zero_ge1, zero_ge2, zero3 = w_z[..., 1] + w_z[..., 2] + w_z[..., 3], w_z[..., 2] + w_z[..., 3], w_z[..., 3]
+
+    peak = cluster.peak_flops
+    hbm_bw = cluster.hbm_bandwidth_Bps
+    links = cluster.links()
+    N = cluster.gpus_per_node
+
+    m = B / (d * b)  # microbatches per pipeline per step
+    sl = s / c  # local sequence (context parallel)
+    Tl = b * sl  # local tokens per microbatch
+    Ls = L / p  # layers per device
+
+    # ---- per-layer forward compute (one microbatch, one GPU) -------------------------------------------------
+    ffn_e = model.expert_width
+    routed = model.top_k * model.capacity_factor
+    t_qkv = _gemm(Tl, (qw + 2 * kvw) / t, h, cluster, peak, hbm_bw)
+    attn_scale = 1.0 - 0.5 * fl  # fused causal attention skips the masked half
+    heads_l = model.n_heads / t
+    # QKᵀ and AV as batched GEMMs over (b · a/t) heads; K/V read once per head group
+    t_scores = attn_scale * roofline(
+        2 * 2 * b * heads_l * sl * s * model.head_dim,
+        _ACT_BYTES * b * heads_l * (2 * sl * model.head_dim + 2 * s * model.head_dim), peak, hbm_bw,
+        compute_efficiency=cluster.gemm_efficiency, memory_efficiency=cluster.memory_efficiency).time_s \
+        + 2 * cluster.kernel_overhead_s
+    t_proj = _gemm(Tl, h, qw / t, cluster, peak, hbm_bw)
+    t_mlp_dense = _gemm(Tl, model.ffn / t, h, cluster, peak, hbm_bw, nmat)
+    if model.is_moe:
+        t_mlp_moe = _gemm(Tl * routed, ffn_e / t, h, cluster, peak, hbm_bw, nmat) \
+            + _gemm(Tl * model.n_shared_experts, ffn_e / t, h, cluster, peak, hbm_bw, nmat) \
+            + _gemm(Tl, model.n_experts, h, cluster, peak, hbm_bw)
+        t_mlp = (1 - fm) * t_mlp_dense + fm * t_mlp_moe
+    else:
+        t_mlp = t_mlp_dense
+    t_gemm_fwd = t_qkv + t_scores + t_proj + t_mlp
+
+    act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, s, t, sp, fl)
+    elem_bytes = act_full  # elementwise traffic ~ one write + one read of the layer's activations
+    score_bytes = b * heads_l * sl * s * 5.0 * (1 - fl)
+    eff_bw = hbm_bw * cluster.memory_efficiency
+    t_elem_fwd = elem_bytes / eff_bw + (_FWD_KERNELS - 6.0) * cluster.kernel_overhead_s
+    t_layer_fwd = t_gemm_fwd + t_elem_fwd
+    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd
+    t_layer_attn_core = t_scores + score_bytes / eff_bw + 2 * cluster.kernel_overhead_s
+
+    # ---- per-layer communication -------------------------------------------------------------------------------
+    act_msg = Tl * h * _ACT_BYTES
+    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T)  # = RS + AG with sequence parallelism
+    tp_exposed = (1 - par.tp_overlap) * tp_coll
+    tp_fwd, tp_bwd = 2 * tp_exposed, 2 * tp_exposed
+
+    a2a_msg = Tl * routed * h * _ACT_BYTES * (sp / t + (1 - sp))
+    if model.is_moe:
+        ep_coll = _comm.all_to_all_time(a2a_msg, e, t * c, links, T) * _indicator_gt1(e, T)
+    else:
+        ep_coll = jnp.zeros_like(tp_coll)
+    ep_fwd, ep_bwd = fm * 2 * ep_coll, fm * 4 * ep_coll
+
+    kv_msg = b * sl * 2 * kvw / t * _ACT_BYTES * c  # all-gather of the K/V chunks
+    cp_coll = _comm.all_gather_time(kv_msg, c, t, links, T)
+    cp_fwd = relu(cp_coll - t_scores, relative_temperature(T, t_layer_fwd))
+    cp_bwd = relu(2 * cp_coll - 2 * t_scores, relative_temperature(T, t_layer_fwd))
+
+    # ---- stage time per microbatch ---------------------------------------------------------------------------
+    rc_none, rc_sel, rc_full = w_rc[..., 0], w_rc[..., 1], w_rc[..., 2]
+    t_logits_fwd = _gemm(Tl, V / t, h, cluster, peak, hbm_bw) + Tl * V / t * 4.0 * 2 / eff_bw
+    f_comp = Ls * t_layer_fwd + t_logits_fwd
+    b_comp = Ls * t_layer_bwd + 2 * t_logits_fwd
+    r_comp = Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
+    comm_tp = Ls * (tp_fwd + tp_bwd + rc_full * tp_fwd)
+    comm_ep = Ls * (ep_fwd + ep_bwd + rc_full * ep_fwd)
+    comm_cp = Ls * (cp_fwd + cp_bwd + rc_full * cp_fwd)
+    t_mb = f_comp + b_comp + r_comp + comm_tp + comm_ep + comm_cp  # one microbatch through one stage, fwd+bwd
+
+    pp_on = _indicator_gt1(p, T)
+    pp_msg = Tl * h * _ACT_BYTES * (sp / t + (1 - sp))
+    pp_stride = t * c * d
+    crosses = jnp.where(pp_stride * p > N, 1.0, 0.0)  # the pipeline spans nodes: its slowest hop is scale-out
+    t_p2p = _comm.p2p_time(pp_msg, crosses, links)
+    pp_comm = pp_on * 2.0 * v * m * t_p2p
+    bubble = (p - 1) / v * t_mb
+    pipeline = m * t_mb + bubble + pp_comm
+
+    # ---- parameters and data parallelism ---------------------------------------------------------------------
+    dense_mlp = model.dense_mlp_params()
+    moe_local = (model.n_experts / e + model.n_shared_experts) * model.expert_params() + h * model.n_experts
+    layer_local = (model.attention_params() + 4 * h + (1 - fm) * dense_mlp + fm * moe_local) / t
+    p1 = 1.0 - _indicator_gt1(p, T)  # 1 when a single stage holds both ends
+    emb_local = V * h / t * (1.0 + (0.0 if model.tied_embeddings else 1.0) * p1)
+    params_local = Ls * layer_local + emb_local
+    grad_msg = params_local * _ACT_BYTES
+    dp_stride = t * c
+    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T)
+    dp_ar = 2 * dp_rs
+    dp_grad = dp_ar  # ZeRO-0 all-reduce; ZeRO-1/2 reduce-scatter grads + all-gather params: same volume
+    dp_gather3 = zero3 * 2.0 * m * dp_rs  # ZeRO-3 parameter all-gather per microbatch, forward and backward
+    window_grad = Ls * t_layer_bwd  # last microbatch's backward
+    window_gather = m * t_mb
+    ov = par.dp_overlap
+    dp_exposed = (1 - ov) * (dp_grad + dp_gather3) \
+        + relu(ov * dp_grad - window_grad, relative_temperature(T, window_grad)) \
+        + relu(ov * dp_gather3 - window_gather, relative_temperature(T, window_grad))
+
+    # ---- optimizer step and offload --------------------------------------------------------------------------
+    opt_params = params_local / (1 + zero_ge1 * (d - 1))
+    x_w, x_a, x_o = par.weight_offload, par.activation_offload, par.optimizer_offload
+    off_bw = cluster.offload_bandwidth_Bps
+    optimizer = (1 - x_o) * opt_params * _OPT_TRAFFIC / eff_bw + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw \
+        + 12 * cluster.kernel_overhead_s
+
+    # ---- memory per GPU ---------------------------------------------------------------------------------------
+    weights_all = weights_bytes(params_local, _ACT_BYTES, shards=1 + zero3 * (d - 1))
+    grads_all = gradients_bytes(params_local, par.grad_bytes, shards=1 + zero_ge2 * (d - 1))
+    optim_all = optimizer_state_bytes(params_local, "adam", master_weights=True, shards=1 + zero_ge1 * (d - 1))
+    in_flight = smooth_min(m, p, relative_temperature(T, p)) \
+        * (1 + (p - 1) / (p * v) * smooth_min(relu(v - 1.0), 1.0, T))
+    stored_layer = rc_none * act_full + rc_sel * act_sel + rc_full * act_ckpt
+    acts_all = stored_layer * Ls * in_flight + rc_full * act_full \
+        + Tl * V / t * 4.0 + act_msg * 2.0  # + fp32 logits at the last stage + activation-gradient buffers
+    weights_B, gradients_B = weights_all * (1 - x_w), grads_all
+    optimizer_B, activations_B = optim_all * (1 - x_o), acts_all * (1 - x_a)
+    offload_B = weights_all * x_w + optim_all * x_o + acts_all * x_a
+    memory_B = weights_B + gradients_B + optimizer_B + activations_B + cluster.memory_reserve_B
+    capacity = cluster.hbm_capacity_B
+    fits = (memory_B <= capacity) & (offload_B <= cluster.offload_capacity_B)
+    memory_violation = relu(memory_B / capacity - 1.0, T) + relu(offload_B / cluster.offload_capacity_B - 1.0, T)
+
+    # offload traffic per step (weights read each microbatch fwd+bwd; activations written and read back)
+    off_traffic = m * 2.0 * weights_all * x_w + m * 2.0 * stored_layer * Ls * x_a
+    offload_exposed = relu(off_traffic / off_bw - pipeline, relative_temperature(T, pipeline))
+
+    step = pipeline + dp_exposed + optimizer + offload_exposed
+
+    # ---- feasibility: divisibility -----------------------------------------------------------------------------
+    kv_frac = jnp.minimum(_frac(model.n_kv_heads / t), _frac(t / model.n_kv_heads))
+    div = (_frac(L / (p * v)) + _frac(model.n_heads / t) + kv_frac + _frac(m) + _frac(s / c)
+           + _frac(model.n_experts / e) + _frac(d * c / e) + _frac(cluster.n_gpus / (t * p * d * c))
+           + relu(t * p * d * c / cluster.n_gpus - 1.0) + relu(v - 1.0) * (1 - pp_on))
+    divisible = div < 1e-4
+    feasible = divisible & fits
+
+    # ---- throughput, utilisation, energy -----------------------------------------------------------------------
+    gpus = t * p * d * c
+    tokens = B * s
+    model_flops = 3.0 * tokens * model.forward_flops_per_token(s)
+    hw_flops = model_flops * (1 + rc_full / 3.0) + rc_sel * tokens * 4.0 * L * s * qw  # + recomputed FLOPs
+    denom = step * gpus * peak
+    mfu, hfu = model_flops / denom, hw_flops / denom
+    busy = m * (f_comp + b_comp + r_comp) / step
+    acc = cluster.accelerator.power
+    power = gpus * (acc.idle_W + (acc.tdp_W - acc.idle_W) * jnp.clip(busy, 0.0, 1.0))
+    return TrainingMetrics(
+        time_s=step, compute_fwd_s=m * f_comp, compute_bwd_s=m * b_comp, recompute_s=m * r_comp,
+        tp_comm_s=m * comm_tp, cp_comm_s=m * comm_cp, ep_comm_s=m * comm_ep, pp_comm_s=pp_comm, bubble_s=bubble,
+        dp_comm_s=dp_exposed, optimizer_s=optimizer, offload_s=offload_exposed,
+        weights_B=weights_B, gradients_B=gradients_B, optimizer_B=optimizer_B, activations_B=activations_B,
+        memory_B=memory_B, memory_capacity_B=capacity * jnp.ones_like(memory_B), offload_B=offload_B,
+        memory_violation=memory_violation, divisibility_violation=div, divisible=divisible, fits=fits,
+        feasible=feasible, n_microbatches=m, tokens_per_s=tokens / step, model_flops=model_flops,
+        mfu=mfu, hfu=hfu, tflops_per_gpu=model_flops / (step * gpus) / 1e12, power_W=power,
+        energy_J=power * step, cost_usd=gpus * cluster.gpu_hour_usd * step / 3600.0,
+    )

@@ -1,0 +1,277 @@
+"""Training-step model: JAX contracts, physical invariants, memory formulas, clear errors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from diffsys import llm, memory
+from diffsys.testing import (
+    TraceCounter,
+    assert_finite_grads,
+    assert_grad_matches_fd,
+    assert_jit_matches_eager,
+    assert_vmap_matches_loop,
+    float64,
+)
+
+GPT3 = llm.transformer_preset("gpt3_175b")
+_step = jax.jit(llm.training_step)
+
+
+def _cluster(n=1024, **kw):
+    return llm.cluster_preset("hgx_h100", n, **kw)
+
+
+def _par(**kw):
+    base = dict(tp=8, pp=8, dp=16, microbatch=1, global_batch=1536, sequence_parallel=1, recompute="selective",
+                zero_stage=1)
+    base.update(kw)
+    return llm.Parallelism(**base)
+
+
+def test_breakdown_sums_to_step_time():
+    r = llm.training_step(GPT3, _cluster(), _par(dp_overlap=0.0))
+    parts = (r.compute_fwd_s + r.compute_bwd_s + r.recompute_s + r.tp_comm_s + r.cp_comm_s + r.ep_comm_s
+             + r.pp_comm_s + r.bubble_s + r.dp_comm_s + r.optimizer_s + r.offload_s)
+    np.testing.assert_allclose(float(parts), float(r.time_s), rtol=1e-5)
+    assert float(r.memory_B) == pytest.approx(float(r.weights_B + r.gradients_B + r.optimizer_B + r.activations_B),
+                                              rel=1e-6)
+    assert 0.2 < float(r.mfu) < 0.8 and float(r.hfu) >= float(r.mfu)
+    assert bool(r.feasible)
+
+
+def test_model_flops_match_narayanan_eq3():
+    # Narayanan et al. 2021 Eq. 3: F = 96 B s l h² (1 + s/(6h) + V/(16 l h)) counts recompute (4 passes);
+    # model FLOPs (3 passes) are 3/4 of it.
+    B, s, L, h, V = 1536, 2048, 96, 12288, 51200
+    eq3 = 96 * B * s * L * h**2 * (1 + s / (6 * h) + V / (16 * L * h))
+    r = llm.training_step(GPT3, _cluster(), _par(recompute="full"))
+    assert float(r.model_flops) == pytest.approx(0.75 * eq3, rel=0.01)
+
+
+def test_pipeline_bubble_fraction():
+    # 1F1B bubble / ideal time = (p-1)/(v m) (Narayanan et al. 2021, Sec. 2.2)
+    for v in (1, 2, 4):
+        r = llm.training_step(GPT3, _cluster(), _par(interleave=v))
+        ideal = r.compute_fwd_s + r.compute_bwd_s + r.recompute_s + r.tp_comm_s
+        m = float(r.n_microbatches)
+        assert float(r.bubble_s / ideal) == pytest.approx(7 / (v * m), rel=1e-4)
+
+
+def test_activation_formula_reduces_to_korthikanti():
+    # GPT shapes (MHA, GeLU, f = 4h): the generalised accounting equals diffsys.memory's Korthikanti formula
+    s, b, h, a, t = 2048, 2, 12288, 96, 8
+    for sp in (0.0, 1.0):
+        full, sel, ckpt = llm.layer_activation_bytes(GPT3, b * s, b, s, s, t, sp, 0.0)
+        for got, mode in ((full, "none"), (sel, "selective"), (ckpt, "full")):
+            ref = memory.transformer_activation_bytes(s, b, h, a, 1, t, bool(sp), mode)
+            assert float(got) == pytest.approx(ref, rel=1e-6), (sp, mode)
+
+
+def test_zero_stages_memory_matches_rajbhandari():
+    # one GPU, no activations to speak of: 16 Ψ (stage 0) ... 16 Ψ / N_d (stage 3) with grad_bytes = 2 (fp16)
+    cl = _cluster(64)
+    psi = None
+    for stage, expect in ((0, lambda p, n: 16 * p), (1, lambda p, n: 4 * p + 12 * p / n),
+                          (2, lambda p, n: 2 * p + 14 * p / n), (3, lambda p, n: 16 * p / n)):
+        r = llm.training_step(GPT3, cl, llm.Parallelism(tp=8, pp=1, dp=8, microbatch=1, global_batch=8,
+                                                        zero_stage=stage, grad_bytes=2))
+        state = float(r.weights_B + r.gradients_B + r.optimizer_B)
+        if psi is None:
+            psi = float(r.weights_B) / 2
+        assert state == pytest.approx(expect(psi, 8), rel=1e-5)
+
+
+def test_jit_vmap_and_no_retrace():
+    cl = _cluster()
+    assert_jit_matches_eager(lambda p: llm.training_step(GPT3, cl, p), _par(), rtol=1e-5)
+    tps = jnp.array([2.0, 8.0])
+    batch = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (2,)), _par())
+    batch = eqx.tree_at(lambda p: p.tp, batch, tps)
+    batch = eqx.tree_at(lambda p: p.dp, batch, 128.0 / tps)
+    assert_vmap_matches_loop(lambda p: llm.training_step(GPT3, cl, p), batch, rtol=1e-5)
+    counted = TraceCounter(lambda p: llm.training_step(GPT3, cl, p).time_s)
+    f = jax.jit(counted)
+    f(_par())
+    f(_par(microbatch=2))
+    assert counted.count == 1
+
+
+def _relaxed_time(x, cl, temperature):
+    par = llm.Parallelism(tp=x[0], pp=x[1], dp=1024 / (x[0] * x[1]), microbatch=x[2], global_batch=1536,
+                          interleave=x[3], sequence_parallel=1.0, recompute=1.0, zero_stage=1.0, dp_overlap=0.5)
+    return llm.training_step(GPT3, cl, par, temperature=temperature).time_s
+
+
+def test_finite_grads_over_random_points():
+    cl = _cluster()
+    key = jax.random.PRNGKey(0)
+    lo, hi = jnp.array([1.0, 1.0, 1.0, 1.0]), jnp.array([16.0, 32.0, 8.0, 4.0])
+    fn = jax.jit(lambda z: _relaxed_time(z, cl, 0.1))
+    for k in jax.random.split(key, 5):
+        x = lo + (hi - lo) * jax.random.uniform(k, (4,))
+        assert_finite_grads(fn, x)
+
+
+def test_grad_matches_finite_differences():
+    with float64():
+        cl = _cluster()
+        x = jnp.array([6.3, 7.1, 1.7, 1.6], dtype=jnp.float64)
+        assert_grad_matches_fd(jax.jit(lambda z: _relaxed_time(z, cl, 0.1)), x, eps=1e-6, rtol=1e-4)
+
+
+def test_temperature_zero_equals_exact():
+    cl = _cluster()
+    x = jnp.array([8.0, 8.0, 1.0, 2.0])
+    a = _relaxed_time(x, cl, 0.0)
+    b = _relaxed_time(x, cl, 1e-6)
+    assert float(b) == pytest.approx(float(a), rel=1e-3)
+
+
+# ---- properties ---------------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(dp_exp=st.integers(0, 5), b=st.sampled_from([1, 2, 4]), tp=st.sampled_from([1, 2, 4, 8]),
+       pp=st.sampled_from([1, 2, 4, 8]))
+def test_more_gpus_fixed_per_gpu_batch_never_lowers_throughput_ideal_network(dp_exp, b, tp, pp):
+    # ideal network: infinite bandwidth, zero latency -> doubling dp at fixed per-replica batch doubles tokens/step
+    # without lengthening the step, so throughput never drops.
+    m = 8
+    model = llm.transformer_preset("megatron_22b")
+    kw = dict(scaleup_bandwidth_Bps=1e30, scaleout_bandwidth_Bps=1e30, scaleup_latency_s=0.0,
+              scaleout_latency_s=0.0)
+    tps = []
+    for dp in (2**dp_exp, 2 ** (dp_exp + 1)):
+        cl = _cluster(tp * pp * dp, **kw)
+        par = llm.Parallelism(tp=tp, pp=pp, dp=dp, microbatch=b, global_batch=b * m * dp, recompute="full")
+        tps.append(float(_step(model, cl, par).tokens_per_s))
+    assert tps[1] >= tps[0] * (1 - 1e-5)
+
+
+def _max_feasible_microbatch(recompute, tp, pp):
+    cl = _cluster(64)
+    model = llm.transformer_preset("megatron_22b")
+    best = 0
+    for b in (1, 2, 4, 8, 16, 32, 64):
+        par = llm.Parallelism(tp=tp, pp=pp, dp=64 // (tp * pp), microbatch=b, global_batch=b * 64, recompute=recompute)
+        if bool(_step(model, cl, par).fits):
+            best = b
+    return best
+
+
+@settings(max_examples=10, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]))
+def test_recompute_never_lowers_memory_feasible_batch(tp, pp):
+    none = _max_feasible_microbatch("none", tp, pp)
+    sel = _max_feasible_microbatch("selective", tp, pp)
+    full = _max_feasible_microbatch("full", tp, pp)
+    assert none <= sel <= full
+
+
+@settings(max_examples=25, deadline=None)
+@given(bw=st.floats(10e9, 1000e9), factor=st.floats(1.01, 10.0))
+def test_faster_network_never_slower(bw, factor):
+    par = _par()
+    slow = _step(GPT3, _cluster(scaleout_bandwidth_Bps=bw), par).time_s
+    fast = _step(GPT3, _cluster(scaleout_bandwidth_Bps=bw * factor), par).time_s
+    assert float(fast) <= float(slow) * (1 + 1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ov=st.floats(0.0, 1.0))
+def test_overlap_never_slower(ov):
+    base = _step(GPT3, _cluster(), _par(tp_overlap=0.0, dp_overlap=0.0)).time_s
+    over = _step(GPT3, _cluster(), _par(tp_overlap=ov, dp_overlap=ov)).time_s
+    assert float(over) <= float(base) * (1 + 1e-6)
+
+
+def test_offload_trades_memory_for_time():
+    a = llm.training_step(GPT3, _cluster(), _par())
+    b = llm.training_step(GPT3, _cluster(), _par(optimizer_offload=1.0, weight_offload=0.5))
+    assert float(b.memory_B) < float(a.memory_B)
+    assert float(b.offload_B) > 0 and float(b.time_s) >= float(a.time_s)
+
+
+def test_moe_expert_parallel_all_to_all_and_memory():
+    model = llm.transformer_preset("mixtral_8x7b")
+    cl = _cluster(64)
+    r1 = llm.training_step(model, cl, llm.Parallelism(tp=2, pp=1, dp=32, ep=1, microbatch=1, global_batch=256,
+                                                       recompute="full"))
+    r8 = llm.training_step(model, cl, llm.Parallelism(tp=2, pp=1, dp=32, ep=8, microbatch=1, global_batch=256,
+                                                       recompute="full"))
+    assert float(r1.ep_comm_s) == 0.0 and float(r8.ep_comm_s) > 0.0
+    assert float(r8.weights_B) < float(r1.weights_B)
+
+
+def test_context_parallel_splits_activations():
+    model = llm.transformer_preset("llama3_8b", seq_len=65536)
+    cl = _cluster(64)
+    r1 = llm.training_step(model, cl, llm.Parallelism(tp=8, cp=1, dp=8, microbatch=1, global_batch=64,
+                                                       sequence_parallel=1, recompute="full"))
+    r4 = llm.training_step(model, cl, llm.Parallelism(tp=8, cp=4, dp=2, microbatch=1, global_batch=64,
+                                                       sequence_parallel=1, recompute="full"))
+    assert float(r4.activations_B) < float(r1.activations_B)
+
+
+# ---- infeasible points are flagged, never raise --------------------------------------------------------------------
+def test_infeasible_points_flagged_in_batch():
+    cl = _cluster()
+    batch = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (3,)), _par())
+    batch = eqx.tree_at(lambda p: p.tp, batch, jnp.array([8.0, 3.0, 1.0]))  # 3 divides nothing; tp=1 OOM
+    batch = eqx.tree_at(lambda p: p.dp, batch, jnp.array([16.0, 16.0, 128.0]))
+    batch = eqx.tree_at(lambda p: p.recompute, batch, jnp.array([1.0, 1.0, 0.0]))
+    r = jax.vmap(lambda p: llm.training_step(GPT3, cl, p))(batch)
+    assert np.all(np.isfinite(np.asarray(r.time_s)))
+    assert list(np.asarray(r.divisible)) == [True, False, True]
+    assert list(np.asarray(r.fits)) == [True, True, False]
+    assert list(np.asarray(r.feasible)) == [True, False, False]
+    assert float(r.memory_violation[2]) > 0 and float(r.divisibility_violation[1]) > 0
+
+
+# ---- clear errors on bad input -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, field", [
+    (dict(tp=3, dp=128 * 8 / 3 // 1), "n_gpus"),
+    (dict(tp=64, pp=8, dp=2), "tp"),
+    (dict(pp=7, dp=16), "n_gpus"),
+    (dict(interleave=5), "pp"),
+    (dict(global_batch=1000), "dp"),
+])
+def test_non_dividing_degrees_raise(kw, field):
+    with pytest.raises(ValueError, match=field):
+        llm.check_parallelism(GPT3, _cluster(), _par(**kw))
+
+
+def test_heads_not_divisible_names_tp():
+    with pytest.raises(ValueError, match="Parallelism.tp=5 must divide the attention heads"):
+        llm.check_parallelism(GPT3, _cluster(5 * 8 * 16), _par(tp=5))
+
+
+def test_bad_inputs_raise_with_field_names():
+    with pytest.raises(ValueError, match="n_gpus"):
+        llm.cluster_preset("hgx_h100", 0)
+    with pytest.raises(ValueError, match="Parallelism.recompute"):
+        llm.Parallelism(recompute="sometimes")
+    with pytest.raises(ValueError, match="Parallelism.tp_overlap"):
+        llm.Parallelism(tp_overlap=1.5)
+    with pytest.raises(ValueError, match="seq_len"):
+        llm.transformer_preset("gpt3_175b", seq_len=4096, max_seq_len=2048)
+    with pytest.raises(ValueError, match="seq_len"):
+        llm.check_sequence(GPT3, 8192)
+    with pytest.raises(ValueError, match="unknown transformer preset"):
+        llm.transformer_preset("gpt5")
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        llm.Transformer(name="x", hidden=64, ffn=256, n_layers=2, n_heads=4, n_kv_heads=8, head_dim=16, vocab=100,
+                        seq_len=16, max_seq_len=16)
+
+
+def test_presets_parameter_counts():
+    # published sizes (billions): tolerance 3% (biases, norms and vocab padding differ between reports)
+    expect = {"gpt3_175b": 175, "llama2_7b": 6.74, "llama2_13b": 13.0, "llama2_70b": 69.0, "llama3_8b": 8.03,
+              "llama3_70b": 70.6, "llama3_405b": 405.9, "mixtral_8x7b": 46.7, "megatron_530b": 530,
+              "megatron_1t": 1008, "deepseek_moe_16b": 16.4}
+    for name, b in expect.items():
+        assert float(llm.transformer_preset(name).num_params()) / 1e9 == pytest.approx(b, rel=0.03), name
+    assert float(llm.transformer_preset("mixtral_8x7b").active_params_per_token()) / 1e9 == pytest.approx(12.9,
+                                                                                                          rel=0.03)
