@@ -40,6 +40,8 @@ def _blend(exact_fn, soft_fn, temperature):
 
 def relative_temperature(temperature, *scales):
     """Turn a dimensionless temperature into one in the units of ``scales`` (their mean absolute value)."""
+    if _is_exact(temperature):  # keep a concrete 0 concrete, so the exact branch alone is traced
+        return 0.0
     scale = sum(jnp.abs(s) for s in scales) / max(len(scales), 1)
     return temperature * (scale + _TINY)
 
