@@ -8,7 +8,7 @@
 - Miss-ratio curve from a reuse-distance (LRU stack-distance) histogram: in a fully associative LRU cache of ``C``
   lines an access misses iff its stack distance is ≥ ``C`` (Mattson, Gecsei, Slutz & Traiger, "Evaluation
   techniques for storage hierarchies", IBM Systems Journal 1970); cold (first) accesses always miss. The step is
-  replaced by a logistic in ``log(d/C)`` at ``temperature > 0``.
+  replaced by a logistic in ``log(d/(C - ½))`` at ``temperature > 0`` (distances are integers).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def miss_ratio_from_reuse_histogram(capacity_lines, distances, counts, cold_miss
         distances: ``(K,)`` reuse (stack) distances of the histogram bins (distinct lines touched in between).
         counts: ``(K,)`` number of accesses with that reuse distance.
         cold_misses: first-touch accesses (infinite reuse distance).
-        temperature: 0 = exact step ``d ≥ C``; > 0 = logistic in ``log(d/C)`` of that width.
+        temperature: 0 = exact step ``d ≥ C``; > 0 = logistic in ``log(d/(C - ½))`` of that width.
     """
     d = jnp.asarray(distances, dtype=jnp.result_type(float, distances))
     c = jnp.asarray(counts, dtype=d.dtype)
@@ -64,7 +64,8 @@ def miss_ratio_from_reuse_histogram(capacity_lines, distances, counts, cold_miss
         miss = (d >= cap).astype(d.dtype)
     else:
         t = jnp.maximum(jnp.asarray(temperature, dtype=d.dtype), 1e-12)
-        miss = jax.nn.sigmoid((jnp.log(jnp.maximum(d, 1e-12)) - jnp.log(cap)) / t)
+        # stack distances are integers: centre the step between C - 1 (hit) and C (miss)
+        miss = jax.nn.sigmoid((jnp.log(jnp.maximum(d, 1e-12)) - jnp.log(jnp.maximum(cap - 0.5, 1e-12))) / t)
         if not isinstance(temperature, (int, float)):
             miss = jnp.where(jnp.asarray(temperature) > 0, miss, (d >= cap).astype(d.dtype))
     total = jnp.sum(c) + cold_misses
