@@ -26,3 +26,11 @@ from ._nccl import (
     parse_size as parse_size,
     read_nccl_tests as read_nccl_tests,
 )
+from ._calculon import (
+    calculon_stats as calculon_stats,
+    read_calculon_execution as read_calculon_execution,
+    read_calculon_model as read_calculon_model,
+    read_calculon_system as read_calculon_system,
+    run_calculon as run_calculon,
+    write_calculon_stats as write_calculon_stats,
+)

@@ -18,10 +18,13 @@ import jax.numpy as jnp
 from ..primitives import clamp, relative_temperature
 
 
-def ranks_per_node(group, stride, gpus_per_node, temperature=0.0):
-    """Members of a group (``group`` ranks spaced ``stride`` apart) that share one node: ``clamp(N/stride, 1, g)``."""
-    k = gpus_per_node / stride
-    return clamp(k, 1.0, group, relative_temperature(temperature, group))
+def ranks_per_node(group, stride, gpus_per_node, temperature=0.0, net=-1.0):
+    """Members of a group (``group`` ranks spaced ``stride`` apart) that share one node: ``clamp(N/stride, 1, g)``.
+
+    ``net`` overrides the placement: ``0`` keeps the whole group on the scale-up network, ``1`` puts every member
+    on its own node (scale-out only), ``-1`` (default) uses the placement."""
+    k = clamp(gpus_per_node / stride, 1.0, group, relative_temperature(temperature, group))
+    return jnp.where(net < -0.5, k, jnp.where(net < 0.5, group, 1.0))
 
 
 def _ring(n, size, bw, lat, passes):
@@ -29,18 +32,18 @@ def _ring(n, size, bw, lat, passes):
     return passes * ((n - 1) / n * size / bw + (n - 1) * lat)
 
 
-def all_reduce_time(size_B, group, stride, links, temperature=0.0):
+def all_reduce_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
     """Hierarchical ring all-reduce of ``size_B`` bytes per rank (reduce-scatter + all-gather at each level)."""
     bw_i, lat_i, bw_o, lat_o, n_node = links
-    k = ranks_per_node(group, stride, n_node, temperature)
+    k = ranks_per_node(group, stride, n_node, temperature, net)
     nodes = group / k
     return _ring(k, size_B, bw_i, lat_i, 2.0) + _ring(nodes, size_B / k, bw_o, lat_o, 2.0)
 
 
-def reduce_scatter_time(size_B, group, stride, links, temperature=0.0):
+def reduce_scatter_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
     """Hierarchical ring reduce-scatter (``size_B`` = full buffer per rank); all-gather costs the same."""
     bw_i, lat_i, bw_o, lat_o, n_node = links
-    k = ranks_per_node(group, stride, n_node, temperature)
+    k = ranks_per_node(group, stride, n_node, temperature, net)
     nodes = group / k
     return _ring(k, size_B, bw_i, lat_i, 1.0) + _ring(nodes, size_B / k, bw_o, lat_o, 1.0)
 
@@ -48,12 +51,12 @@ def reduce_scatter_time(size_B, group, stride, links, temperature=0.0):
 all_gather_time = reduce_scatter_time
 
 
-def all_to_all_time(size_B, group, stride, links, temperature=0.0):
+def all_to_all_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
     """All-to-all of ``size_B`` bytes per rank: the ``(k-1)/g`` share stays in the node, ``(g-k)/g`` leaves it
     (each rank on its own scale-out link); pairwise exchange, ``g - 1`` latency steps."""
     bw_i, lat_i, bw_o, lat_o, n_node = links
     g = jnp.maximum(group, 1.0)
-    k = ranks_per_node(group, stride, n_node, temperature)
+    k = ranks_per_node(group, stride, n_node, temperature, net)
     intra = (k - 1) / g * size_B / bw_i + (k - 1) * lat_i
     inter = (g - k) / g * size_B / bw_o + (g / k - 1) * lat_o
     return intra + inter

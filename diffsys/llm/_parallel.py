@@ -60,6 +60,8 @@ class Parallelism(eqx.Module):
         weight_offload, activation_offload, optimizer_offload: fraction (0..1) of each kind held in the second
             memory tier and streamed over its link (Calculon's offload model, Isaev et al. 2023).
         grad_bytes: bytes per stored gradient element (4: fp32 main gradients, Megatron-LM default).
+        tp_net, pp_net, dp_net: network a group uses: -1 = from the rank placement (default), 0 = scale-up only,
+            1 = scale-out only (Calculon's ``*_par_net`` fields).
     """
 
     tp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
@@ -80,11 +82,14 @@ class Parallelism(eqx.Module):
     activation_offload: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     optimizer_offload: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     grad_bytes: jnp.ndarray = eqx.field(converter=as_float, default=4.0)
+    tp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
+    pp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
+    dp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
 
     def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
                  sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
                  flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
-                 grad_bytes=4.0):
+                 grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1):
         self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
         self.microbatch = microbatch
         self.global_batch = microbatch * dp if global_batch is None else global_batch
@@ -97,6 +102,7 @@ class Parallelism(eqx.Module):
         self.flash_attention = float(flash_attention) if isinstance(flash_attention, bool) else flash_attention
         self.weight_offload, self.activation_offload = weight_offload, activation_offload
         self.optimizer_offload, self.grad_bytes = optimizer_offload, grad_bytes
+        self.tp_net, self.pp_net, self.dp_net = tp_net, pp_net, dp_net
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
@@ -107,6 +113,8 @@ class Parallelism(eqx.Module):
                   "activation_offload", "optimizer_offload"):
             check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
         check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
+        for f in ("tp_net", "pp_net", "dp_net"):
+            check_range(f"Parallelism.{f}", getattr(self, f), -1.0, 1.0)
 
     @property
     def n_gpus(self):

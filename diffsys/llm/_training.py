@@ -37,7 +37,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
-from ..primitives import relative_temperature, relu, smooth_min
+from ..primitives import relative_temperature, relu, smooth_max, smooth_min
 from ..roofline import roofline
 from . import _comm
 from ._parallel import Cluster, Parallelism, choice_weights
@@ -67,6 +67,8 @@ class TrainingMetrics(NamedTuple):
     gradients_B: jnp.ndarray
     optimizer_B: jnp.ndarray
     activations_B: jnp.ndarray
+    embedding_B: jnp.ndarray  # share of weights/gradients/optimizer that belongs to the embedding tables
+    logits_B: jnp.ndarray  # share of activations that is the last stage's fp32 logits
     memory_B: jnp.ndarray  # total per-GPU HBM requirement
     memory_capacity_B: jnp.ndarray
     offload_B: jnp.ndarray  # bytes held in the second tier per GPU
@@ -189,8 +191,11 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
 
     # ---- per-layer communication -------------------------------------------------------------------------------
     act_msg = Tl * h * _ACT_BYTES
-    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T)  # = RS + AG with sequence parallelism
-    tp_exposed = (1 - par.tp_overlap) * tp_coll
+    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net)  # = RS + AG with sequence parallelism
+    # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
+    # communication with dependent computation via decomposition", ASPLOS 2023)
+    ov_tp = par.tp_overlap
+    tp_exposed = (1 - ov_tp) * tp_coll + relu(ov_tp * tp_coll - 0.5 * t_gemm_fwd, relative_temperature(T, t_gemm_fwd))
     tp_fwd, tp_bwd = 2 * tp_exposed, 2 * tp_exposed
 
     a2a_msg = Tl * routed * h * _ACT_BYTES * (sp / t + (1 - sp))
@@ -219,7 +224,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     pp_on = _indicator_gt1(p, T)
     pp_msg = Tl * h * _ACT_BYTES * (sp / t + (1 - sp))
     pp_stride = t * c * d
-    crosses = jnp.where(pp_stride * p > N, 1.0, 0.0)  # the pipeline spans nodes: its slowest hop is scale-out
+    crosses = jnp.where(par.pp_net < -0.5, jnp.where(pp_stride * p > N, 1.0, 0.0),  # spans nodes: slowest hop
+                        jnp.clip(par.pp_net, 0.0, 1.0))
     t_p2p = _comm.p2p_time(pp_msg, crosses, links)
     pp_comm = pp_on * 2.0 * v * m * t_p2p
     bubble = (p - 1) / v * t_mb
@@ -234,7 +240,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     params_local = Ls * layer_local + emb_local
     grad_msg = params_local * _ACT_BYTES
     dp_stride = t * c
-    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T)
+    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T, par.dp_net)
     dp_ar = 2 * dp_rs
     dp_grad = dp_ar  # ZeRO-0 all-reduce; ZeRO-1/2 reduce-scatter grads + all-gather params: same volume
     dp_gather3 = zero3 * 2.0 * m * dp_rs  # ZeRO-3 parameter all-gather per microbatch, forward and backward
@@ -259,11 +265,18 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     in_flight = smooth_min(m, p, relative_temperature(T, p)) \
         * (1 + (p - 1) / (p * v) * smooth_min(relu(v - 1.0), 1.0, T))
     stored_layer = rc_none * act_full + rc_sel * act_sel + rc_full * act_ckpt
-    acts_all = stored_layer * Ls * in_flight + rc_full * act_full \
-        + Tl * V / t * 4.0 + act_msg * 2.0  # + fp32 logits at the last stage + activation-gradient buffers
+    # the first stage holds ``in_flight`` microbatches, the last one a single microbatch plus the fp32 logits
+    # (b·s·V/t·4 B); both hold the working set of one recomputed layer and two activation-gradient buffers
+    logits_B = Tl * V / t * 4.0
+    common = rc_full * act_full + act_msg * 2.0
+    acts_first = stored_layer * Ls * in_flight + common + p1 * logits_B
+    acts_last = stored_layer * Ls + common + logits_B
+    acts_all = smooth_max(acts_first, acts_last, relative_temperature(T, acts_first))
     weights_B, gradients_B = weights_all * (1 - x_w), grads_all
     optimizer_B, activations_B = optim_all * (1 - x_o), acts_all * (1 - x_a)
     offload_B = weights_all * x_w + optim_all * x_o + acts_all * x_a
+    embedding_B = emb_local / params_local * (weights_B + gradients_B + optimizer_B)
+    logits_share = jnp.where(acts_last >= acts_first, logits_B, p1 * logits_B) * (1 - x_a)
     memory_B = weights_B + gradients_B + optimizer_B + activations_B + cluster.memory_reserve_B
     capacity = cluster.hbm_capacity_B
     fits = (memory_B <= capacity) & (offload_B <= cluster.offload_capacity_B)
@@ -298,6 +311,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         tp_comm_s=m * comm_tp, cp_comm_s=m * comm_cp, ep_comm_s=m * comm_ep, pp_comm_s=pp_comm, bubble_s=bubble,
         dp_comm_s=dp_exposed, optimizer_s=optimizer, offload_s=offload_exposed,
         weights_B=weights_B, gradients_B=gradients_B, optimizer_B=optimizer_B, activations_B=activations_B,
+        embedding_B=embedding_B, logits_B=logits_share,
         memory_B=memory_B, memory_capacity_B=capacity * jnp.ones_like(memory_B), offload_B=offload_B,
         memory_violation=memory_violation, divisibility_violation=div, divisible=divisible, fits=fits,
         feasible=feasible, n_microbatches=m, tokens_per_s=tokens / step, model_flops=model_flops,

@@ -1,0 +1,273 @@
+"""Readers and writers for Calculon's JSON formats (Isaev et al., "Calculon: a methodology and tool for high-level
+co-design of systems and large language models", SC 2023; Apache-2.0, https://github.com/calculon-ai/calculon).
+
+Three inputs, as for ``calculon llm MODEL EXECUTION SYSTEM OUT``:
+
+- *model*: ``hidden, feedforward, seq_size, attn_heads, attn_size, num_blocks`` -> :class:`diffsys.llm.Transformer`
+  (GeLU MLP, vocabulary 51,200 and tied embeddings as in Calculon's parameter count).
+- *execution*: parallel degrees and execution options -> :class:`diffsys.llm.Parallelism` (every field is either
+  mapped or rejected with a message saying why; see :data:`EXECUTION_FIELDS`).
+- *system*: compute peaks and efficiency tables, two memory tiers, networks -> :class:`diffsys.llm.Cluster`.
+  Calculon's size-dependent efficiency tables are summarised by diffsys's two constants: the large-size efficiency
+  (``gemm_efficiency``, ``memory_efficiency``) and a per-kernel overhead chosen so that a 1-GFLOP GEMM runs at the
+  table's 1-GFLOP efficiency. Network ``ops`` tables and ``processor_usage`` are read and checked but diffsys uses its
+  own ring/hierarchical collective model; ``processing_mode`` ``no_overlap`` (compute + memory time) is approximated by
+  the roofline max.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import jax.numpy as jnp
+
+from .._checks import check_choice, check_keys
+from ..hardware import Accelerator, MemoryLevel, PowerSpec
+
+MODEL_FIELDS = ("hidden", "feedforward", "seq_size", "attn_heads", "attn_size", "num_blocks")
+#: Execution fields and how diffsys treats them.
+EXECUTION_FIELDS = {
+    "num_procs": "Cluster.n_gpus", "tensor_par": "Parallelism.tp", "pipeline_par": "Parallelism.pp",
+    "data_par": "Parallelism.dp", "tensor_par_net": "Parallelism.tp_net", "pipeline_par_net": "Parallelism.pp_net",
+    "data_par_net": "Parallelism.dp_net", "batch_size": "Parallelism.global_batch",
+    "microbatch_size": "Parallelism.microbatch", "datatype": "Cluster.dtype",
+    "fused_activation": "true only (fused bias+activation kernels)",
+    "attention_type": "multihead -> n_kv_heads = attn_heads; multiquery -> n_kv_heads = 1",
+    "activation_recompute": "none/attn_only/full -> Parallelism.recompute 0/1/2",
+    "pipeline_interleaving": "Parallelism.interleave",
+    "optimizer_sharding": "true -> zero_stage 2 (optimizer state and 2-byte gradients sharded over data_par, "
+                          "as Calculon); false -> zero_stage 0 with 4-byte fp32 gradients",
+    "tensor_par_comm_type": "ar -> all-reduce; rs_ag -> sequence parallelism; p2p_rs_ag rejected",
+    "tensor_par_overlap": "none -> 0; ring/pipe -> Parallelism.tp_overlap = 1",
+    "seq_par_ag_redo": "false only", "data_par_overlap": "Parallelism.dp_overlap 0/1",
+    "weight_offload": "Parallelism.weight_offload 0/1", "activations_offload": "Parallelism.activation_offload 0/1",
+    "optimizer_offload": "Parallelism.optimizer_offload 0/1", "training": "true only (training step)",
+}
+SYSTEM_FIELDS = ("matrix", "vector", "mem1", "mem2", "processing_mode", "networks")
+NETWORK_FIELDS = ("bandwidth", "efficiency", "size", "latency", "ops", "must_be_filled", "processor_usage")
+_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8": "fp8", "float32": "fp32"}
+_DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp8": 1, "fp32": 4}
+CALCULON_VOCAB = 51200  # Calculon's parameter count uses a 51,200-token embedding
+
+
+def _load(src, what):
+    if isinstance(src, dict):
+        return dict(src)
+    path = pathlib.Path(src)
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} {path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path}: expected a JSON object")
+    return data
+
+
+def _require(d, keys, where):
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing}")
+
+
+def read_calculon_model(src, *, attention_type="multihead"):
+    """A Calculon model JSON (path or dict) as a :class:`diffsys.llm.Transformer`."""
+    from ..llm import Transformer
+
+    d = _load(src, "Calculon model")
+    check_keys("Calculon model", d, MODEL_FIELDS)
+    _require(d, MODEL_FIELDS, "Calculon model")
+    check_choice("attention_type", attention_type, ("multihead", "multiquery"))
+    for k in MODEL_FIELDS:
+        if not isinstance(d[k], int) or d[k] < 1:
+            raise ValueError(f"Calculon model: {k} must be a positive integer, got {d[k]!r}")
+    heads = d["attn_heads"]
+    return Transformer(name=str(d.get("name", "calculon")), hidden=d["hidden"], ffn=d["feedforward"],
+                       n_layers=d["num_blocks"], n_heads=heads, n_kv_heads=heads if attention_type == "multihead"
+                       else 1, head_dim=d["attn_size"], vocab=CALCULON_VOCAB, seq_len=d["seq_size"],
+                       max_seq_len=d["seq_size"], mlp="gelu", tied_embeddings=True)
+
+
+def _efficiency_at(table, size):
+    """Calculon's efficiency table lookup: the efficiency of the largest threshold ``<= size``."""
+    rows = sorted(((float(a), float(b)) for a, b in table), reverse=True)
+    for thr, eff in rows:
+        if size >= thr:
+            return eff
+    return rows[-1][1]
+
+
+def read_calculon_system(src, n_gpus=None, dtype="float16"):
+    """A Calculon system JSON (path or dict) as a :class:`diffsys.llm.Cluster` computing in ``dtype``.
+
+    ``networks[0]`` is the scale-up domain (its ``size`` = GPUs per node), ``networks[1]`` (if present) the
+    scale-out network. Bandwidths are GB/s per processor, ``mem1``/``mem2`` capacities GiB and bandwidths GB/s.
+    """
+    from ..llm import Cluster
+
+    d = _load(src, "Calculon system")
+    check_keys("Calculon system", d, SYSTEM_FIELDS)
+    _require(d, ("matrix", "mem1", "networks"), "Calculon system")
+    check_choice("Calculon system: datatype", dtype, _DTYPES)
+    dt = _DTYPES[dtype]
+    if dtype not in d["matrix"]:
+        raise ValueError(f"Calculon system: no matrix entry for datatype {dtype!r}; has {sorted(d['matrix'])}")
+    mat = d["matrix"][dtype]
+    check_keys(f"Calculon system: matrix.{dtype}", mat, ("tflops", "gflops_efficiency"))
+    peak = float(mat["tflops"]) * 1e12
+    table = mat.get("gflops_efficiency", [[0, 1.0]])
+    eff_big = max(float(e) for _, e in table)
+    eff_1g = _efficiency_at(table, 1.0)
+    # per-kernel overhead t0 so that a 1-GFLOP GEMM runs at eff_1g: 1e9/(peak·eff_1g) = 1e9/(peak·eff_big) + t0
+    overhead = max(1e9 / peak * (1.0 / eff_1g - 1.0 / eff_big), 0.0)
+    vec = d.get("vector", {}).get(dtype, {"tflops": float(mat["tflops"]) / 8})
+    mem1, mem2 = d["mem1"], d.get("mem2", {"GiB": 0.0, "GBps": 1.0})
+    for name, mem in (("mem1", mem1), ("mem2", mem2)):
+        check_keys(f"Calculon system: {name}", mem, ("GiB", "GBps", "MB_efficiency"))
+    mem_eff = max(float(e) for _, e in mem1.get("MB_efficiency", [[0, 1.0]]))
+    check_choice("Calculon system: processing_mode", d.get("processing_mode", "no_overlap"),
+                 ("no_overlap", "roofline"))
+    nets = d["networks"]
+    if not isinstance(nets, list) or not nets:
+        raise ValueError("Calculon system: networks must be a non-empty list")
+    for i, n in enumerate(nets):
+        check_keys(f"Calculon system: networks[{i}]", n, NETWORK_FIELDS)
+        _require(n, ("bandwidth", "efficiency", "size", "latency"), f"Calculon system: networks[{i}]")
+    up = nets[0]
+    out = nets[1] if len(nets) > 1 else nets[0]
+    hbm_B = float(mem1["GiB"]) * 2**30
+    acc = Accelerator(
+        f"calculon-{dt}", {dt: peak}, {"fp32" if dt == "fp8" else dt: float(vec["tflops"]) * 1e12},
+        (MemoryLevel("hbm", hbm_B, float(mem1["GBps"]) * 1e9),), PowerSpec(700.0, 70.0),
+    )
+    return Cluster(name="calculon", accelerator=acc, n_gpus=n_gpus or up["size"], gpus_per_node=up["size"],
+                   scaleup_bandwidth_Bps=float(up["bandwidth"]) * 1e9, scaleup_latency_s=float(up["latency"]),
+                   scaleup_efficiency=float(up["efficiency"]),
+                   scaleout_bandwidth_Bps=float(out["bandwidth"]) * 1e9, scaleout_latency_s=float(out["latency"]),
+                   scaleout_efficiency=float(out["efficiency"]), gemm_efficiency=eff_big,
+                   memory_efficiency=mem_eff, kernel_overhead_s=overhead,
+                   offload_bandwidth_Bps=float(mem2["GBps"]) * 1e9,
+                   offload_capacity_B=float(mem2["GiB"]) * 2**30, dtype=dt)
+
+
+def _bool(d, k):
+    v = d[k]
+    if not isinstance(v, bool):
+        raise ValueError(f"Calculon execution: {k} must be true or false, got {v!r}")
+    return v
+
+
+def read_calculon_execution(src):
+    """A Calculon execution JSON as ``(Parallelism, info)`` where ``info`` holds ``num_procs``, ``datatype`` and
+    ``attention_type``. Every field is honoured or rejected with a clear message (see :data:`EXECUTION_FIELDS`)."""
+    from ..llm import Parallelism
+
+    d = _load(src, "Calculon execution")
+    check_keys("Calculon execution", d, EXECUTION_FIELDS)
+    _require(d, ("num_procs", "tensor_par", "pipeline_par", "data_par", "batch_size", "microbatch_size"),
+             "Calculon execution")
+    ints = {}
+    for k in ("num_procs", "tensor_par", "pipeline_par", "data_par", "batch_size", "microbatch_size",
+              "pipeline_interleaving"):
+        v = d.get(k, 1)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"Calculon execution: {k} must be a positive integer, got {v!r}")
+        ints[k] = v
+    if ints["num_procs"] != ints["tensor_par"] * ints["pipeline_par"] * ints["data_par"]:
+        raise ValueError(f"Calculon execution: tensor_par·pipeline_par·data_par = "
+                         f"{ints['tensor_par'] * ints['pipeline_par'] * ints['data_par']} != num_procs "
+                         f"({ints['num_procs']})")
+    nets = {}
+    for k in ("tensor_par_net", "pipeline_par_net", "data_par_net"):
+        v = d.get(k, -1)
+        if v not in (-1, 0, 1):
+            raise ValueError(f"Calculon execution: {k} must be 0 (scale-up) or 1 (scale-out), got {v!r}")
+        nets[k] = v
+    dtype = d.get("datatype", "float16")
+    check_choice("Calculon execution: datatype", dtype, _DTYPES)
+    if "fused_activation" in d and not _bool(d, "fused_activation"):
+        raise ValueError("Calculon execution: fused_activation=false is not modelled (diffsys assumes fused "
+                         "bias+activation kernels); set it to true")
+    attention = d.get("attention_type", "multihead")
+    check_choice("Calculon execution: attention_type", attention, ("multihead", "multiquery"))
+    recompute = d.get("activation_recompute", "none")
+    check_choice("Calculon execution: activation_recompute", recompute, ("none", "attn_only", "full"))
+    comm = d.get("tensor_par_comm_type", "ar")
+    check_choice("Calculon execution: tensor_par_comm_type", comm, ("ar", "rs_ag", "p2p_rs_ag"))
+    if comm == "p2p_rs_ag":
+        raise ValueError("Calculon execution: tensor_par_comm_type='p2p_rs_ag' is not modelled; use 'ar' or "
+                         "'rs_ag' (sequence parallelism)")
+    tp_overlap = d.get("tensor_par_overlap", "none")
+    check_choice("Calculon execution: tensor_par_overlap", tp_overlap, ("none", "ring", "pipe"))
+    if d.get("seq_par_ag_redo", False) is not False:
+        raise ValueError("Calculon execution: seq_par_ag_redo=true is not modelled (diffsys keeps the sequence-"
+                         "parallel all-gather output); set it to false")
+    if "training" in d and not _bool(d, "training"):
+        raise ValueError("Calculon execution: training=false: use diffsys.llm.inference_step for inference")
+    sharding = _bool(d, "optimizer_sharding") if "optimizer_sharding" in d else False
+    if sharding and ints["data_par"] == 1:
+        raise ValueError("Calculon execution: optimizer_sharding=true needs data_par > 1")
+    if ints["pipeline_par"] == 1 and ints["pipeline_interleaving"] != 1:
+        raise ValueError("Calculon execution: pipeline_interleaving must be 1 when pipeline_par == 1")
+    flags = {k: (_bool(d, k) if k in d else False) for k in ("data_par_overlap", "weight_offload",
+                                                              "activations_offload", "optimizer_offload")}
+    par = Parallelism(
+        tp=ints["tensor_par"], pp=ints["pipeline_par"], dp=ints["data_par"], microbatch=ints["microbatch_size"],
+        global_batch=ints["batch_size"], interleave=ints["pipeline_interleaving"],
+        sequence_parallel=1.0 if comm == "rs_ag" else 0.0,
+        recompute={"none": 0.0, "attn_only": 1.0, "full": 2.0}[recompute],
+        zero_stage=2.0 if sharding else 0.0, grad_bytes=float(_DTYPE_BYTES[_DTYPES[dtype]]) if sharding else 4.0,
+        tp_overlap=0.0 if tp_overlap == "none" else 1.0, dp_overlap=1.0 if flags["data_par_overlap"] else 0.0,
+        weight_offload=float(flags["weight_offload"]), activation_offload=float(flags["activations_offload"]),
+        optimizer_offload=float(flags["optimizer_offload"]),
+        tp_net=nets["tensor_par_net"], pp_net=nets["pipeline_par_net"], dp_net=nets["data_par_net"],
+    )
+    return par, {"num_procs": ints["num_procs"], "datatype": dtype, "attention_type": attention}
+
+
+def calculon_stats(metrics, n_gpus) -> dict:
+    """Calculon-style output statistics from :class:`diffsys.llm.TrainingMetrics` (seconds, GiB per processor),
+    plus diffsys's own breakdown under ``"diffsys"``."""
+    f = {k: float(jnp.asarray(v)) for k, v in metrics._asdict().items()}
+    gib = 2.0**30
+    out = {
+        "total_time": f["time_s"],
+        "proc_mem_tier1_cap_req": f["memory_B"] / gib,
+        "proc_mem_tier2_cap_req": f["offload_B"] / gib,
+        "fw_time": f["compute_fwd_s"], "bw_time": f["compute_bwd_s"], "recompute_time": f["recompute_s"],
+        "optim_step_time": f["optimizer_s"], "bubble_time": f["bubble_s"],
+        "tp_comm_exposed_time": f["tp_comm_s"], "pp_comm_exposed_time": f["pp_comm_s"],
+        "dp_comm_exposed_time": f["dp_comm_s"],
+        "weight_space": f["weights_B"] / gib, "weight_grad_space": f["gradients_B"] / gib,
+        "optimizer_space": f["optimizer_B"] / gib, "act_space": f["activations_B"] / gib,
+        "embedding_space": f["embedding_B"] / gib, "logits_space": f["logits_B"] / gib,
+        "sample_rate": f["tokens_per_s"], "model_flops_utilization": f["mfu"],
+        "hardware_flops_utilization": f["hfu"], "num_procs": int(n_gpus),
+        "fits_in_mem1": bool(f["fits"]),
+    }
+    out["diffsys"] = {k: (bool(v) if k in ("divisible", "fits", "feasible") else v) for k, v in f.items()}
+    if not math.isfinite(out["total_time"]):
+        raise ValueError("Calculon run: non-finite total_time (check the inputs)")
+    return out
+
+
+def write_calculon_stats(stats: dict, dest) -> None:
+    """Write stats as JSON to a path, or to stdout when ``dest`` is ``"-"``."""
+    text = json.dumps(stats, indent=2, sort_keys=False)
+    if str(dest) == "-":
+        print(text)
+    else:
+        pathlib.Path(dest).write_text(text + "\n")
+
+
+def run_calculon(model_src, execution_src, system_src) -> dict:
+    """Evaluate a Calculon (model, execution, system) triple with :func:`diffsys.llm.training_step`."""
+    from ..llm import check_parallelism, training_step
+
+    par, info = read_calculon_execution(execution_src)
+    model = read_calculon_model(model_src, attention_type=info["attention_type"])
+    cluster = read_calculon_system(system_src, n_gpus=info["num_procs"], dtype=info["datatype"])
+    check_parallelism(model, cluster, par)
+    return calculon_stats(training_step(model, cluster, par), info["num_procs"])
