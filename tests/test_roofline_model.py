@@ -216,3 +216,43 @@ def test_bad_input_errors_name_the_field():
         R.op_time(R.gemm(8, 8, 8), H100, level="l7")
     with pytest.raises(ValueError, match="temperature"):
         R.op_time(R.gemm(8, 8, 8), H100, temperature=-1.0)
+
+
+def _hier_time(level_bytes, bws, flops, temp):
+    return R.hierarchical_roofline(flops, level_bytes, 1e15, bws, compute_efficiency=0.8, level_efficiencies=0.9,
+                                   temperature=temp).time_s
+
+
+_hier_time_jit = jax.jit(_hier_time)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(1e3, 1e12), min_size=3, max_size=3), st.lists(st.floats(1e10, 1e14), min_size=3,
+       max_size=3), st.floats(1e3, 1e15), st.integers(0, 2), st.floats(1.0, 10.0), st.sampled_from([0.0, 0.1]))
+def test_hierarchical_more_level_bandwidth_never_slower(q, bw, flops, level, factor, temp):
+    q, bw = jnp.array(q), jnp.array(bw)
+    base = float(_hier_time_jit(q, bw, flops, temp))
+    faster = float(_hier_time_jit(q, bw.at[level].multiply(factor), flops, temp))
+    assert faster <= base * (1 + 1e-5)
+    assert float(_hier_time_jit(q.at[level].multiply(factor), bw, flops, temp)) >= base * (1 - 1e-5)
+
+
+def test_host_level_offload_binds_on_the_link():
+    acc = R.with_host_level(H100, "pcie5")
+    assert acc.level_names == ("l1", "l2", "hbm", "host") and acc.main_memory.name == "hbm"
+    op = R.gemm(1, 8192, 8192)  # a GEMV whose weights stream from host memory
+    r = R.hierarchical_op_time(op, acc, level_bytes=jnp.full((4,), op.bytes))
+    assert int(r.binding) == 4
+    assert float(r.time_s) == pytest.approx(float(op.bytes) / (64e9 * R.MEMORY_EFFICIENCY_MAX), rel=0.01)
+    with pytest.raises(ValueError, match="link"):
+        R.with_host_level(H100, "pcie9")
+
+
+def test_fit_efficiency_curve_recovers_parameters_on_held_out_sizes():
+    true = R.EfficiencyCurve(0.83, 6e8, 1.3)
+    sizes = np.logspace(7, 13, 24)
+    noisy = np.asarray(true(sizes)) * (1 + 0.01 * np.random.default_rng(0).standard_normal(24))
+    fit = R.fit_efficiency_curve(sizes[::2], np.clip(noisy[::2], 0, 1), steps=1500)
+    held_out = np.abs(np.asarray(fit(sizes[1::2])) - np.asarray(true(sizes[1::2])))
+    assert held_out.max() < 0.02, held_out.max()
+    assert float(fit.eff_max) == pytest.approx(0.83, abs=0.02)

@@ -11,6 +11,7 @@ from ._efficiency import (
     as_efficiency as as_efficiency,
     constant_efficiency as constant_efficiency,
     default_efficiency as default_efficiency,
+    fit_efficiency_curve as fit_efficiency_curve,
 )
 from ._graphs import (
     TRANSFORMER_MODES as TRANSFORMER_MODES,
@@ -43,8 +44,10 @@ from ._ops import (
 from ._optime import compute_time as compute_time, op_time as op_time, unit_peaks as unit_peaks
 from ._chart import plot_roofline as plot_roofline
 from ._hierarchical import (
+    HOST_LINKS_Bps as HOST_LINKS_Bps,
     HierarchicalRoofline as HierarchicalRoofline,
     gemm_level_bytes as gemm_level_bytes,
     hierarchical_op_time as hierarchical_op_time,
     hierarchical_roofline as hierarchical_roofline,
+    with_host_level as with_host_level,
 )

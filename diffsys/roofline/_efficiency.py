@@ -118,3 +118,54 @@ def as_efficiency(efficiency, accel=None, dtype="bf16", *, level=None) -> Effici
         return constant_efficiency(*efficiency)
     check_range("efficiency", efficiency, 0.0, 1.0, lo_open=True)
     return constant_efficiency(efficiency, efficiency)
+
+
+def fit_efficiency_curve(sizes, efficiencies, *, init=None, steps=2000, learning_rate=0.05,
+                         fit_hill=True) -> EfficiencyCurve:
+    """Least-squares fit of an :class:`EfficiencyCurve` to measured ``(size, efficiency)`` pairs (optax Adam).
+
+    Parameters are optimised unconstrained (``eff_max = sigmoid(a)``, ``s_half = exp(b)``, ``hill = exp(c)``);
+    the loss is the mean squared error of ``η(size)`` in float32. ``init`` is a starting curve (default: the largest
+    measured efficiency and the median size).
+    """
+    import jax
+    import optax
+
+    s = jnp.asarray(sizes, dtype=float)
+    y = jnp.asarray(efficiencies, dtype=float)
+    check_range("efficiencies", y, 0.0, 1.0)
+    if init is None:
+        init = EfficiencyCurve(jnp.minimum(jnp.max(y) * 1.02, 0.999), jnp.median(s), 1.0)
+    e0 = jnp.clip(init.eff_max, 1e-4, 1 - 1e-4)
+    params = jnp.stack([jnp.log(e0 / (1 - e0)), jnp.log(jnp.maximum(init.s_half, 1e-30)), jnp.log(init.hill)])
+    scale = jnp.log(jnp.maximum(jnp.median(s), 1e-30))  # s_half is fitted around the data's scale
+
+    def curve(p):
+        hill = jnp.exp(p[2]) if fit_hill else init.hill
+        return jax.nn.sigmoid(p[0]), jnp.exp(p[1]), hill
+
+    def loss(p):
+        emax, shalf, hill = curve(p)
+        pred = emax / (1.0 + jnp.exp(hill * (jnp.log(shalf) - jnp.log(s))))
+        return jnp.mean((pred - y) ** 2)
+
+    opt = optax.adam(learning_rate)
+    params = params.at[1].add(-scale)
+
+    def shifted(p):
+        return loss(p.at[1].add(scale))
+
+    @jax.jit
+    def run(p):
+        def step(carry, _):
+            p, st = carry
+            g = jax.grad(shifted)(p)
+            upd, st = opt.update(g, st, p)
+            return (optax.apply_updates(p, upd), st), None
+
+        (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), None, length=steps)
+        return p
+
+    p = run(params).at[1].add(scale)
+    emax, shalf, hill = curve(p)
+    return EfficiencyCurve(emax, shalf, hill)

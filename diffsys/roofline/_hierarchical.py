@@ -115,3 +115,29 @@ def hierarchical_op_time(op: OpCost, accel, dtype="bf16", efficiency=None, tempe
         flops, level_bytes, rate, jnp.stack([lvl.bandwidth_Bps for lvl in accel.memory]),
         level_efficiencies=eta, overhead_s=overhead_s, energy_J_per_flop=accel.energy_J_per_flop,
         level_energies_J_per_B=jnp.stack([lvl.energy_J_per_B for lvl in accel.memory]), temperature=temperature)
+
+
+#: Host-link presets (per direction): PCIe 4.0 x16 ≈ 32 GB/s, PCIe 5.0 x16 ≈ 64 GB/s (PCI-SIG base specifications
+#: 4.0/5.0, 16/32 GT/s per lane, 128b/130b); NVLink-C2C 450 GB/s per direction (NVIDIA Grace Hopper whitepaper, 2023).
+HOST_LINKS_Bps = {"pcie4": 32e9, "pcie5": 64e9, "nvlink_c2c": 450e9}
+
+
+def with_host_level(accel, link="pcie5", *, capacity_B=512 * 2**30, bandwidth_Bps=None, latency_s=1e-6,
+                    energy_J_per_B=80e-12):
+    """``accel`` with a host-memory level appended (for offloading: weights/optimizer/KV cache in CPU memory).
+
+    The level's bandwidth is the host link's (``HOST_LINKS_Bps[link]`` unless ``bandwidth_Bps`` is given);
+    ``energy_J_per_B`` ≈ 10 pJ/bit for link + DDR5 access (an estimate). The main-memory index is unchanged.
+    """
+    from .._checks import check_choice
+    from ..hardware import Accelerator, MemoryLevel
+
+    if bandwidth_Bps is None:
+        check_choice("link", link, HOST_LINKS_Bps)
+        bandwidth_Bps = HOST_LINKS_Bps[link]
+    host = MemoryLevel("host", capacity_B, bandwidth_Bps, latency_s, energy_J_per_B)
+    return Accelerator(accel.name + "+host", accel.matrix_flops, accel.vector_flops, (*accel.memory, host),
+                       accel.power, sparsity_speedup=accel.sparsity_speedup, frequency_Hz=accel.frequency_Hz,
+                       num_cores=accel.num_cores, link_bandwidth_Bps=accel.link_bandwidth_Bps,
+                       nic_bandwidth_Bps=accel.nic_bandwidth_Bps, energy_J_per_flop=accel.energy_J_per_flop,
+                       main_memory_index=accel.main_memory_index)
