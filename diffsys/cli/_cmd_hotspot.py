@@ -55,8 +55,15 @@ def _overrides(extra):
 def run(args, extra=()) -> int:
     import jax
 
-    if args.precision == "float64":
-        jax.config.update("jax_enable_x64", True)
+    prev = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", args.precision == "float64")
+    try:
+        return _run(args, extra)
+    finally:
+        jax.config.update("jax_enable_x64", prev)
+
+
+def _run(args, extra=()) -> int:
     import jax.numpy as jnp
 
     from ..io import _hotspot as hio

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -29,6 +30,7 @@ class LeakageSteady(NamedTuple):
     iterations_residual_K: jnp.ndarray  # size of the last update
 
 
+@eqx.filter_jit
 def steady_state_with_leakage(net: RCNetwork, dynamic_power_W, leakage_fn: Callable | None = None, *,
                               area_m2=None, n_iter: int = 60, tol_K: float = 0.01,
                               runaway_K: float = RUNAWAY_K) -> LeakageSteady:

@@ -190,6 +190,7 @@ class RCNetwork(eqx.Module):
         return jnp.concatenate([p, jnp.zeros(p.shape[:-1] + (pad,), p.dtype)], axis=-1)
 
 
+@eqx.filter_jit
 def block_network(flp: Floorplan, cfg: ThermalConfig = ThermalConfig()) -> RCNetwork:
     """Assemble HotSpot's block-model RC network for a floorplan (translated to the origin, as HotSpot reads it)."""
     flp = flp.at_origin()
@@ -285,6 +286,7 @@ def _temps(net: RCNetwork, rise):
     return Temperatures(blk, T, jnp.max(blk, axis=-1), jnp.mean(blk, axis=-1))
 
 
+@eqx.filter_jit
 def solve_steady(net: RCNetwork, block_power_W) -> Temperatures:
     """Steady state ``G·(T − T_amb) = P`` by a Cholesky solve (differentiable in G and P)."""
     p = net.node_power(block_power_W)
@@ -292,6 +294,7 @@ def solve_steady(net: RCNetwork, block_power_W) -> Temperatures:
     return _temps(net, rise)
 
 
+@eqx.filter_jit
 def steady_state(flp: Floorplan, block_power_W, cfg: ThermalConfig = ThermalConfig()) -> Temperatures:
     """HotSpot block-model steady-state temperatures for ``block_power_W`` (n,) watts on floorplan ``flp``."""
     return solve_steady(block_network(flp, cfg), block_power_W)
@@ -324,6 +327,7 @@ class Transient(NamedTuple):
     energy_stored_J: jnp.ndarray  # heat stored in the capacitances relative to the initial state
 
 
+@eqx.filter_jit
 def transient(net: RCNetwork, power_trace_W, dt_s, initial_K=None, *, substeps: int = 1,
               method: str = "backward_euler") -> Transient:
     """Integrate ``C·dT/dt = P(t) − G·(T − T_amb)`` over a power trace (steps, n), one row per interval ``dt_s``.

@@ -162,6 +162,7 @@ class GridNetwork(eqx.Module):
         return self._flat(cells, extra / ediag)
 
 
+@eqx.filter_jit
 def grid_network(flp: Floorplan, cfg: ThermalConfig = ThermalConfig(), rows: int | None = None,
                  cols: int | None = None) -> GridNetwork:
     """Build the grid model of ``flp`` (``rows × cols`` default to ``cfg.grid_rows × cfg.grid_cols``)."""
@@ -231,6 +232,7 @@ def _map_to_blocks(net: GridNetwork, cells_K, mode: str):
     return jnp.min(big, axis=(2, 3)) if mode == "min" else jnp.max(big, axis=(2, 3))
 
 
+@eqx.filter_jit
 def grid_steady_state(net: GridNetwork, block_power_W, *, map_mode: str = "avg", solver: str = "auto",
                       tol: float = 1e-6, maxiter: int = 80) -> GridTemperatures:
     """Steady state of the grid model for block powers (n,) W.
