@@ -18,8 +18,8 @@ from .._checks import check_choice
 from ._core import Roofline
 from ._efficiency import as_efficiency
 from ._ops import (
-    OpCost, _op, add_ops, attention, bytes_of, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward,
-    reduction, rmsnorm,
+    OpCost, _op, attention, bytes_of, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward, reduction,
+    rmsnorm, softmax,
 )
 from ._optime import op_time
 
@@ -267,8 +267,6 @@ def vit_b16_layers(batch=1, image_size=224, patch=16, bytes_per_element=2, num_c
 
 def lm_embedding_ops(batch, seq_len, d_model, vocab, bytes_per_element=2) -> OpGraph:
     """Token embedding lookup and the LM head (logits GEMM + softmax) of a language model."""
-    from ._ops import softmax
-
     tokens = batch * seq_len
     return OpGraph.from_ops([
         ("embedding", embedding(tokens, d_model, bytes_per_element)),
