@@ -8,9 +8,9 @@ parameters are array leaves, so they can be swept or fitted to measurements with
 Default constants and their sources
 -----------------------------------
 * :data:`MATRIX_EFFICIENCY_MAX` = 0.83 — asymptotic fraction of the dense matrix-unit peak reached by large,
-  well-shaped cuBLAS GEMMs on A100 (≈ 255–265 of 312 TFLOP/s bf16/fp16, ~82 % of peak; NVIDIA Deep Learning
-  Performance Guide, "Matrix multiplication background", 2023; the same ~80–85 % appears in the GEMM
-  microbenchmarks of Narayanan et al., "Efficient large-scale language model training on GPU clusters", SC 2021).
+  well-shaped cuBLAS GEMMs on A100, reported at roughly 80–85 % (~82 %) of the 312 TFLOP/s bf16/fp16 peak (NVIDIA
+  Deep Learning Performance Guide, "Matrix multiplication background"; GEMM microbenchmarks in Narayanan et al.,
+  "Efficient large-scale language model training on GPU clusters", SC 2021).
 * :data:`MATRIX_RAMP_S` = 2 µs — matrix work worth 2 µs at peak halves the efficiency (one wave of output tiles plus
   the main-loop prologue/epilogue; small GEMMs of ≲ 1 GFLOP do not saturate an A100, same guide, "wave quantization").
 * :data:`VECTOR_EFFICIENCY` = 0.7 — vector-unit (CUDA-core) work rarely exceeds ~70 % of the FMA peak (issue slots
