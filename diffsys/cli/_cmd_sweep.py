@@ -1,7 +1,15 @@
 """``diffsys sweep``: the main job — sweep a design space, print the best configurations and the throughput, write
 a Pareto plot (PNG) and the front as CSV/JSON.
 
-The embedded default is an accelerator co-design sweep on the roofline model: the GEMMs of one GPT-3 175B layer
+The embedded default (``--problem llm``) is a full-stack co-design sweep of GPT-3 175B training on 1,024 HGX H100
+GPUs (:func:`diffsys.llm.training_step`): tensor/pipeline parallel degrees (data parallelism fills the rest),
+microbatch, interleaving, activation recompute, ZeRO stage, sequence parallelism × NVLink and scale-out bandwidth ×
+HBM capacity and bandwidth — 2,540,160 configurations, about a minute on a 2-core CPU including compilation — with
+the cluster's capital cost as the second objective. ``--model``/``--system``/``--gpus`` change the workload and
+machine, ``--space FILE`` the parameters (paths into :class:`diffsys.llm.TrainingDesign`, e.g. ``par.tp``,
+``cluster.scaleout_bandwidth_Bps``, ``cluster.accelerator.memory.hbm.capacity_B``).
+
+``--problem roofline`` is the accelerator co-design sweep on the roofline model: the GEMMs of one GPT-3 175B layer
 (training, 4,096 tokens per microbatch) plus a batch-8 decode step, over matrix-unit peak, HBM bandwidth and on-chip
 SRAM capacity, with a silicon+HBM cost proxy as the second objective.
 """
@@ -33,7 +41,7 @@ _BPE = 2.0  # bf16
 _TFLOPS_PER_MM2, _MM2_PER_MIB, _USD_PER_MM2, _STACK_BPS, _USD_PER_STACK = 1.2e12, 0.5, 0.25, 819e9, 150.0
 
 
-def default_space() -> DesignSpace:
+def roofline_space() -> DesignSpace:
     return DesignSpace({
         "peak_flops": Continuous(100e12, 4000e12, log=True, grid=160),
         "hbm_bandwidth_Bps": Continuous(0.5e12, 12e12, log=True, grid=160),
@@ -42,7 +50,7 @@ def default_space() -> DesignSpace:
     })
 
 
-def default_model(design):
+def roofline_model(design):
     """Roofline time of the GEMM suite on a hypothetical accelerator, its cost proxy and feasibility."""
     peak, bw, sram = design["peak_flops"], design["hbm_bandwidth_Bps"], design["sram_MiB"] * 2**20
     bpe = design.get("bytes_per_element", _BPE)
@@ -58,10 +66,51 @@ def default_model(design):
             "feasible": area <= 858.0}  # reticle limit 26 × 33 mm
 
 
+# the roofline problem under its earlier names (benchmarks/bench_sweep.py imports them)
+default_space, default_model = roofline_space, roofline_model
+
+_LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
+                ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
+                ("cluster.scaleup_bandwidth_Bps", "nvlink_GBps"), ("cluster.scaleout_bandwidth_Bps", "nic_GBps"),
+                ("cluster.accelerator.memory.hbm.capacity_B", "hbm_GiB"),
+                ("cluster.accelerator.memory.hbm.bandwidth_Bps", "hbm_TBps"), ("time_s", "step_s"), ("mfu", "mfu"),
+                ("memory_B", "mem_GiB"), ("capex_usd", "capex_MUSD"), ("power_W", "power_kW"))
+_SCALE = {"nvlink_GBps": 1e-9, "nic_GBps": 1e-9, "hbm_GiB": 2.0**-30, "hbm_TBps": 1e-12, "mem_GiB": 2.0**-30,
+          "capex_MUSD": 1e-6, "power_kW": 1e-3}
+_RECOMPUTE = ("none", "selective", "full")
+
+
+def llm_rows(rows: list) -> list:
+    """Readable rows (units in the column names) from sweep labels of the LLM problem."""
+    out = []
+    for r in rows:
+        row = {}
+        for key, name in _LLM_COLUMNS:
+            if key not in r:
+                continue
+            v = r[key]
+            if name == "recompute":
+                v = _RECOMPUTE[int(round(v))]
+            elif name in _SCALE:
+                v = float(v) * _SCALE[name]
+            row[name] = v
+        out.append(row)
+    return out
+
+
 def register(sub):
-    p = sub.add_parser("sweep", help="sweep a design space (default: accelerator co-design on the roofline)",
-                       description=__doc__)
+    p = sub.add_parser("sweep", help="sweep a design space (default: GPT-3 175B training on 1,024 H100s)",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--problem", choices=("llm", "roofline"), default="llm",
+                   help="llm: distributed training co-design (default); roofline: accelerator co-design")
+    p.add_argument("--model", default="gpt3_175b",
+                   help="transformer preset (e.g. gpt3_175b, llama3_70b, mixtral_8x7b) or a Calculon model JSON")
+    p.add_argument("--system", default="hgx_h100",
+                   help="cluster preset (hgx_h100, dgx_a100, hgx_h200, hgx_b200) or a Calculon system JSON")
+    p.add_argument("--gpus", type=int, default=1024, help="GPUs in the job (default 1024)")
+    p.add_argument("--global-batch", type=int, default=1536, help="sequences per step (default 1536)")
     p.add_argument("--space", help="JSON/YAML design space replacing the default parameters")
+    p.add_argument("--samples", type=int, default=None, help="random samples instead of the full grid")
     p.add_argument("--top", type=int, default=10, help="how many best configurations to print (default 10)")
     p.add_argument("--out", default="diffsys_out", help="output folder for the plot and the front (default diffsys_out)")
     p.add_argument("--chunk-size", type=int, default=1 << 16, help="points per jitted chunk")
@@ -71,27 +120,61 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+def _llm_problem(args):
+    from .. import llm
+
+    if args.gpus < 1:
+        raise ValueError(f"--gpus must be >= 1, got {args.gpus}")
+    if args.global_batch < 1:
+        raise ValueError(f"--global-batch must be >= 1, got {args.global_batch}")
+    if args.model.endswith(".json"):
+        from ..io import read_calculon_model
+
+        model = read_calculon_model(args.model)
+    else:
+        model = llm.transformer_preset(args.model)
+    if args.system.endswith(".json"):
+        from ..io import read_calculon_system
+
+        system = read_calculon_system(args.system, n_gpus=args.gpus)
+    else:
+        system = llm.cluster_preset(args.system, args.gpus)
+    base = llm.default_training_design(model, system, args.gpus, args.global_batch)
+    space = load_space(args.space, base=base) if args.space else llm.default_training_space(base)
+    return space, llm.training_design_metrics
+
+
 def run(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    space = load_space(args.space) if args.space else default_space()
-    result = _sweep(space, args)
-    front = result.pareto_labels()
-    best = result.labels()[: args.top]
+    if args.problem == "roofline":
+        space = load_space(args.space) if args.space else roofline_space()
+        model, pareto, title = roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost"
+        labels = ("cost proxy (USD)", "time per layer (s)")
+        to_rows = list
+    else:
+        space, model = _llm_problem(args)
+        pareto, title = ("time_s", "capex_usd"), f"{args.model} on {args.gpus} GPUs: step time vs cluster capex"
+        labels = ("cluster capital cost (USD)", "training step time (s)")
+        to_rows = llm_rows
+    result = _sweep(model, space, pareto, args)
+    front_raw = result.pareto_labels()
+    best_raw = result.labels()[: args.top]
     os.makedirs(args.out, exist_ok=True)
-    files = write_rows(front, os.path.join(args.out, "pareto_front"))
-    if front:
-        files.append(plot_front(front, "cost_usd", "time_s", os.path.join(args.out, "pareto_front.png"),
-                                "Accelerator co-design: GPT-3 layer time vs cost", best[0] if best else None,
-                                xlabel="cost proxy (USD)", ylabel="time per layer (s)"))
+    files = write_rows(front_raw, os.path.join(args.out, "pareto_front"))
+    if front_raw:
+        files.append(plot_front(front_raw, pareto[1], pareto[0], os.path.join(args.out, "pareto_front.png"), title,
+                                best_raw[0] if best_raw else None, xlabel=labels[0], ylabel=labels[1]))
+    best = to_rows(best_raw)
     summary = {
+        "problem": args.problem,
         "configs_evaluated": result.n_evaluated,
         "configs_feasible": result.n_feasible,
         "seconds": result.seconds,
         "configs_per_second": result.evals_per_s,
         "best": best[0] if best else None,
         "top": best,
-        "pareto_front_size": len(front),
+        "pareto_front_size": len(front_raw),
         "files": files,
     }
     if args.json:
@@ -101,16 +184,19 @@ def run(args) -> int:
     print(format_table(best))
     print(f"\n{result.n_evaluated:,} configurations ({result.n_feasible:,} feasible) in {result.seconds:.2f} s "
           f"= {result.evals_per_s:,.0f} configs/s")
-    print(f"Pareto front ({len(front)} points) -> {', '.join(files)}")
+    print(f"Pareto front ({len(front_raw)} points) -> {', '.join(files)}")
     return 0
 
 
-def _sweep(space, args):
+def _sweep(model, space, pareto, args):
+    import jax
+
     from ..optimize import sweep
 
-    return sweep(default_model, space, "time_s", top_k=args.top, pareto=("time_s", "cost_usd"),
+    key = None if args.samples is None else jax.random.PRNGKey(0)
+    return sweep(model, space, "time_s", top_k=args.top, pareto=pareto, n_samples=args.samples, key=key,
                  chunk_size=args.chunk_size, checkpoint=args.checkpoint, resume=args.resume,
                  progress=not args.json)
 
 
-__all__ = ["default_model", "default_space", "register", "run"]
+__all__ = ["default_model", "default_space", "llm_rows", "register", "roofline_model", "roofline_space", "run"]

@@ -25,3 +25,10 @@ from ._workloads import (
     check_sequence as check_sequence,
     transformer_preset as transformer_preset,
 )
+from ._design import (
+    TrainingDesign as TrainingDesign,
+    default_training_design as default_training_design,
+    default_training_space as default_training_space,
+    gpu_capex_usd as gpu_capex_usd,
+    training_design_metrics as training_design_metrics,
+)

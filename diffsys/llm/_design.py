@@ -1,0 +1,95 @@
+"""A full-stack training design (workload × cluster × parallelism) for sweeps, and the default co-design space.
+
+:class:`TrainingDesign` bundles the three specs so one :class:`~diffsys.space.DesignSpace` can vary any leaf by path
+(``"par.tp"``, ``"cluster.scaleup_bandwidth_Bps"``, ``"cluster.accelerator.memory.hbm.capacity_B"``).
+:func:`training_design_metrics` derives the data-parallel degree from the GPU count (``dp = n / (tp·pp·cp)``;
+non-integers are flagged infeasible), evaluates :func:`training_step` and adds a cluster capital-cost estimate,
+so sweeps can trade step time against cost or power (COSMIC-style full-stack parameter sets: Won et al.,
+"COSMIC: ... full-stack co-design for distributed machine learning", 2025).
+
+Capital-cost estimate per GPU (documented assumptions, for ranking only — replace with your own prices):
+base board without memory $18,000; HBM $12 per GiB plus $1,500 per TB/s of bandwidth (stack count); scale-up
+(NVLink/NVSwitch) $12 per GB/s per direction; scale-out (NIC, optics, switch port) $60 per GB/s per direction.
+At H100 HGX figures (80 GiB, 3.35 TB/s, 450 GB/s, 50 GB/s) this gives about $32,000 per GPU.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from ..space import Categorical, Continuous, DesignSpace, PowerOfTwo
+from ._parallel import Cluster, Parallelism, cluster_preset
+from ._training import training_step
+from ._workloads import Transformer, transformer_preset
+
+_BASE_USD, _HBM_USD_PER_GIB, _HBM_USD_PER_TBPS = 18_000.0, 12.0, 1_500.0
+_UP_USD_PER_GBPS, _OUT_USD_PER_GBPS = 12.0, 60.0
+
+
+class TrainingDesign(eqx.Module):
+    """``model`` (workload), ``cluster`` (machine) and ``par`` (execution) of one training job."""
+
+    model: Transformer
+    cluster: Cluster
+    par: Parallelism
+
+
+def gpu_capex_usd(cluster: Cluster):
+    """Capital cost of one GPU slot (board, HBM, scale-up and scale-out share) under the module's assumptions."""
+    hbm = cluster.accelerator.main_memory
+    return (_BASE_USD + _HBM_USD_PER_GIB * hbm.capacity_B / 2**30 + _HBM_USD_PER_TBPS * hbm.bandwidth_Bps / 1e12
+            + _UP_USD_PER_GBPS * cluster.scaleup_bandwidth_Bps / 1e9
+            + _OUT_USD_PER_GBPS * cluster.scaleout_bandwidth_Bps / 1e9)
+
+
+def training_design_metrics(design: TrainingDesign, temperature=0.0) -> dict:
+    """Metrics of a design with ``dp = n_gpus / (tp·pp·cp)``: every :class:`TrainingMetrics` field plus
+    ``capex_usd`` (cluster), ``dp``, and ``tokens_per_usd`` (tokens per capex dollar per step)."""
+    par = design.par
+    dp = design.cluster.n_gpus / (par.tp * par.pp * par.cp)
+    par = eqx.tree_at(lambda p: p.dp, par, dp)
+    m = training_step(design.model, design.cluster, par, temperature=temperature)
+    out = m._asdict()
+    out["feasible"] = m.feasible & (jnp.abs(dp - jnp.round(dp)) < 1e-4) & (dp >= 1)
+    out["dp"] = dp
+    out["capex_usd"] = design.cluster.n_gpus * gpu_capex_usd(design.cluster)
+    return out
+
+
+def default_training_design(model="gpt3_175b", system="hgx_h100", gpus=1024, global_batch=1536) -> TrainingDesign:
+    """GPT-3 175B (Brown et al. 2020) training on ``gpus`` HGX H100 GPUs, global batch 1,536 × 2,048 tokens
+    (Narayanan et al. 2021's 175B setting)."""
+    mdl = transformer_preset(model) if isinstance(model, str) else model
+    cl = cluster_preset(system, gpus) if isinstance(system, str) else system
+    par = Parallelism(tp=8, pp=8, dp=gpus // 64 if gpus >= 64 else 1, microbatch=1, global_batch=global_batch,
+                      sequence_parallel=1, recompute="selective", zero_stage=1, dp_overlap=0.5)
+    return TrainingDesign(mdl, cl, par)
+
+
+def default_training_space(base: TrainingDesign | None = None, size: str = "default") -> DesignSpace:
+    """The parallelism × network × HBM co-design space of the ``diffsys sweep`` default.
+
+    ``size="default"``: tp 7 × pp 7 × microbatch 5 × interleave 3 × recompute 3 × ZeRO 3 × SP 2 × NVLink 4 × NIC 4
+    × HBM capacity 3 × HBM bandwidth 4 = 2,540,160 points (about a minute on a 2-core CPU, compile included);
+    ``size="large"``: 6-point network/HBM grids and 4 capacities = 11,430,720 points.
+    """
+    base = base or default_training_design()
+    g = 4 if size == "default" else 6
+    hbm_caps = (40.0, 80.0, 141.0) if size == "default" else (40.0, 80.0, 141.0, 192.0)
+    params = {
+        "par.tp": PowerOfTwo(1, 64),
+        "par.pp": PowerOfTwo(1, 64),
+        "par.microbatch": PowerOfTwo(1, 16),
+        "par.interleave": Categorical((1, 2, 4)),
+        "par.recompute": Categorical((0, 1, 2)),
+        "par.zero_stage": Categorical((0, 1, 3)),
+        "par.sequence_parallel": Categorical((0, 1)),
+        "cluster.scaleup_bandwidth_Bps": Continuous(150e9, 900e9, log=True, grid=g),
+        "cluster.scaleout_bandwidth_Bps": Continuous(12.5e9, 100e9, log=True, grid=g),
+        "cluster.accelerator.memory.hbm.capacity_B": Categorical(tuple(c * 2**30 for c in hbm_caps)),
+        "cluster.accelerator.memory.hbm.bandwidth_Bps": Continuous(2e12, 8e12, log=True, grid=g),
+    }
+    if size not in ("default", "large"):
+        raise ValueError(f"size must be 'default' or 'large', got {size!r}")
+    return DesignSpace(params, base=base)
