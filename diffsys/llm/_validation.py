@@ -32,8 +32,10 @@ _COLS = {"# GPUs": "gpus", "global batch": "global_batch", "micro batch": "micro
          "data parallelism": "dp", "pipeline parallelism": "pp", "iteration time (ms)": "time_ms",
          "Parameters (billion)": "params_b"}
 
-#: The constants :func:`vtrain_cluster` fits (all positive; fitted in log space).
+#: Compute constants (positive, fitted in log space; efficiencies capped at 1).
 FIT_NAMES = ("gemm_efficiency", "memory_efficiency", "kernel_overhead_s")
+#: The four global constants fitted on the even multi-node rows (docs/llm.md).
+FIT_NAMES_MULTI = FIT_NAMES + ("scaleout_efficiency",)
 
 
 def load_vtrain_csv(path) -> dict:
@@ -74,16 +76,17 @@ def vtrain_cluster(n_gpus=8, **constants) -> Cluster:
     """
     fields = dict(name="vtrain_a100", accelerator=accelerator_preset("a100_80gb"), n_gpus=n_gpus, gpus_per_node=8,
                   scaleup_bandwidth_Bps=300e9, scaleout_bandwidth_Bps=800e9 / 8 / 8, scaleup_latency_s=5e-6,
-                  scaleout_latency_s=10e-6, scaleout_efficiency=0.9, dtype="fp16")
+                  scaleout_latency_s=10e-6, dtype="fp16")
     fields.update(DEFAULT_CONSTANTS)
     fields.update(constants)
     return Cluster(**fields)
 
 
-#: Constants of :func:`vtrain_cluster` as fitted by ``examples/llm_validation.py`` (single-node CSV for compute,
-#: 8-GPU all-reduce LUT for NVLink) — see docs/llm.md. Updated only by re-running that script.
-DEFAULT_CONSTANTS = dict(gemm_efficiency=0.75, memory_efficiency=0.8, kernel_overhead_s=5e-6,
-                         scaleup_efficiency=0.8, scaleup_latency_s=5e-6)
+#: Constants of :func:`vtrain_cluster` as fitted by ``examples/llm_validation.py``: NVLink efficiency and latency
+#: from the 8-GPU all-reduce LUT; GEMM/memory efficiency, per-kernel overhead and scale-out efficiency on the even
+#: rows of ground_truth_multi.csv (the odd rows are held out) — see docs/llm.md. Updated only by re-running it.
+DEFAULT_CONSTANTS = dict(gemm_efficiency=0.833, memory_efficiency=0.354, kernel_overhead_s=42.4e-6,
+                         scaleout_efficiency=1.0, scaleup_efficiency=0.758, scaleup_latency_s=5.56e-6)
 
 
 def vtrain_designs(rows: dict, recompute="full"):
