@@ -32,3 +32,4 @@ from ._design import (
     gpu_capex_usd as gpu_capex_usd,
     training_design_metrics as training_design_metrics,
 )
+from ._inference import InferenceMetrics as InferenceMetrics, Serving as Serving, inference_step as inference_step

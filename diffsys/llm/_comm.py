@@ -32,12 +32,24 @@ def _ring(n, size, bw, lat, passes):
     return passes * ((n - 1) / n * size / bw + (n - 1) * lat)
 
 
-def all_reduce_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
-    """Hierarchical ring all-reduce of ``size_B`` bytes per rank (reduce-scatter + all-gather at each level)."""
+def _level(op, n, size, bw, lat, passes, algorithm):
+    """One level of a hierarchical collective: the ring formula, or ``diffsys.topologies.collective_time``
+    (NCCL's algorithms and protocols — tree/LL wins for small messages) when ``algorithm == "nccl"``."""
+    if algorithm == "ring":
+        return _ring(n, size, bw, lat, passes)
+    from ..topologies import collective_time
+
+    op_name = {2.0: "all_reduce", 1.0: op}[passes]
+    return collective_time(op_name, size, jnp.maximum(n, 1.0), bw, lat).time_s
+
+
+def all_reduce_time(size_B, group, stride, links, temperature=0.0, net=-1.0, algorithm="ring"):
+    """Hierarchical all-reduce of ``size_B`` bytes per rank (reduce-scatter + all-gather at each level)."""
     bw_i, lat_i, bw_o, lat_o, n_node = links
     k = ranks_per_node(group, stride, n_node, temperature, net)
     nodes = group / k
-    return _ring(k, size_B, bw_i, lat_i, 2.0) + _ring(nodes, size_B / k, bw_o, lat_o, 2.0)
+    return _level("all_reduce", k, size_B, bw_i, lat_i, 2.0, algorithm) \
+        + _level("all_reduce", nodes, size_B / k, bw_o, lat_o, 2.0, algorithm)
 
 
 def reduce_scatter_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
