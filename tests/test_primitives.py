@@ -109,3 +109,12 @@ def test_float64_finite_difference_gradients():
 
 def test_jit_matches_eager():
     assert_jit_matches_eager(lambda x: P.soft_ceil(x, 0.2) + P.smooth_min(x, 1.0, 0.5), jnp.asarray(XS))
+
+
+@pytest.mark.parametrize("t", [1e-160, 1e-30, 1e-8])
+def test_tiny_temperatures_do_not_overflow(t):
+    x = jnp.asarray([1e10, -3.0, 0.5])
+    np.testing.assert_allclose(P.smooth_max(x, 0.5, t), np.maximum(np.asarray(x), 0.5), rtol=1e-6)
+    np.testing.assert_allclose(P.logsumexp_max(x, temperature=t), 1e10, rtol=1e-6)
+    np.testing.assert_array_equal(P.soft_argmin_weights(x, temperature=t), [0.0, 1.0, 0.0])
+    assert np.all(np.isfinite(np.asarray(jax.grad(lambda v: jnp.sum(P.smooth_max(v, 0.5, t)))(x))))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 _TINY = 1e-30
+_MIN_TEMPERATURE = 1e-37  # above float32's smallest normal number
 
 
 def _is_exact(temperature) -> bool | None:
@@ -31,10 +32,10 @@ def _blend(exact_fn, soft_fn, temperature):
     flag = _is_exact(temperature)
     if flag is True:
         return exact_fn()
-    if flag is False:
-        return soft_fn(jnp.asarray(temperature))
+    if flag is False:  # floored so a tiny positive temperature cannot underflow to 0 in float32
+        return soft_fn(jnp.maximum(jnp.asarray(temperature, dtype=jnp.result_type(float)), _MIN_TEMPERATURE))
     t = jnp.asarray(temperature)
-    safe_t = jnp.where(t > 0, t, 1.0)
+    safe_t = jnp.where(t > 0, jnp.maximum(t, _MIN_TEMPERATURE), 1.0)
     return jnp.where(t > 0, soft_fn(safe_t), exact_fn())
 
 
@@ -48,7 +49,10 @@ def relative_temperature(temperature, *scales):
 
 def smooth_max(a, b, temperature=0.0):
     """max(a, b); soft: ``t·log(exp(a/t) + exp(b/t))`` (overestimates by at most ``t·log 2``)."""
-    return _blend(lambda: jnp.maximum(a, b), lambda t: t * jnp.logaddexp(a / t, b / t), temperature)
+    def soft(t):  # max + t·log1p(exp(-|a-b|/t)): never overflows, even for tiny t
+        return jnp.maximum(a, b) + t * jnp.log1p(jnp.exp(-jnp.abs(a - b) / t))
+
+    return _blend(lambda: jnp.maximum(a, b), soft, temperature)
 
 
 def smooth_min(a, b, temperature=0.0):
@@ -59,9 +63,12 @@ def smooth_min(a, b, temperature=0.0):
 def logsumexp_max(x, axis=-1, temperature=0.0):
     """max over ``axis``; soft: ``t·logsumexp(x/t)``."""
     x = jnp.asarray(x)
-    return _blend(
-        lambda: jnp.max(x, axis=axis), lambda t: t * jax.nn.logsumexp(x / t, axis=axis), temperature
-    )
+
+    def soft(t):  # shifted by the max, so x/t never overflows
+        m = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+        return jnp.squeeze(m, axis) + t * jax.nn.logsumexp((x - m) / t, axis=axis)
+
+    return _blend(lambda: jnp.max(x, axis=axis), soft, temperature)
 
 
 def logsumexp_min(x, axis=-1, temperature=0.0):
@@ -149,7 +156,11 @@ def soft_argmin_weights(costs, axis=-1, temperature=0.0):
         idx = jnp.argmin(costs, axis=axis)
         return jax.nn.one_hot(idx, k, axis=axis, dtype=costs.dtype)
 
-    return _blend(exact, lambda t: jax.nn.softmax(-costs / t, axis=axis), temperature)
+    def soft(t):
+        shifted = costs - jax.lax.stop_gradient(jnp.min(costs, axis=axis, keepdims=True))
+        return jax.nn.softmax(-shifted / t, axis=axis)
+
+    return _blend(exact, soft, temperature)
 
 
 def soft_select(values, costs, axis=-1, temperature=0.0):
