@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from .._pytree import as_float
 from ..primitives import relative_temperature, safe_divide, smooth_max
 
 
@@ -40,8 +41,8 @@ def roofline(flops, bytes_moved, peak_flops, bandwidth_Bps, *, compute_efficienc
         energy_J_per_flop, energy_J_per_B: per-event energies; ``energy = flops·e_f + bytes·e_b``.
         temperature: 0 for the exact max; > 0 for a smooth max (dimensionless, relative to the two times).
     """
-    flops = jnp.asarray(flops)
-    bytes_moved = jnp.asarray(bytes_moved)
+    flops = as_float(flops)  # Python ints beyond int32 (2·8192³) are fine
+    bytes_moved = as_float(bytes_moved)
     t_c = flops / (peak_flops * compute_efficiency)
     t_m = bytes_moved / (bandwidth_Bps * memory_efficiency)
     t = smooth_max(t_c, t_m, relative_temperature(temperature, t_c, t_m)) + overhead_s
