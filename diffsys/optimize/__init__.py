@@ -9,7 +9,22 @@ from ._pareto import (
 from ._sweep import SweepResult as SweepResult, metric_getter as metric_getter, sweep as sweep
 
 # search methods
+from ._calibrate import CalibrationResult as CalibrationResult, ErrorStats as ErrorStats, calibrate as calibrate
+from ._evolution import cma_es as cma_es, evolutionary_search as evolutionary_search, genetic_search as genetic_search
 from ._gradient import gradient_search as gradient_search
+from ._hypervolume import (
+    hypervolume as hypervolume,
+    hypervolume_contributions as hypervolume_contributions,
+    reference_point as reference_point,
+)
+from ._miqp import (
+    MIQP as MIQP,
+    MIQPSolution as MIQPSolution,
+    miqp_search as miqp_search,
+    quadratic_model as quadratic_model,
+    solve_miqp_enumerate as solve_miqp_enumerate,
+    solve_miqp_scip as solve_miqp_scip,
+)
 from ._objective import (
     RESULTS as RESULTS,
     Evaluation as Evaluation,
@@ -24,5 +39,6 @@ from ._problems import (
     problem as problem,
     systolic_model as systolic_model,
     systolic_problem as systolic_problem,
+    toy_problem as toy_problem,
 )
 from ._repair import local_search as local_search
