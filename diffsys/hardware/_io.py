@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from .._checks import check_keys
+from .._files import read_structured
 from ._presets import preset
 from ._spec import Accelerator, MemoryLevel, PowerSpec
 
@@ -95,14 +96,6 @@ def save_accelerator(acc: Accelerator, path: str | os.PathLike) -> None:
 def load_accelerator(path_or_name: str | os.PathLike) -> Accelerator:
     """An accelerator from a JSON/YAML file, or a preset name when no such file exists."""
     path = os.fspath(path_or_name)
-    if not os.path.exists(path):
-        if path.endswith((".json", ".yaml", ".yml")):
-            raise FileNotFoundError(f"accelerator file not found: {path}")
+    if not os.path.exists(path) and not path.endswith((".json", ".yaml", ".yml")):
         return preset(path)
-    with open(path) as f:
-        text = f.read()
-    try:
-        data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: malformed {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: {e}") from e
-    return accelerator_from_dict(data, where=path)
+    return accelerator_from_dict(read_structured(path, "accelerator file"), where=path)

@@ -14,12 +14,10 @@ Format::
 
 from __future__ import annotations
 
-import json
 import os
 
-import yaml
-
 from .._checks import check_keys
+from .._files import read_structured
 from ._domains import Categorical, Continuous, DivisorOf, Integer, PowerOfTwo
 from ._space import DesignSpace, product_equals
 
@@ -68,11 +66,4 @@ def space_from_dict(d: dict, base=None, where="space") -> DesignSpace:
 
 def load_space(path: str | os.PathLike, base=None) -> DesignSpace:
     """A :class:`DesignSpace` from a JSON or YAML file."""
-    path = os.fspath(path)
-    with open(path) as f:
-        text = f.read()
-    try:
-        data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: malformed space file: {e}") from e
-    return space_from_dict(data, base=base, where=path)
+    return space_from_dict(read_structured(path, "space file"), base=base, where=os.fspath(path))
