@@ -61,6 +61,7 @@ class RouteTable(NamedTuple):
     #                        index space [network C | injection N | ejection N | dummy]
     flow_turn: np.ndarray  # (N*N, max_hops + 1) id of the (input channel, output channel) turn taken at each step
     num_turns: int
+    turn_out: np.ndarray  # (num_turns,) unified id of each turn's output channel (padding turn -> dummy)
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,13 +111,13 @@ def dor_routes(k: int, n: int, topology: str = "mesh") -> RouteTable:
         prev = [C + s_] + seq[:-1]
         path[f, : len(seq)] = seq
         turn_keys[f, : len(seq)] = np.asarray(prev, np.int64) * (dummy + 1) + np.asarray(seq, np.int64)
-    uniq, inv = np.unique(turn_keys, return_inverse=True)
-    inv = inv.reshape(turn_keys.shape).astype(np.int32)
-    pad_id = int(np.searchsorted(uniq, -1)) if uniq[0] == -1 else len(uniq)
-    turns = np.where(turn_keys < 0, len(uniq), inv)  # padding -> its own (ignored) id
-    del pad_id
-    return RouteTable(k, n, topology, N, C, table, np.asarray(hops, np.int32), exists, path, turns.astype(np.int32),
-                      len(uniq) + 1)
+    valid = turn_keys >= 0
+    uniq, inv = np.unique(turn_keys[valid], return_inverse=True)
+    turns = np.full(turn_keys.shape, len(uniq), dtype=np.int32)  # padding -> its own (ignored) id
+    turns[valid] = inv
+    turn_out = np.append(uniq % (dummy + 1), dummy).astype(np.int32)
+    return RouteTable(k, n, topology, N, C, table, np.asarray(hops, np.int32), exists, path, turns,
+                      len(uniq) + 1, turn_out)
 
 
 def channel_loads(flow_rates, routes: RouteTable):
@@ -226,45 +227,41 @@ def noc_latency(injection_rate, params: NocParams, traffic="uniform", *, k: int,
     P = params.packet_size
     cap = params.channel_capacity
     T = jnp.asarray(T, dtype=lam.dtype)
-    flow_pkts = lam * T  # packets/cycle per flow
-    net = channel_loads(flow_pkts * P, routes)  # flits/cycle
-    inj = jnp.sum(flow_pkts, axis=1) * P
-    ej = jnp.sum(flow_pkts, axis=0) * P
-    exists = jnp.asarray(routes.channel_exists)
-    all_loads = jnp.concatenate([jnp.where(exists, net, 0.0), inj, ej])
-    q = channel_queueing_latency(all_loads, P, cap, scv=scv, rho_max=rho_max)
-    N = routes.num_nodes
-    # turn loads: the share of a channel's load that arrives through the same input channel as a given packet
-    flow_flits = jnp.reshape(flow_pkts * P, (-1,))
-    turn_loads = jnp.zeros(routes.num_turns, lam.dtype).at[routes.flow_turn.ravel()].add(
-        jnp.broadcast_to(flow_flits[:, None], routes.flow_turn.shape).ravel())
-    rho_all = jnp.concatenate([all_loads / cap, jnp.zeros(1, lam.dtype)])
-    rho_path = rho_all[routes.flow_path]
-    rho_turn = turn_loads[routes.flow_turn] / cap
-    w_path = contention_wait(rho_path, rho_turn, P / cap, scv=scv, rho_max=rho_max,
+    N, C = routes.num_nodes, routes.num_channels
+    # --- per unit injection rate (independent of λ: computed once per traffic matrix, also under vmap over λ) ---
+    flows = jnp.reshape(T, (-1,))
+    total = jnp.sum(flows)
+    turn_unit = jnp.zeros(routes.num_turns, lam.dtype).at[routes.flow_turn.ravel()].add(
+        jnp.broadcast_to(flows[:, None], routes.flow_turn.shape).ravel())  # packets through each turn
+    chan_unit = jnp.zeros(C + 2 * N + 1, lam.dtype).at[routes.turn_out].add(turn_unit)  # network + ejection
+    src = jnp.sum(T, axis=1)
+    chan_unit = chan_unit.at[C: C + N].set(src)[:-1]  # injection channels
+    hops_avg = jnp.sum(flows * jnp.asarray(routes.hops, lam.dtype)) / total
+    # --- per λ: utilizations, waits, averages (O(turns + channels)) ---
+    rho_chan = lam * P * chan_unit / cap
+    rho_out = jnp.concatenate([rho_chan, jnp.zeros(1, lam.dtype)])[routes.turn_out]
+    w_turn = contention_wait(rho_out, lam * P * turn_unit / cap, P / cap, scv=scv, rho_max=rho_max,
                              serialized_fraction=serialized_fraction)
-    flow_w = jnp.sum(jnp.where(routes.flow_path < all_loads.shape[0], w_path, 0.0), axis=1).reshape(N, N)
-    w_inj = q.wait_cycles[routes.num_channels: routes.num_channels + N]
-    hops = jnp.asarray(routes.hops, lam.dtype).reshape(N, N)
-    t0 = (hops + 1.0) * params.router_delay + hops * params.link_delay + 3.0 + (P - 1.0)
-    weights = T
-    total = jnp.sum(weights)
-    mean = lambda x: jnp.sum(weights * x) / total  # noqa: E731
-    t0_avg = mean(t0)
-    net_lat = mean(t0 + flow_w)
-    lat = net_lat + mean(jnp.broadcast_to(w_inj[:, None], (N, N)))
-    # saturation: the load of every channel scales linearly with λ
-    unit = all_loads / jnp.where(lam > 0, lam, 1.0)
-    unit = jnp.where(lam > 0, unit, jnp.concatenate([jnp.where(exists, channel_loads(T * P, routes), 0.0),
-                                                     jnp.sum(T, 1) * P, jnp.sum(T, 0) * P]))
-    max_unit = logsumexp_max(unit, temperature=temperature * jnp.max(unit)) if temperature else jnp.max(unit)
+    w_turn = jnp.where(routes.turn_out < C + 2 * N, w_turn, 0.0)
+    net_wait = jnp.sum(turn_unit * w_turn) / total  # packets weighted by the turns they take
+    w_inj = mg1_wait(rho_chan[C: C + N], P / cap, scv=scv, rho_max=rho_max).wait_s
+    inj_wait = jnp.sum(src * w_inj) / total
+    t0_avg = (hops_avg + 1.0) * params.router_delay + hops_avg * params.link_delay + 3.0 + (P - 1.0)
+    net_lat = t0_avg + net_wait
+    lat = net_lat + inj_wait
+    # saturation: every channel load scales linearly with λ
+    unit = P * chan_unit
+    if isinstance(temperature, (int, float)) and temperature == 0:
+        max_unit = jnp.max(unit)
+    else:
+        max_unit = logsumexp_max(unit, temperature=temperature * jnp.max(unit))
     lam_sat = cap / max_unit
-    max_rho = jnp.max(q.utilization)
-    accepted = smooth_min(lam, lam_sat, temperature * lam_sat if temperature else 0.0)
+    accepted = smooth_min(lam, lam_sat, temperature * lam_sat if not (
+        isinstance(temperature, (int, float)) and temperature == 0) else 0.0)
     saturated = lam >= lam_sat * rho_max
     return NocMetrics(latency_cycles=lat, zero_load_latency_cycles=t0_avg, network_latency_cycles=net_lat,
-                      accepted_rate=accepted, saturation_rate=lam_sat, max_channel_utilization=max_rho,
-                      hops_avg=mean(hops), saturated=saturated, feasible=~saturated)
+                      accepted_rate=accepted, saturation_rate=lam_sat, max_channel_utilization=jnp.max(rho_chan),
+                      hops_avg=hops_avg, saturated=saturated, feasible=~saturated)
 
 
 def _raw_matrix(traffic, N):
