@@ -89,7 +89,7 @@ def llm_rows(rows: list) -> list:
             if key not in r:
                 continue
             v = r[key]
-            if name == "recompute":
+            if name == "recompute" and not isinstance(v, str):
                 v = _RECOMPUTE[int(round(v))]
             elif name in _SCALE:
                 v = float(v) * _SCALE[name]

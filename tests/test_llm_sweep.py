@@ -1,0 +1,81 @@
+"""`diffsys sweep` with the LLM default problem: outputs, infeasible points excluded, options, errors."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from diffsys import llm
+from diffsys.cli import main
+from diffsys.optimize import sweep
+
+SMALL_SPACE = {
+    "params": {
+        "par.tp": {"kind": "power_of_two", "lo": 1, "hi": 16},
+        "par.pp": {"kind": "power_of_two", "lo": 1, "hi": 16},
+        "par.microbatch": {"kind": "power_of_two", "lo": 1, "hi": 4},
+        "par.recompute": {"kind": "categorical", "options": ["none", "selective", "full"]},
+        "cluster.scaleout_bandwidth_Bps": {"kind": "continuous", "lo": 12.5e9, "hi": 100e9, "log": True, "grid": 3},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    space = out / "space.json"
+    space.write_text(json.dumps(SMALL_SPACE))
+    return out, space
+
+
+def test_sweep_json_summary_and_files(small_run, capsys):
+    out, space = small_run
+    assert main(["sweep", "--space", str(space), "--top", "5", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["configs_evaluated"] == 5 * 5 * 3 * 3 * 3
+    assert summary["configs_per_second"] > 0
+    best = summary["best"]
+    assert best is not None and best["step_s"] > 0 and best["tp"] * best["pp"] * best["dp"] == 1024
+    for f in ("pareto_front.png", "pareto_front.csv", "pareto_front.json"):
+        assert (out / f).exists() and (out / f).stat().st_size > 0
+    front = json.loads((out / "pareto_front.json").read_text())
+    times = [r["time_s"] for r in front]
+    capex = [r["capex_usd"] for r in front]
+    # a Pareto front sorted by time has non-increasing cost
+    assert all(c2 <= c1 * (1 + 1e-6) for c1, c2 in zip(capex, capex[1:])) and times == sorted(times)
+
+
+def test_top_k_excludes_infeasible_points():
+    base = llm.default_training_design()
+    space = llm.default_training_space(base)
+    res = sweep(llm.training_design_metrics, space, "time_s", n_samples=4096, key=jax.random.PRNGKey(3), top_k=8,
+                progress=False)
+    assert 0 < res.n_feasible < res.n_evaluated  # the space has OOM and non-dividing points
+    for row in res.labels():
+        assert row["feasible"] and row["divisible"] and row["fits"]
+        assert row["memory_B"] <= row["memory_capacity_B"]
+        assert abs(row["dp"] - round(row["dp"])) < 1e-6
+
+
+def test_sweep_other_model_system_and_table(small_run, capsys):
+    out, space = small_run
+    assert main(["sweep", "--model", "llama3_8b", "--system", "dgx_a100", "--gpus", "64", "--global-batch", "256",
+                 "--space", str(space), "--top", "3", "--out", str(out / "b")]) == 0
+    text = capsys.readouterr().out
+    assert "configs/s" in text and "step_s" in text and "Pareto front" in text
+
+
+def test_sweep_bad_options(tmp_path, capsys):
+    assert main(["sweep", "--gpus", "0", "--out", str(tmp_path)]) == 2
+    assert "--gpus" in capsys.readouterr().err
+    assert main(["sweep", "--model", "gpt-9", "--out", str(tmp_path)]) == 2
+    assert "unknown transformer preset" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"params": {"par.nonexistent": {"kind": "power_of_two", "lo": 1, "hi": 4}}}))
+    assert main(["sweep", "--space", str(bad), "--out", str(tmp_path)]) == 2
+
+
+def test_default_space_size_documented():
+    assert llm.default_training_space().size == 2_540_160
+    assert np.isclose(float(llm.gpu_capex_usd(llm.cluster_preset("hgx_h100"))), 32_000, rtol=0.05)
