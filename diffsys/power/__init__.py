@@ -64,5 +64,6 @@ from ._thermal_grid import (
     grid_network as grid_network,
     grid_node_names as grid_node_names,
     grid_steady_state as grid_steady_state,
+    map_to_blocks as map_to_blocks,
     plot_heatmap as plot_heatmap,
 )

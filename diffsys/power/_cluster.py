@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -83,6 +84,7 @@ class PipelineExcursion(NamedTuple):
     time_s: jnp.ndarray  # (n_samples,)
 
 
+@eqx.filter_jit
 def pipeline_power_excursion(acc: Accelerator, *, microbatch_size, global_batch, seq_len, hidden, layers,
                              pipeline_stages, data_parallel, tensor_parallel=1, dtype="bf16",
                              allreduce_Bps=None, gpus_per_node=8, node_overhead_W=1500.0,

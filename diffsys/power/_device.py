@@ -9,9 +9,11 @@ Model (at clock ``f`` and voltage ``V = V(f)`` from a :class:`~diffsys.power.DVF
 with roofline utilisations ``u_c = t_compute/t`` and ``u_m = t_memory/t`` (Williams et al., CACM 2009), so a device
 running a compute- and bandwidth-saturating kernel at its nominal clock ``f₀`` and ``T_ref`` draws exactly its TDP,
 and memory-bound phases (LLM decode) draw well under TDP (as measured by Patel et al., "POLCA", 2024, and
-Stojkovic et al., "DynamoLLM", HPCA 2025). ``w_c`` (default 0.7) is the share of switching power in the SMs/cores
-versus the memory system at full load — an assumption, not a fit; the core term scales as ``f·V²`` (CMOS switching),
-the memory term does not (HBM runs on its own clock). Leakage follows HotSpot's exponential law (β = 0.036 /K).
+Stojkovic et al., "DynamoLLM", HPCA 2025). ``w_c`` (default 0.85) is the share of switching power in the SMs/cores
+(incl. their SRAM/L2 traffic) versus the off-chip memory system at full load — an assumption, not a fit; the core term scales as ``f·V²`` (CMOS switching),
+the memory term does not (HBM runs on its own clock). Leakage follows HotSpot's exponential law with a default
+β = 0.02 /K (leakage doubling every ~35 K, an assumption for FinFET-era devices; HotSpot's planar-era default is
+0.036 /K).
 
 Power caps and thermal limits set the clock through :func:`constrained_clock`: the highest clock in
 ``[f_min, f_max]`` at which every constraint holds, found by bisection, with the gradient of the implicit function
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -54,7 +57,7 @@ class DevicePower(NamedTuple):
 
 def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", clock_Hz=None,
                  dvfs: DVFSCurve | None = None, temperature_K=358.15, ref_temperature_K=358.15,
-                 compute_share=0.7, beta_per_K=0.036, compute_efficiency=1.0, memory_efficiency=1.0,
+                 compute_share=0.85, beta_per_K=0.02, compute_efficiency=1.0, memory_efficiency=1.0,
                  temperature=0.0) -> DevicePower:
     """Power, time, energy and EDP of a roofline workload (``flops``, ``bytes_moved`` to main memory) on ``acc``.
 
@@ -132,6 +135,7 @@ def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: i
     return ConstrainedClock(f_star, ~infeasible, viol, ~unconstrained)
 
 
+@eqx.filter_jit
 def power_capped_clock(acc: Accelerator, flops, bytes_moved, cap_W, *, dvfs: DVFSCurve | None = None,
                        f_min_Hz=None, **power_kw) -> ConstrainedClock:
     """Highest clock at which :func:`device_power` stays within ``cap_W`` (a TDP or operator power cap);
@@ -153,6 +157,7 @@ class Throttle(NamedTuple):
     throttled: jnp.ndarray
 
 
+@eqx.filter_jit
 def throttle(acc: Accelerator, flops, bytes_moved, *, thermal, power_split, temp_limit_K, cap_W=None,
              dvfs: DVFSCurve | None = None, f_min_Hz=None, n_leak_iter: int = 8, temperature=0.0,
              **power_kw) -> Throttle:

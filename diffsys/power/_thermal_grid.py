@@ -222,7 +222,11 @@ class GridTemperatures(NamedTuple):
     residual: jnp.ndarray  # relative residual of the linear solve
 
 
-def _map_to_blocks(net: GridNetwork, cells_K, mode: str):
+def map_to_blocks(net: GridNetwork, cells_K, mode: str = "avg"):
+    """Block temperatures (4, n) of every layer from cell temperatures (4, rows, cols) by HotSpot's
+    ``grid_map_mode``: ``avg`` (area-weighted), ``min``/``max`` over the overlapped cells, ``center``."""
+    if mode not in ("avg", "min", "max", "center"):
+        raise ValueError(f"map_mode must be one of ['avg', 'center', 'max', 'min'], got {mode!r}")
     if mode == "avg":
         return jnp.einsum("nrc,lrc->ln", net.overlap, cells_K) / net.block_area
     if mode == "center":
@@ -261,7 +265,7 @@ def grid_steady_state(net: GridNetwork, block_power_W, *, map_mode: str = "avg",
     res = jnp.linalg.norm(net.matvec(x) - b) / (jnp.linalg.norm(b) + 1e-30)
     cells, extra = net._unflat(x)
     cells_K = net.ambient_K + cells
-    layer_blocks = _map_to_blocks(net, cells_K, map_mode)
+    layer_blocks = map_to_blocks(net, cells_K, map_mode)
     return GridTemperatures(layer_blocks[0], cells_K, net.ambient_K + extra, layer_blocks, jnp.max(cells_K[0]), res)
 
 
