@@ -25,3 +25,13 @@ from ._workloads import (
     vit_b16 as vit_b16,
     workload as workload,
 )
+from ._optimize import (
+    METHODS as METHODS,
+    MCMResult as MCMResult,
+    baseline as baseline,
+    design_from_point as design_from_point,
+    mcm_problem as mcm_problem,
+    mcm_space as mcm_space,
+    memory_proximity as memory_proximity,
+    optimize as optimize,
+)

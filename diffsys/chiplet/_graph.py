@@ -28,6 +28,7 @@ import numpy as np
 from .._checks import check_choice, check_integer
 
 ROUTINGS = ("shortest", "dor")
+PLACEMENTS = ("west", "west_east", "perimeter", "corners", "local")
 #: link kinds: crosses a vertical edge (east-west link), a horizontal edge (north-south link), or a die corner.
 EW, NS, DIAG = 0, 1, 2
 
@@ -268,7 +269,8 @@ class D2DGraph:
     @classmethod
     def build(cls, rows: int, cols: int, routing: str = "shortest", patterns=None, placements=None):
         """Build the structure; ``patterns`` / ``placements`` default to :func:`diagonal_patterns` /
-        :func:`memory_placements` (pass a dict or a list of names to restrict them)."""
+        :func:`memory_placements` (pass a dict or a list of names to restrict them; ``placements="edge"`` keeps the
+        edge attachments only)."""
         check_integer("rows", rows, 1, 16)
         check_integer("cols", cols, 1, 16)
         check_choice("routing", routing, ROUTINGS)
@@ -283,10 +285,13 @@ class D2DGraph:
         all_pl = memory_placements(rows, cols)
         if placements is None:
             placements = all_pl
+        elif placements == "edge":
+            placements = {k: v for k, v in all_pl.items() if k != "local"}
         elif not isinstance(placements, dict):
             for p in placements:
-                check_choice("memory placement", p, all_pl)
-            placements = {p: all_pl[p] for p in placements}
+                check_choice("memory placement", p, PLACEMENTS)
+            # names that coincide with an earlier placement on this grid (e.g. perimeter = corners on 2x2) drop out
+            placements = {p: all_pl[p] for p in placements if p in all_pl}
         links = tuple(candidate_links(rows, cols))
         kind = np.array([k for _, _, k, _ in links])
         slots = np.array([s for *_, s in links])
