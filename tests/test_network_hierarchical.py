@@ -38,13 +38,14 @@ def test_two_level_all_reduce_is_rs_ar_ag():
 
 def test_more_nodes_never_faster_and_grads_finite():
     s = system_preset("dgx_a100")
-    times = [float(s.with_nodes(n).collective_time("all_reduce", 2**30).time_s) for n in (1, 2, 4, 8)]
-    assert times == sorted(times)
+    times = jax.jit(jax.vmap(lambda m: s.with_nodes(m).collective_time("all_reduce", 2**30).time_s))(
+        jnp.array([1.0, 2.0, 4.0, 8.0]))
+    assert np.all(np.diff(np.asarray(times)) >= 0)
 
     def f(bw_nic):
         dims = (s.dims[0], s.dims[1].replace(size=4.0, bandwidth_Bps=bw_nic))
         return hierarchical_collective_time("all_reduce", 2**28, dims, temperature=0.1).time_s
-    g = assert_finite_grads(f, jnp.asarray(25e9))
+    g = assert_finite_grads(jax.jit(f), jnp.asarray(25e9))
     assert float(g) < 0
 
 
