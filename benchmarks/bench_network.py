@@ -17,10 +17,15 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from diffsys.topologies import NocParams, collective_time, hierarchical_collective_time, noc_latency, system_preset
+from diffsys.topologies import (
+    NocParams,
+    collective_time,
+    hierarchical_collective_time,
+    noc_latency,
+    system_preset,
+)
 
 
 def best_of(fn, *args, repeat=3):

@@ -7,13 +7,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diffsys.testing import (TraceCounter, assert_grad_matches_fd, assert_jit_matches_eager,
-                             assert_vmap_matches_loop, float64)
-from diffsys.topologies import (ALGORITHMS, OPS, PROTOCOLS, bus_factor, chosen_algorithm, collective_time,
-                                normalize_op)
+from diffsys.testing import (
+    TraceCounter,
+    assert_grad_matches_fd,
+    assert_jit_matches_eager,
+    assert_vmap_matches_loop,
+    float64,
+)
+from diffsys.topologies import (
+    ALGORITHMS,
+    OPS,
+    PROTOCOLS,
+    bus_factor,
+    chosen_algorithm,
+    collective_time,
+    normalize_op,
+)
 from diffsys.topologies._collectives import VALID_ALGORITHMS
 
-KW = dict(efficiency=0.9, overhead_s=10e-6, reduce_Bps=1e12, in_network_Bps=200e9)
+KW = {"efficiency": 0.9, "overhead_s": 10e-6, "reduce_Bps": 1e12, "in_network_Bps": 200e9}
 
 
 def _t(op, x, **kw):
@@ -192,7 +204,10 @@ def test_bad_inputs_name_the_field():
 
 
 def test_protocol_tables_follow_nccl():
-    from diffsys.topologies._collectives import PROTOCOL_BANDWIDTH_FRACTION, PROTOCOL_LATENCY_FACTOR
+    from diffsys.topologies._collectives import (
+        PROTOCOL_BANDWIDTH_FRACTION,
+        PROTOCOL_LATENCY_FACTOR,
+    )
     assert set(PROTOCOLS) == set(PROTOCOL_BANDWIDTH_FRACTION) == set(PROTOCOL_LATENCY_FACTOR)
     assert PROTOCOL_BANDWIDTH_FRACTION["ll"] < PROTOCOL_BANDWIDTH_FRACTION["ll128"] < 1.0
     assert PROTOCOL_LATENCY_FACTOR["ll"] < PROTOCOL_LATENCY_FACTOR["ll128"] < PROTOCOL_LATENCY_FACTOR["simple"]

@@ -8,9 +8,22 @@ import numpy as np
 import pytest
 
 from diffsys.testing import TraceCounter, assert_finite_grads
-from diffsys.topologies import (SYSTEM_PRESETS, Dimension, Dragonfly, FatTree, FullyConnected, Mesh, Ring, Switch,
-                                Torus, collective_time, directed_ring_count, hierarchical_collective_time,
-                                system_preset, topology)
+from diffsys.topologies import (
+    SYSTEM_PRESETS,
+    Dimension,
+    Dragonfly,
+    FatTree,
+    FullyConnected,
+    Mesh,
+    Ring,
+    Switch,
+    Torus,
+    collective_time,
+    directed_ring_count,
+    hierarchical_collective_time,
+    system_preset,
+    topology,
+)
 
 
 def test_single_dimension_equals_flat_model():
@@ -26,7 +39,7 @@ def test_two_level_all_reduce_is_rs_ar_ag():
     outer = Dimension("switch", 4, 25e9, 10e-6)
     S = 1e9
     h = hierarchical_collective_time("all_reduce", S, (inner, outer), protocol="simple", algorithm="ring")
-    kw = dict(protocol="simple", algorithm="ring")
+    kw = {"protocol": "simple", "algorithm": "ring"}
     expect = (collective_time("reduce_scatter", S, 8, 300e9, 3e-6, **kw).time_s
               + collective_time("all_gather", S, 8, 300e9, 3e-6, **kw).time_s
               + collective_time("all_reduce", S / 8, 4, 25e9, 10e-6, **kw).time_s)

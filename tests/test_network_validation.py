@@ -6,11 +6,14 @@ tables with an *odd* number of GPUs only; these tests report on the even counts 
 """
 
 import numpy as np
-import pytest
 
 from diffsys.io import read_nccl_tests
 from diffsys.topologies import collective_time, system_preset
-from diffsys.topologies._systems import NVLINK_LATENCY_S, NVLINK_LOCAL_BPS, NVLINK_OVERHEAD_S
+from diffsys.topologies._systems import (
+    NVLINK_LATENCY_S,
+    NVLINK_LOCAL_BPS,
+    NVLINK_OVERHEAD_S,
+)
 
 LARGE = 16 * 2**20
 

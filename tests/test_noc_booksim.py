@@ -17,7 +17,7 @@ from diffsys.topologies._noc import SERIALIZED_FRACTION
 def _reference(validation_dir):
     rows = {}
     for line in (validation_dir / "booksim" / "reference.tsv").read_text().splitlines():
-        if line.startswith("#") or line.startswith("config") or not line.strip():
+        if line.startswith(("#", "config")) or not line.strip():
             continue
         cfg, rate, lat, acc = line.split("\t")
         rows.setdefault(cfg, []).append((float(rate), None if lat == "saturated" else float(lat),

@@ -7,9 +7,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diffsys.testing import TraceCounter, assert_grad_matches_fd, assert_jit_matches_eager, float64
-from diffsys.topologies import (TRAFFIC_PATTERNS, NocParams, channel_loads, channel_queueing_latency, dor_routes,
-                                noc_latency, traffic_matrix)
+from diffsys.testing import (
+    TraceCounter,
+    assert_grad_matches_fd,
+    assert_jit_matches_eager,
+    float64,
+)
+from diffsys.topologies import (
+    TRAFFIC_PATTERNS,
+    NocParams,
+    channel_loads,
+    channel_queueing_latency,
+    dor_routes,
+    noc_latency,
+    traffic_matrix,
+)
 
 _noc = jax.jit(noc_latency, static_argnames=("traffic", "k", "n", "topology"))
 

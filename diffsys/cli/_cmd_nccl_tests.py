@@ -89,7 +89,7 @@ def run(args) -> int:
         raise ValueError(f"system {system.name!r} has a single dimension; --nodes must be 1")
     elif args.ngpus is not None:
         system = system.with_sizes(args.ngpus)
-    n = int(round(float(system.n_ranks)))
+    n = round(float(system.n_ranks))
     word = DTYPE_BYTES[args.datatype]
     sizes = []
     for s in nccl_sizes(args.minbytes, args.maxbytes, args.stepfactor, args.stepbytes):

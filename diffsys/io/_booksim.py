@@ -21,7 +21,7 @@ DEFAULTS = {"topology": "torus", "k": 8, "n": 2, "routing_function": "none", "nu
             "routing_delay": 1, "vc_alloc_delay": 1, "sw_alloc_delay": 1, "credit_delay": 1, "traffic": "uniform",
             "packet_size": 1, "injection_rate": 0.1, "injection_rate_uses_flits": 0, "channel_latency": 1,
             "hotspot_fraction": 0.1, "hotspot_nodes": "{0}"}
-_STATEMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.S)
+_STATEMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
 
 
 class BooksimConfig(NamedTuple):
@@ -44,7 +44,7 @@ def _value(text: str):
 
 def parse_booksim(text: str, overrides=(), *, source="config") -> BooksimConfig:
     """Parse BookSim2 config text plus ``key=value`` overrides (later ones win, like BookSim)."""
-    body = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    body = re.sub(r"/\*.*?\*/", " ", text, flags=re.DOTALL)
     body = re.sub(r"//[^\n]*", "", body)
     values = {}
     statements = body.split(";")
@@ -96,14 +96,14 @@ def _int(values, key):
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if not isinstance(v, int):
-        raise ValueError(f"{key} must be an integer, got {v!r}")
+        raise ValueError(f"{key} must be an integer, got {v!r}")  # noqa: TRY004 (bad config value)
     return v
 
 
 def _float(values, key, lo=0.0):
     v = values.get(key, DEFAULTS[key])
     if not isinstance(v, (int, float)):
-        raise ValueError(f"{key} must be a number, got {v!r}")
+        raise ValueError(f"{key} must be a number, got {v!r}")  # noqa: TRY004 (bad config value)
     if v < lo:
         raise ValueError(f"{key} must be >= {lo:g}, got {v!r}")
     return float(v)

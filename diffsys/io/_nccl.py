@@ -133,10 +133,10 @@ def format_nccl_tests(sizes_B, counts, dtype, redop, time_s, algbw_Bps, busbw_Bp
     ``#wrong`` = ``N/A``)."""
     out = ["#",
            "#                                                              out-of-place                       in-place",
-           "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
-           "busbw #wrong",
-           "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  "
-           "(GB/s)"]
+           ("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
+            "busbw #wrong"),
+           ("#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  "
+            "(GB/s)")]
     for s, c, t, a, b in zip(sizes_B, counts, time_s, algbw_Bps, busbw_Bps):
         us, ag, bg = float(t) * 1e6, float(a) / 1e9, float(b) / 1e9
         cell = f"{us:8.2f} {ag:7.2f} {bg:7.2f} {'N/A':>6}"

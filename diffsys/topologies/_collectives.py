@@ -36,7 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_integer, check_positive, check_range
-from ..primitives import logsumexp_min, relative_temperature, soft_argmin_weights, soft_ceil
+from ..primitives import (
+    logsumexp_min,
+    relative_temperature,
+    soft_argmin_weights,
+    soft_ceil,
+)
 
 OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "reduce", "send_recv")
 ALGORITHMS = ("ring", "tree", "halving_doubling", "direct", "bruck", "in_network")
@@ -192,7 +197,7 @@ def is_concrete(x) -> bool:
     try:
         np.asarray(x, dtype=float)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 -- tracers raise various errors
         return False
 
 

@@ -26,7 +26,13 @@ import jax.numpy as jnp
 from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
 from ..primitives import logsumexp_max, relative_temperature
-from ._collectives import NCCL_ALGORITHMS, VALID_ALGORITHMS, bus_factor, collective_time, normalize_op
+from ._collectives import (
+    NCCL_ALGORITHMS,
+    VALID_ALGORITHMS,
+    bus_factor,
+    collective_time,
+    normalize_op,
+)
 
 DIMENSION_KINDS = ("switch", "ring", "fully_connected")
 #: algorithms each dimension kind can run (ASTRA-sim: Ring -> ring, FullyConnected -> direct, Switch -> all).
@@ -82,7 +88,7 @@ class Dimension(eqx.Module):
     def effective_bandwidth_Bps(self):
         return jnp.minimum(self.bandwidth_Bps, self.nic_bandwidth_Bps) * self.efficiency
 
-    def replace(self, **changes) -> "Dimension":
+    def replace(self, **changes) -> Dimension:
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
                                                  "efficiency", "overhead_s", "in_network_Bps", "in_network",
                                                  "local_Bps")}
@@ -181,8 +187,8 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
             raise TypeError(f"dims[{i}] must be a Dimension, got {type(d).__name__}")
     check_range("size_B", size_B, 0.0, None)
     S = jnp.asarray(size_B, dtype=jnp.result_type(float))
-    kw = dict(algorithm=algorithm, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps,
-              imbalance=imbalance)
+    kw = {"algorithm": algorithm, "protocol": protocol, "temperature": temperature, "reduce_Bps": reduce_Bps,
+          "imbalance": imbalance}
     D = len(dims)
     if schedule == "concurrent" and D > 1 and op in ("all_reduce", "reduce_scatter", "all_gather"):
         busy = [jnp.zeros_like(S) for _ in dims]

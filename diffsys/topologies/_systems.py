@@ -25,11 +25,13 @@ efficiency and per-step latency, which is an assumption, not a measurement.
 from __future__ import annotations
 
 import equinox as eqx
-import jax.numpy as jnp
 
 from .._checks import check_positive
-from ._collectives import collective_time
-from ._hierarchical import Dimension, HierarchicalCollectiveTime, hierarchical_collective_time
+from ._hierarchical import (
+    Dimension,
+    HierarchicalCollectiveTime,
+    hierarchical_collective_time,
+)
 
 GB = 1e9
 # Calibrated on vTrain A100 all-reduce (odd GPU counts 3, 5, 7; reported on 2, 4, 6, 8): see docs/network.md.
@@ -62,7 +64,7 @@ class System(eqx.Module):
             n = n * d.size
         return n
 
-    def with_sizes(self, *sizes) -> "System":
+    def with_sizes(self, *sizes) -> System:
         """Same system with new dimension sizes (``None`` keeps a size); e.g. ``with_sizes(8, 16)`` = 16 nodes."""
         if len(sizes) > len(self.dims):
             raise ValueError(f"{self.name} has {len(self.dims)} dimensions, got {len(sizes)} sizes")
@@ -70,7 +72,7 @@ class System(eqx.Module):
             len(self.dims) - len(sizes))))
         return System(self.name, dims, self.accelerator, self.description)
 
-    def with_nodes(self, nodes, gpus_per_node=None) -> "System":
+    def with_nodes(self, nodes, gpus_per_node=None) -> System:
         """Scale-out count along the outermost dimension (and optionally GPUs per node along the innermost)."""
         check_positive("nodes", nodes)
         return self.with_sizes(gpus_per_node, *([None] * (len(self.dims) - 2)), nodes) if len(self.dims) > 1 \

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from .._checks import check_positive, check_range
 from .._pytree import as_float
 
+
 def _as_float_array(x):
     return as_float(jnp.asarray(x))
 
@@ -185,7 +186,7 @@ class Dragonfly(eqx.Module):
         check_positive("Dragonfly.link_bandwidth_Bps", self.link_bandwidth_Bps)
         try:
             bad = float(self.g) > float(self.a) * float(self.h) + 1
-        except Exception:
+        except Exception:  # noqa: BLE001 -- traced: checked nowhere
             bad = False
         if bad:
             raise ValueError(f"Dragonfly.g must be <= a*h + 1 = {float(self.a) * float(self.h) + 1:g} "

@@ -36,7 +36,7 @@ def _ids(coords: np.ndarray, k: int) -> np.ndarray:
 
 
 def _bits(N: int, pattern: str) -> int:
-    b = int(round(math.log2(N)))
+    b = round(math.log2(N))
     if 2**b != N:
         raise ValueError(f"traffic {pattern!r} needs a power-of-two node count, got {N} nodes")
     return b
@@ -104,7 +104,7 @@ def as_traffic_matrix(traffic, k: int, n: int, **kw):
         raise ValueError(f"traffic matrix must have shape ({N}, {N}) for k={k}, n={n}, got {T.shape}")
     try:
         values = np.asarray(T)
-    except Exception:  # traced inside jit/vmap/grad: nothing to check eagerly
+    except Exception:  # noqa: BLE001 -- traced inside jit/vmap/grad: nothing to check eagerly
         values = None
     if values is not None and np.any(values < 0):
         raise ValueError("traffic matrix entries must be >= 0")
