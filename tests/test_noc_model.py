@@ -17,9 +17,11 @@ from diffsys.topologies import (
     TRAFFIC_PATTERNS,
     NocParams,
     channel_loads,
+    channel_loads_from_incidence,
     channel_queueing_latency,
     dor_routes,
     noc_latency,
+    routing_incidence,
     traffic_matrix,
 )
 
@@ -49,6 +51,13 @@ def test_channel_loads_conserve_traffic():
     T = np.random.default_rng(1).uniform(size=(16, 16))
     loads = channel_loads(T, r)
     assert float(jnp.sum(loads)) == pytest.approx(float(np.sum(T * r.hops.reshape(16, 16))), rel=1e-5)
+
+
+def test_incidence_form_matches_route_table():
+    r = dor_routes(4, 2, "torus")
+    T = np.random.default_rng(2).uniform(size=(16, 16))
+    np.testing.assert_allclose(np.asarray(channel_loads_from_incidence(T, routing_incidence(r))),
+                               np.asarray(channel_loads(T, r)), rtol=1e-5)
 
 
 @pytest.mark.parametrize("k", [4, 6, 8])

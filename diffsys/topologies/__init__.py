@@ -57,6 +57,9 @@ from ._noc import (
     channel_loads as channel_loads,
 )
 from ._noc import (
+    channel_loads_from_incidence as channel_loads_from_incidence,
+)
+from ._noc import (
     channel_queueing_latency as channel_queueing_latency,
 )
 from ._noc import (
@@ -67,6 +70,9 @@ from ._noc import (
 )
 from ._noc import (
     noc_latency as noc_latency,
+)
+from ._noc import (
+    routing_incidence as routing_incidence,
 )
 from ._systems import PRESETS as _SYSTEM_PRESETS
 from ._systems import System as System

@@ -137,6 +137,24 @@ def channel_loads(flow_rates, routes: RouteTable):
     return loads[:-1]
 
 
+def routing_incidence(routes: RouteTable) -> np.ndarray:
+    """Dense ``(N·N, num_channels)`` matrix: entry ``[f, c]`` = 1 when flow ``f = src·N + dst`` uses channel ``c``.
+
+    Any routing (including split/adaptive routing with fractional entries, or graphs that are not k-ary n-cubes,
+    e.g. chiplet meshes with diagonal links) can be written in this form and used with
+    :func:`channel_loads_from_incidence`."""
+    inc = np.zeros((routes.num_nodes**2, routes.num_channels + 1))
+    rows = np.repeat(np.arange(routes.num_nodes**2), routes.flow_channels.shape[1])
+    np.add.at(inc, (rows, routes.flow_channels.ravel()), 1.0)
+    return inc[:, :-1]
+
+
+def channel_loads_from_incidence(flow_rates, incidence):
+    """Channel loads ``= vec(flow_rates) @ incidence`` for an arbitrary routing incidence matrix
+    (``(F, C)``, entries = share of flow ``f`` carried by channel ``c``; differentiable in both arguments)."""
+    return jnp.reshape(jnp.asarray(flow_rates), (-1,)) @ jnp.asarray(incidence)
+
+
 class ChannelQueueing(NamedTuple):
     wait_cycles: jnp.ndarray  # (num_channels,) mean wait at each channel
     utilization: jnp.ndarray  # (num_channels,)
