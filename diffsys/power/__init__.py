@@ -8,6 +8,10 @@ from ._floorplan import (
     grid_floorplan as grid_floorplan,
 )
 from ._thermal_block import (
+    BlockFactor as BlockFactor,
+    factor as factor,
+    network_solve as network_solve,
+    spd_solve as spd_solve,
     RCNetwork as RCNetwork,
     SteadySolver as SteadySolver,
     Temperatures as Temperatures,
