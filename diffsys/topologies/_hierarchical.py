@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
-from ..primitives import logsumexp_max, relative_temperature
+from ..primitives import logsumexp_max, logsumexp_min, relative_temperature
 from ._collectives import (
     NCCL_ALGORITHMS,
     VALID_ALGORITHMS,
@@ -101,8 +101,9 @@ class HierarchicalCollectiveTime(NamedTuple):
     time_s: jnp.ndarray
     algbw_Bps: jnp.ndarray
     busbw_Bps: jnp.ndarray
-    per_dimension_s: jnp.ndarray  # (..., len(dims)) time spent in each dimension
+    per_dimension_s: jnp.ndarray  # (..., len(dims)) time of the dimension-wise schedule in each dimension
     n_ranks: jnp.ndarray
+    flat_ring_s: jnp.ndarray  # time of one ring through all ranks (inf where not applicable)
 
 
 def _dim_algorithms(dim: Dimension, op: str, has_in_network: bool, algorithm):
@@ -174,7 +175,9 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
     ``"sequential"`` runs the dimensions one after another (ASTRA-sim's baseline); ``"concurrent"`` splits the
     buffer into one part per dimension, part ``j`` starting its schedule at dimension ``j``, so every dimension's
     links are busy at once (the multi-dimensional torus all-reduce of TPU pods; Themis, Rashidi et al. ISCA 2022);
-    its time is the busiest dimension's total (smooth max at ``temperature > 0``). Returns
+    its time is the busiest dimension's total (smooth max at ``temperature > 0``). For all-reduce, reduce-scatter
+    and all-gather over several dimensions a flat ring through all ranks (pipelined across dimensions, NCCL's
+    multi-node ring) is a further candidate: the result is the min (softmin) of the two. Returns
     :class:`HierarchicalCollectiveTime` with nccl-tests' algbw/busbw for the total rank count.
     """
     op = normalize_op(op)
@@ -211,7 +214,54 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
     n = 1.0
     for d in dims:
         n = n * d.size
+    use_flat = (D > 1 and op in ("all_reduce", "reduce_scatter", "all_gather")
+                and (algorithm in ("auto", "all") or "ring" in ((algorithm,) if isinstance(algorithm, str)
+                                                                else tuple(algorithm))))
+    if use_flat:
+        flat = _flat_ring(op, S, dims, n, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps)
+        if isinstance(temperature, (int, float)) and temperature == 0:
+            time_s = jnp.minimum(time_s, flat)
+        else:
+            both = jnp.stack(jnp.broadcast_arrays(time_s, flat), axis=-1)
+            t = relative_temperature(temperature, jnp.mean(both, -1))
+            time_s = logsumexp_min(both, axis=-1, temperature=t[..., None] if jnp.ndim(t) else t)
+    else:
+        flat = jnp.full_like(time_s, jnp.inf)
     safe = jnp.where(time_s > 0, time_s, 1.0)
     algbw = jnp.where(time_s > 0, S / safe, 0.0)
     return HierarchicalCollectiveTime(time_s=time_s, algbw_Bps=algbw, busbw_Bps=algbw * bus_factor(op, n),
-                                      per_dimension_s=per_dim, n_ranks=jnp.asarray(n))
+                                      per_dimension_s=per_dim, n_ranks=jnp.asarray(n), flat_ring_s=flat)
+
+
+def _flat_ring(op, S, dims, n, *, protocol, temperature, reduce_Bps):
+    """One ring through all ranks, pipelined across dimensions (NCCL's multi-node ring).
+
+    Every ring link carries the same bytes; the ``∏_{j<i} n_j`` ranks under one dimension-``i`` boundary share
+    that boundary's crossings, so the bottleneck bandwidth is ``min_i B_i·∏_{j<i} n_j`` over dimensions with more
+    than one rank. Of the ring's ``2(N-1)`` all-reduce steps, ``2(∏_{j>=i} n_j - ∏_{j>i} n_j)`` cross dimension
+    ``i`` and pay its latency (NCCL ``tuning.cc`` splits ring latency into intra- and inter-node steps the same
+    way); the per-step latency passed on is their average.
+    """
+    inner = 1.0
+    bottleneck = jnp.inf
+    for d in dims:
+        b = d.effective_bandwidth_Bps * inner
+        bottleneck = jnp.minimum(bottleneck, jnp.where(d.size > 1, b, jnp.inf))
+        inner = inner * d.size
+    steps_lat = 0.0
+    for i, d in enumerate(dims):
+        outer_incl = 1.0
+        for o in dims[i:]:
+            outer_incl = outer_incl * o.size
+        outer_excl = outer_incl / d.size
+        steps_lat = steps_lat + (outer_incl - outer_excl) * d.latency_s
+    alpha = steps_lat / jnp.maximum(n - 1.0, 1.0)
+    bottleneck = jnp.where(jnp.isfinite(bottleneck), bottleneck, dims[0].effective_bandwidth_Bps)
+    overhead = dims[0].overhead_s
+    local = dims[0].local_Bps
+    for d in dims[1:]:
+        overhead = jnp.maximum(overhead, d.overhead_s)
+        local = jnp.minimum(local, d.local_Bps)
+    return collective_time(op, S, n, bottleneck, alpha, algorithm="ring", protocol=protocol,
+                           temperature=temperature, overhead_s=overhead, reduce_Bps=reduce_Bps,
+                           local_Bps=local).time_s
