@@ -9,7 +9,6 @@ from hypothesis import given, settings, strategies as st
 from diffsys import llm
 from diffsys.testing import (
     TraceCounter,
-    assert_finite_grads,
     assert_grad_matches_fd,
     assert_jit_matches_eager,
     assert_vmap_matches_loop,
@@ -61,9 +60,9 @@ def _objective(x):
 
 
 def test_finite_and_fd_gradients():
-    f = jax.jit(_objective)
-    for x in ([8.0, 4096.0, 16.0, 1.0, 8.0], [3.3, 30000.0, 5.5, 0.4, 4.0]):
-        assert_finite_grads(f, jnp.array(x))
+    xs = jnp.array([[8.0, 4096.0, 16.0, 1.0, 8.0], [3.3, 30000.0, 5.5, 0.4, 4.0]])
+    grads = np.asarray(jax.jit(jax.vmap(jax.grad(_objective)))(xs))
+    assert np.all(np.isfinite(grads)) and np.all(grads[:, 2] > 0)  # more KV bits never help
     with float64():
         assert_grad_matches_fd(jax.jit(_objective), jnp.array([8.0, 8192.0, 8.0, 0.5, 8.0]), eps=1e-6, rtol=2e-4)
 

@@ -58,12 +58,20 @@ def test_top_k_excludes_infeasible_points():
         assert abs(row["dp"] - round(row["dp"])) < 1e-6
 
 
-def test_sweep_other_model_system_and_table(small_run, capsys):
-    out, space = small_run
-    assert main(["sweep", "--model", "llama3_8b", "--system", "dgx_a100", "--gpus", "64", "--global-batch", "256",
-                 "--space", str(space), "--top", "3", "--out", str(out / "b")]) == 0
-    text = capsys.readouterr().out
-    assert "configs/s" in text and "step_s" in text and "Pareto front" in text
+def test_other_model_system_and_table_rows(tmp_path):
+    import argparse
+
+    from diffsys.cli._cmd_sweep import _llm_problem, llm_rows
+    from diffsys.cli._sweep_report import format_table
+
+    args = argparse.Namespace(model="llama3_8b", system="dgx_a100", gpus=64, global_batch=256, space=None)
+    space, model = _llm_problem(args)
+    assert float(space.base.cluster.n_gpus) == 64 and space.base.model.name == "Llama-3 8B"
+    res = sweep(model, space, "time_s", n_samples=2048, key=jax.random.PRNGKey(0), top_k=3, progress=False)
+    rows = llm_rows(res.labels())
+    text = format_table(rows)
+    assert "step_s" in text and "recompute" in text and rows[0]["recompute"] in ("none", "selective", "full")
+    assert rows[0]["tp"] * rows[0]["pp"] * rows[0]["dp"] == 64
 
 
 def test_sweep_bad_options(tmp_path, capsys):

@@ -10,7 +10,6 @@ from hypothesis import given, settings, strategies as st
 from diffsys import llm, memory
 from diffsys.testing import (
     TraceCounter,
-    assert_finite_grads,
     assert_grad_matches_fd,
     assert_jit_matches_eager,
     assert_vmap_matches_loop,
@@ -108,12 +107,10 @@ def _relaxed_time(x, cl, temperature):
 
 def test_finite_grads_over_random_points():
     cl = _cluster()
-    key = jax.random.PRNGKey(0)
     lo, hi = jnp.array([1.0, 1.0, 1.0, 1.0]), jnp.array([16.0, 32.0, 8.0, 4.0])
-    fn = jax.jit(lambda z: _relaxed_time(z, cl, 0.1))
-    for k in jax.random.split(key, 5):
-        x = lo + (hi - lo) * jax.random.uniform(k, (4,))
-        assert_finite_grads(fn, x)
+    xs = lo + (hi - lo) * jax.random.uniform(jax.random.PRNGKey(0), (6, 4))
+    grads = jax.jit(jax.vmap(jax.grad(lambda z: _relaxed_time(z, cl, 0.1))))(xs)
+    assert np.all(np.isfinite(np.asarray(grads))) and np.any(np.asarray(grads) != 0)
 
 
 def test_grad_matches_finite_differences():
