@@ -3,6 +3,7 @@
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -87,3 +88,17 @@ def test_sweep_bad_options(tmp_path, capsys):
 def test_default_space_size_documented():
     assert llm.default_training_space().size == 2_540_160
     assert np.isclose(float(llm.gpu_capex_usd(llm.cluster_preset("hgx_h100"))), 32_000, rtol=0.05)
+
+
+def test_parallelism_space_constraints_and_exact_sweep():
+    base = llm.default_training_design(gpus=256, global_batch=512)
+    space = llm.parallelism_space(base)
+    res = sweep(llm.exact_parallelism_metrics, space, "time_s", top_k=5, progress=False)
+    assert res.n_evaluated == space.size and 0 < res.n_feasible < space.size
+    for row in res.labels():
+        assert row["par.tp"] * row["par.pp"] * row["par.dp"] == 256
+        assert 96 % row["par.tp"] == 0 and 96 % row["par.pp"] == 0 and row["feasible"]
+    # relaxed points (for gradient search) violate the product constraint smoothly
+    relaxed = {"par.tp": jnp.asarray(5.0), "par.pp": jnp.asarray(7.0), "par.dp": jnp.asarray(8.0),
+               "par.microbatch": jnp.asarray(1.0)}
+    assert float(space.violations(relaxed)[0]) > 0 and not bool(space.feasible(relaxed))

@@ -33,3 +33,4 @@ from ._design import (
     training_design_metrics as training_design_metrics,
 )
 from ._inference import InferenceMetrics as InferenceMetrics, Serving as Serving, inference_step as inference_step
+from ._design import exact_parallelism_metrics as exact_parallelism_metrics, parallelism_space as parallelism_space

@@ -43,18 +43,53 @@ def gpu_capex_usd(cluster: Cluster):
             + _OUT_USD_PER_GBPS * cluster.scaleout_bandwidth_Bps / 1e9)
 
 
-def training_design_metrics(design: TrainingDesign, temperature=0.0) -> dict:
-    """Metrics of a design with ``dp = n_gpus / (tp·pp·cp)``: every :class:`TrainingMetrics` field plus
-    ``capex_usd`` (cluster), ``dp``, and ``tokens_per_usd`` (tokens per capex dollar per step)."""
+def training_design_metrics(design: TrainingDesign, temperature=0.0, derive_dp: bool = True) -> dict:
+    """Metrics of a design: every :class:`TrainingMetrics` field plus ``capex_usd`` (cluster) and ``dp``.
+
+    ``derive_dp=True`` (default) sets ``dp = n_gpus / (tp·pp·cp)`` (non-integers are infeasible); ``False`` keeps
+    the design's ``par.dp`` (use with :func:`parallelism_space`, whose product constraint ties the degrees)."""
     par = design.par
-    dp = design.cluster.n_gpus / (par.tp * par.pp * par.cp)
-    par = eqx.tree_at(lambda p: p.dp, par, dp)
+    if derive_dp:
+        dp = design.cluster.n_gpus / (par.tp * par.pp * par.cp)
+        par = eqx.tree_at(lambda p: p.dp, par, dp)
+    else:
+        dp = par.dp
     m = training_step(design.model, design.cluster, par, temperature=temperature)
     out = m._asdict()
     out["feasible"] = m.feasible & (jnp.abs(dp - jnp.round(dp)) < 1e-4) & (dp >= 1)
     out["dp"] = dp
     out["capex_usd"] = design.cluster.n_gpus * gpu_capex_usd(design.cluster)
     return out
+
+
+def exact_parallelism_metrics(design: TrainingDesign, temperature=0.0) -> dict:
+    """:func:`training_design_metrics` with the design's own ``dp`` (for :func:`parallelism_space`)."""
+    return training_design_metrics(design, temperature, derive_dp=False)
+
+
+def parallelism_space(base: TrainingDesign, max_microbatch: int = 16) -> DesignSpace:
+    """Parallel degrees as design parameters with the structural constraints in the space itself:
+    ``tp`` ∈ divisors of gcd(heads, GPUs),
+    ``pp`` ∈ divisors of the layers, ``dp`` ∈ divisors of the GPU count, ``microbatch`` ∈ divisors of the global
+    batch up to ``max_microbatch``, and the product constraint ``tp·pp·dp == n_gpus``
+    (:func:`diffsys.space.product_equals`). Evaluate with :func:`exact_parallelism_metrics`; relax with
+    ``space.relax`` / ``space.from_unconstrained`` for gradient search.
+    """
+    import math
+
+    from ..space import DivisorOf, product_equals
+
+    n = int(round(float(base.cluster.n_gpus)))
+    heads = int(round(float(base.model.n_heads)))
+    layers = int(round(float(base.model.n_layers)))
+    batch = int(round(float(base.par.global_batch)))
+    params = {
+        "par.tp": DivisorOf(math.gcd(heads, n)),
+        "par.pp": DivisorOf(layers, hi=min(layers, n)),
+        "par.dp": DivisorOf(n),
+        "par.microbatch": DivisorOf(batch, hi=max_microbatch),
+    }
+    return DesignSpace(params, base=base, constraints=[product_equals(("par.tp", "par.pp", "par.dp"), n)])
 
 
 def default_training_design(model="gpt3_175b", system="hgx_h100", gpus=1024, global_batch=1536) -> TrainingDesign:
