@@ -111,8 +111,9 @@ def test_dimension_errors_name_the_field():
         Dimension("switch", 0, 1e9)
     with pytest.raises(ValueError, match="Dimension.bandwidth_Bps"):
         Dimension("switch", 8, -1e9)
-    with pytest.raises(ValueError, match="n_ranks must be an integer"):
+    with pytest.raises(ValueError, match=r"dims\[0\].size must be an integer"):
         hierarchical_collective_time("all_reduce", 1e6, (Dimension("switch", 7.5, 1e9),))
+    hierarchical_collective_time("all_reduce", 1e6, (Dimension("switch", 7.5, 1e9),), temperature=0.1)
     with pytest.raises(ValueError, match="unknown system preset"):
         system_preset("dgx_z900")
     with pytest.raises(ValueError, match="schedule"):

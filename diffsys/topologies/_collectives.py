@@ -204,7 +204,10 @@ def is_concrete(x) -> bool:
 def _check_inputs(size_B, n_ranks, bandwidth_Bps, latency_s, temperature):
     check_range("size_B", size_B, 0.0, None)
     check_range("n_ranks", n_ranks, 1.0, None)
-    if isinstance(temperature, (int, float)) and temperature == 0 and is_concrete(n_ranks):
+    # exact mode: a rank count given by the user (Python / NumPy number) must be an integer; JAX arrays are values
+    # computed inside a model (possibly relaxed) and are not checked
+    if isinstance(temperature, (int, float)) and temperature == 0 and isinstance(n_ranks, (int, float, np.number,
+                                                                                          np.ndarray)):
         check_integer("n_ranks", n_ranks, 1)
     check_positive("bandwidth_Bps", bandwidth_Bps)
     check_range("latency_s", latency_s, 0.0, None)
@@ -218,8 +221,8 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
     Args:
         op: one of :data:`OPS` (nccl-tests spellings like ``alltoall`` are accepted).
         size_B: buffer size in bytes, nccl-tests convention (see module docstring).
-        n_ranks: number of ranks (float; relaxable). Exact mode (``temperature == 0``) rejects concrete
-            non-integers.
+        n_ranks: number of ranks (float; relaxable). Exact mode (``temperature == 0``) rejects non-integer Python /
+            NumPy values (user input); JAX arrays computed inside a model are not checked.
         bandwidth_Bps: per-rank unidirectional bandwidth into the fabric (bytes/s).
         latency_s: per-step latency α of the Simple protocol (s); LL/LL128 scale it by NCCL's ratios.
         algorithm: ``"auto"`` (NCCL's candidates, + ``in_network`` when ``in_network_Bps`` is given), ``"all"``

@@ -22,8 +22,9 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
-from .._checks import check_choice, check_positive, check_range
+from .._checks import check_choice, check_integer, check_positive, check_range
 from .._pytree import as_float
 from ..primitives import logsumexp_max, logsumexp_min, relative_temperature
 from ._collectives import (
@@ -31,6 +32,7 @@ from ._collectives import (
     VALID_ALGORITHMS,
     bus_factor,
     collective_time,
+    is_concrete,
     normalize_op,
 )
 
@@ -189,6 +191,10 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
         if not isinstance(d, Dimension):
             raise TypeError(f"dims[{i}] must be a Dimension, got {type(d).__name__}")
     check_range("size_B", size_B, 0.0, None)
+    if isinstance(temperature, (int, float)) and temperature == 0:  # exact mode: dimension sizes are counts
+        for i, d in enumerate(dims):
+            if is_concrete(d.size):
+                check_integer(f"dims[{i}].size", np.asarray(d.size), 1)
     S = jnp.asarray(size_B, dtype=jnp.result_type(float))
     kw = {"algorithm": algorithm, "protocol": protocol, "temperature": temperature, "reduce_Bps": reduce_Bps,
           "imbalance": imbalance}
