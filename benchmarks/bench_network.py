@@ -28,7 +28,7 @@ from diffsys.topologies import (
 )
 
 
-def best_of(fn, *args, repeat=3):
+def best_of(fn, *args, repeat=5):
     jax.block_until_ready(fn(*args))  # compile
     times = []
     for _ in range(repeat):
