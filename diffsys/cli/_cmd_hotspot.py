@@ -11,6 +11,7 @@ advances ``sampling_intvl`` per trace line.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 import numpy as np
@@ -113,7 +114,7 @@ def _run(args, extra=()) -> int:
                 for i, t in enumerate(silicon.ravel()):
                     f.write(f"{i}\t{t:.2f}\n")
         if args.heatmap:
-            P.plot_heatmap(flp, g.cells_K[0], args.heatmap, title=f"{args.flp}: silicon layer (steady)")
+            P.plot_heatmap(flp, g.cells_K[0], args.heatmap, title=f"{pathlib.Path(args.flp).name}: silicon layer (steady)")
 
     if args.steady_file:
         hio.write_steady(args.steady_file, names, temps)
