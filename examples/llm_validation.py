@@ -26,16 +26,6 @@ from diffsys.llm import _validation as V
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Narayanan et al., SC 2021, Table 1: params (B), heads, hidden, layers, TP, PP, GPUs, batch, TFLOP/s per GPU.
-NARAYANAN_TABLE1 = [
-    (1.7, 24, 2304, 24, 1, 1, 32, 512, 137), (3.6, 32, 3072, 30, 2, 1, 64, 512, 138),
-    (7.5, 32, 4096, 36, 4, 1, 128, 512, 142), (18.4, 48, 6144, 40, 8, 1, 256, 1024, 135),
-    (39.1, 64, 8192, 48, 8, 2, 512, 1536, 138), (76.1, 80, 10240, 60, 8, 4, 1024, 1792, 140),
-    (145.6, 96, 12288, 80, 8, 8, 1536, 2304, 148), (310.1, 128, 16384, 96, 8, 16, 1920, 2160, 155),
-    (529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163), (1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
-]
-
-
 def fit(shared: pathlib.Path):
     vt = shared / "validation" / "vtrain"
     sizes, times = V.load_allreduce_lut(vt / "allreduce_a100" / "AR_GPU8_1M_1024M_LUT")
@@ -48,33 +38,6 @@ def fit(shared: pathlib.Path):
     cluster = V.vtrain_cluster(scaleup_efficiency=up_eff, scaleup_latency_s=up_lat)
     fitted = V.fit_compute_constants(train, cluster, names=V.FIT_NAMES_MULTI, steps=400)
     return fitted, (up_eff, up_lat), multi, single, train, test
-
-
-def narayanan_rows(cluster):
-    """Predicted TFLOP/s per GPU (Narayanan Eq. 3 FLOPs / predicted step time) for Table 1, the microbatch chosen
-    as the fastest memory-feasible one in {1, 2, 4, 8} (Table 1 does not list it)."""
-    import equinox as eqx
-
-    rows = []
-    for p_b, a, h, L, t, p, n, B, meas in NARAYANAN_TABLE1:
-        model = llm.Transformer(name=f"{p_b}B", hidden=h, ffn=4 * h, n_layers=L, n_heads=a, n_kv_heads=a,
-                                head_dim=h // a, vocab=51200, seq_len=2048, max_seq_len=2048)
-        cl = eqx.tree_at(lambda c: c.n_gpus, cluster, float(n))
-        cl = eqx.tree_at(lambda c: c.accelerator, cl, llm.cluster_preset("dgx_a100").accelerator)
-        best = None
-        for b in (1, 2, 4, 8):
-            d = n // (t * p)
-            if B % (d * b):
-                continue
-            par = llm.Parallelism(tp=t, pp=p, dp=d, microbatch=b, global_batch=B, recompute="full",
-                                  interleave=1, grad_bytes=2)
-            r = llm.training_step(model, cl, par)
-            if bool(r.fits) and (best is None or float(r.time_s) < best[0]):
-                best = (float(r.time_s), b)
-        eq3 = 96 * B * 2048 * L * h**2 * (1 + 2048 / (6 * h) + 51200 / (16 * L * h))
-        pred = eq3 / best[0] / n / 1e12
-        rows.append((p_b, t, p, n, best[1], meas, pred, (pred - meas) / meas * 100))
-    return rows
 
 
 def main():
@@ -101,7 +64,7 @@ def main():
         print(f"| {pb:g}B | {m.sum()} | {mean:.1f} % | {mx:.1f} % |")
 
     print("\n| params | TP | PP | GPUs | b (chosen) | measured TFLOP/s | diffsys | error |")
-    for p_b, t, p, n, b, meas, pred_tf, err in narayanan_rows(fitted):
+    for p_b, t, p, n, b, meas, pred_tf, err in V.megatron_table1(fitted):
         print(f"| {p_b:g}B | {t} | {p} | {n} | {b} | {meas} | {pred_tf:.0f} | {err:+.1f} % |")
 
     import matplotlib

@@ -59,3 +59,11 @@ def test_predictions_track_measured_ordering(split):
     meas = test["time_ms"]
     rp, rm = np.argsort(np.argsort(pred)), np.argsort(np.argsort(meas))
     assert np.corrcoef(rp, rm)[0, 1] > 0.9
+
+
+def test_megatron_table1_tflops_reported_not_fitted():
+    # Narayanan et al. 2021 Table 1 (1.7B-1T on 32-3072 A100s): predicted per-GPU TFLOP/s with the vTrain-fitted
+    # constants; a regression guard on a data set the fit never saw.
+    rows = V.megatron_table1(V.vtrain_cluster())
+    errs = np.array([abs(r[-1]) for r in rows])
+    assert errs.mean() < 5.0 and errs.max() < 10.0, rows

@@ -170,3 +170,43 @@ def fit_compute_constants(rows: dict, cluster: Cluster, names=FIT_NAMES, steps=3
     for _ in range(steps):
         x, state, _ = step(x, state)
     return build(x)
+
+
+# Narayanan et al., SC 2021, Table 1: params (B), heads, hidden, layers, TP, PP, GPUs, batch, TFLOP/s per GPU.
+NARAYANAN_TABLE1 = [
+    (1.7, 24, 2304, 24, 1, 1, 32, 512, 137), (3.6, 32, 3072, 30, 2, 1, 64, 512, 138),
+    (7.5, 32, 4096, 36, 4, 1, 128, 512, 142), (18.4, 48, 6144, 40, 8, 1, 256, 1024, 135),
+    (39.1, 64, 8192, 48, 8, 2, 512, 1536, 138), (76.1, 80, 10240, 60, 8, 4, 1024, 1792, 140),
+    (145.6, 96, 12288, 80, 8, 8, 1536, 2304, 148), (310.1, 128, 16384, 96, 8, 16, 1920, 2160, 155),
+    (529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163), (1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
+]
+
+
+def megatron_table1(cluster: Cluster, microbatches=(1, 2, 4, 8)):
+    """Predicted TFLOP/s per GPU for Narayanan et al. (2021) Table 1 on ``cluster`` (80 GB A100s, full recompute).
+
+    FLOPs are the paper's Eq. 3; the microbatch, which the table does not list, is the fastest memory-feasible one
+    in ``microbatches``. Returns rows ``(params_B, tp, pp, gpus, microbatch, measured, predicted, error_%)``.
+    """
+    import equinox as eqx
+
+    step = jax.jit(training_step)
+    acc = accelerator_preset("a100_80gb")
+    rows = []
+    for p_b, a, h, L, t, p, n, B, meas in NARAYANAN_TABLE1:
+        model = Transformer(name="gpt", hidden=h, ffn=4 * h, n_layers=L, n_heads=a, n_kv_heads=a,
+                            head_dim=h // a, vocab=51200, seq_len=2048, max_seq_len=2048)
+        cl = eqx.tree_at(lambda c: (c.n_gpus, c.accelerator), cluster, (jnp.asarray(float(n)), acc))
+        best = None
+        d = n // (t * p)
+        for b in microbatches:
+            if B % (d * b):
+                continue
+            par = Parallelism(tp=t, pp=p, dp=d, microbatch=b, global_batch=B, recompute="full", grad_bytes=2)
+            r = step(model, cl, par)
+            if bool(r.fits) and (best is None or float(r.time_s) < best[0]):
+                best = (float(r.time_s), b)
+        eq3 = 96 * B * 2048 * L * h**2 * (1 + 2048 / (6 * h) + 51200 / (16 * L * h))
+        pred = eq3 / best[0] / n / 1e12
+        rows.append((p_b, t, p, n, best[1], meas, pred, (pred - meas) / meas * 100))
+    return rows
