@@ -272,3 +272,12 @@ def test_presets_parameter_counts():
         assert float(llm.transformer_preset(name).num_params()) / 1e9 == pytest.approx(b, rel=0.03), name
     assert float(llm.transformer_preset("mixtral_8x7b").active_params_per_token()) / 1e9 == pytest.approx(12.9,
                                                                                                           rel=0.03)
+
+
+def test_nccl_collectives_option_close_to_ring_for_large_messages():
+    ring = llm.training_step(GPT3, _cluster(), _par())
+    nccl = llm.training_step(GPT3, _cluster(), _par(), collectives="nccl")
+    assert float(nccl.time_s) == pytest.approx(float(ring.time_s), rel=0.1)
+    assert float(nccl.tp_comm_s) <= float(ring.tp_comm_s) * 1.0001  # NCCL picks the best algorithm/protocol
+    with pytest.raises(ValueError, match="collectives"):
+        llm.training_step(GPT3, _cluster(), _par(), collectives="mpi")

@@ -6,6 +6,10 @@ JPDC 2009) composed hierarchically as NCCL does across nodes: a group of ``g`` r
 the intra-node part among ``k`` ranks and the inter-node part on ``1/k`` of the data among ``g/k`` nodes, the ``k``
 ranks of a node using their own scale-out links in parallel.
 
+``algorithm="ring"`` (default, the cheapest in sweeps) uses these closed forms at each level; ``"nccl"`` uses
+:func:`diffsys.topologies.collective_time` there instead (NCCL's ring/tree algorithms and LL/LL128/Simple protocols,
+which matter for small, latency-bound messages such as decode-time tensor parallelism).
+
 All sizes are in bytes per rank (the buffer each rank contributes/receives), bandwidths in bytes/s per rank per
 direction, latencies in seconds per step. ``g = 1`` costs zero. Group sizes are floats (relaxed designs), so every
 formula is smooth in them.
@@ -55,12 +59,13 @@ def all_reduce_time(size_B, group, stride, links, temperature=0.0, net=-1.0, alg
         + _level("all_reduce", nodes, size_B / k, bw_o, lat_o, 2.0, algorithm)
 
 
-def reduce_scatter_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
-    """Hierarchical ring reduce-scatter (``size_B`` = full buffer per rank); all-gather costs the same."""
+def reduce_scatter_time(size_B, group, stride, links, temperature=0.0, net=-1.0, algorithm="ring"):
+    """Hierarchical reduce-scatter (``size_B`` = full buffer per rank); all-gather costs the same."""
     bw_i, lat_i, bw_o, lat_o, n_node = links
     k = ranks_per_node(group, stride, n_node, temperature, net)
     nodes = group / k
-    return _ring(k, size_B, bw_i, lat_i, 1.0) + _ring(nodes, size_B / k, bw_o, lat_o, 1.0)
+    return _level("reduce_scatter", k, size_B, bw_i, lat_i, 1.0, algorithm) \
+        + _level("reduce_scatter", nodes, size_B / k, bw_o, lat_o, 1.0, algorithm)
 
 
 all_gather_time = reduce_scatter_time

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from .._checks import check_choice
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
 from ..primitives import relative_temperature, relu, smooth_max, smooth_min
 from ..roofline import roofline
@@ -128,13 +129,17 @@ def _gemm(m, n, k, cl: Cluster, peak, bw, count=1.0):
     return count * (r.time_s + cl.kernel_overhead_s)
 
 
-def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
+def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0,
+                  collectives: str = "ring") -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
 
     Everything is float arithmetic on the spec leaves, so the function is ``jit``/``vmap``/``grad``-able; parallel
     degrees may be relaxed (non-integers) and ``temperature > 0`` smooths the few ``min``/``max``/one-hot choices.
     Use :func:`diffsys.llm.check_parallelism` to reject inconsistent concrete inputs with a clear message.
+    ``collectives``: ``"ring"`` (closed-form hierarchical rings; fastest, the validated default) or ``"nccl"``
+    (:func:`diffsys.topologies.collective_time` per network level, NCCL algorithms and protocols).
     """
+    check_choice("collectives", collectives, ("ring", "nccl"))
     T = temperature
     h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
     qw, kvw = model.q_width, model.kv_width
@@ -191,7 +196,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
 
     # ---- per-layer communication -------------------------------------------------------------------------------
     act_msg = Tl * h * _ACT_BYTES
-    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net)  # = RS + AG with sequence parallelism
+    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net, collectives)  # = RS + AG with sequence parallelism
     # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
     # communication with dependent computation via decomposition", ASPLOS 2023)
     ov_tp = par.tp_overlap
@@ -240,7 +245,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     params_local = Ls * layer_local + emb_local
     grad_msg = params_local * _ACT_BYTES
     dp_stride = t * c
-    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T, par.dp_net)
+    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T, par.dp_net, collectives)
     dp_ar = 2 * dp_rs
     dp_grad = dp_ar  # ZeRO-0 all-reduce; ZeRO-1/2 reduce-scatter grads + all-gather params: same volume
     dp_gather3 = zero3 * 2.0 * m * dp_rs  # ZeRO-3 parameter all-gather per microbatch, forward and backward
