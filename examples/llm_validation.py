@@ -49,9 +49,10 @@ def main():
     print("fitted on even multi-node rows:",
           {n: float(getattr(fitted, n)) for n in V.FIT_NAMES_MULTI})
     res = {}
-    for name, rows in (("multi, fit rows (even)", train), ("multi, held out (odd)", test), ("multi, all", multi),
-                       ("single-node (transfer)", single)):
-        pred = V.predict_times(rows, fitted)
+    for name, rows, rc in (("multi, fit rows (even)", train, "full"), ("multi, held out (odd)", test, "full"),
+                           ("multi, all", multi, "full"), ("single-node (transfer), no recompute", single, "none"),
+                           ("single-node (transfer), full recompute", single, "full")):
+        pred = V.predict_times(rows, fitted, rc)
         res[name] = (pred, rows)
         mean, mx = V.mape(pred, rows["time_ms"] / 1e3)
         print(f"| {name} | {len(pred)} | {mean:.1f} % | {mx:.1f} % |")
@@ -73,7 +74,7 @@ def main():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.6, 5.0), dpi=120)
-    for (name, (pred, rows)), style in zip(res.items(), ("o", "s", None, "^")):
+    for (name, (pred, rows)), style in zip(res.items(), ("o", "s", None, "^", None)):
         if style is None:
             continue
         ax.scatter(rows["time_ms"] / 1e3, pred, s=14, marker=style, label=name, alpha=0.75)
