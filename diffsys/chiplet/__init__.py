@@ -35,3 +35,4 @@ from ._optimize import (
     memory_proximity as memory_proximity,
     optimize as optimize,
 )
+from ._plots import plot_link_loads as plot_link_loads, plot_package as plot_package, save_figures as save_figures

@@ -176,6 +176,8 @@ class MCMModel:
     def _select(self, table, index, temperature):
         """Pick ``table[index]`` along axis 0: a gather when exact, a soft mixture otherwise."""
         k = table.shape[0]
+        if k == 1:  # a single option: no selection (keeps the table shared across a vmapped batch)
+            return jnp.asarray(table[0])
         if isinstance(temperature, (int, float)) and temperature == 0:
             i = jnp.clip(jnp.round(index), 0, k - 1).astype(jnp.int32)
             return jnp.take(table, i, axis=0)

@@ -28,7 +28,7 @@ from ._model import STRATEGIES, MCMDesign, MCMMetrics, MCMModel
 from ._package import ChipletPackage
 
 PARAMETRIZATIONS = ("affinity", "full")
-METHODS = ("ga", "miqp", "gradient")
+METHODS = ("ga", "miqp", "gradient", "ga+gradient")
 
 
 def memory_proximity(model: MCMModel) -> np.ndarray:
@@ -45,9 +45,9 @@ def memory_proximity(model: MCMModel) -> np.ndarray:
 
 
 def mcm_space(model: MCMModel, parametrization: str = "affinity", logit_range: float = 4.0,
-              affinity_range: float = 6.0) -> DesignSpace:
+              affinity_range: float = 6.0, fixed=None) -> DesignSpace:
     """The design space of ``model`` (parameter names ``strategy.<group>``, ``diagonals``, ``memory`` and
-    ``affinity.<group>`` or ``logit.<group>.<chiplet>``)."""
+    ``affinity.<group>`` or ``logit.<group>.<chiplet>``); names in ``fixed`` are left out (held constant)."""
     check_choice("parametrization", parametrization, PARAMETRIZATIONS)
     groups = model.workload.group_names
     params = {}
@@ -62,12 +62,19 @@ def mcm_space(model: MCMModel, parametrization: str = "affinity", logit_range: f
         params[f"strategy.{gname}"] = Categorical(STRATEGIES)
     params["diagonals"] = Categorical(model.graph.pattern_names)
     params["memory"] = Categorical(model.graph.placement_names)
+    for name in fixed or {}:
+        if name not in params:
+            raise ValueError(f"fixed parameter {name!r} is not in the space; parameters: {list(params)}")
+        params.pop(name)
     return DesignSpace(params)
 
 
 def design_from_point(model: MCMModel, point: dict, parametrization: str = "affinity", temperature=0.0,
-                      proximity=None) -> MCMDesign:
-    """The :class:`MCMDesign` of a point of :func:`mcm_space` (works on traced values)."""
+                      proximity=None, fixed=None) -> MCMDesign:
+    """The :class:`MCMDesign` of a point of :func:`mcm_space` (works on traced values); ``fixed`` supplies the
+    values of parameters left out of the space."""
+    if fixed:
+        point = {**fixed, **point}
     groups = model.workload.group_names
     strategy = jnp.stack([jnp.asarray(point[f"strategy.{g}"], float) for g in groups])
     memory = jnp.asarray(point["memory"], float)
@@ -84,15 +91,17 @@ def design_from_point(model: MCMModel, point: dict, parametrization: str = "affi
 
 
 def mcm_problem(model: MCMModel, package: ChipletPackage, parametrization: str = "affinity",
-                objective: str = "edp_Js"):
-    """A :class:`diffsys.optimize.Problem` minimizing ``objective`` (default EdP) over :func:`mcm_space`."""
+                objective: str = "edp_Js", fixed=None):
+    """A :class:`diffsys.optimize.Problem` minimizing ``objective`` (default EdP) over :func:`mcm_space`
+    (``fixed``: parameter values held constant and left out of the space)."""
     from ..optimize import Problem
 
-    space = mcm_space(model, parametrization)
+    fixed = {k: float(v) for k, v in (fixed or {}).items()}
+    space = mcm_space(model, parametrization, fixed=fixed)
     prox = memory_proximity(model)
 
     def evaluate(point, temperature=0.0):
-        return model(design_from_point(model, point, parametrization, temperature, prox), package,
+        return model(design_from_point(model, point, parametrization, temperature, prox, fixed), package,
                      temperature=temperature)
 
     return Problem(evaluate, space, objective=objective, feasible="feasible", violation="violation",
@@ -136,46 +145,76 @@ class MCMResult(NamedTuple):
     label: dict
 
 
-def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, key=None, **kwargs) -> MCMResult:
+def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, key=None, budget: str = "default",
+             **kwargs) -> MCMResult:
     """Run one search method and re-evaluate its design with the exact model.
 
-    ``method``: ``"ga"`` (genetic search, affinity parametrization), ``"miqp"`` (sequential trust-region MIQP from
-    the baseline, affinity parametrization) or ``"gradient"`` (annealed gradient search over the full relaxed
-    partition logits and relaxed categorical choices). Extra keywords go to the search function.
+    ``method``:
+
+    - ``"ga"``: genetic search over strategies, diagonal pattern, memory placement and affinity skews, seeded with
+      the uniform mesh-only designs;
+    - ``"miqp"``: sequential trust-region MIQP (quadratic model from the Hessian of the relaxed model, JAX
+      enumeration + ADMM solver) from the baseline over the same space;
+    - ``"gradient"``: annealed gradient search over the full relaxed partition logits, with the baseline's discrete
+      choices held fixed (the value of non-uniform partitions alone);
+    - ``"ga+gradient"``: the GA's discrete choices, then gradient search over the full partition logits.
+
+    ``budget``: ``"quick"`` (a few seconds per search) or ``"default"``. Extra keywords go to the search function.
     """
     from .. import optimize as opt
 
     check_choice("method", method, METHODS)
+    check_choice("budget", budget, ("quick", "default"))
     key = jax.random.PRNGKey(0) if key is None else key
-    param = "full" if method == "gradient" else "affinity"
-    problem = mcm_problem(model, package, param)
-    space = problem.space
+    quick = budget == "quick"
     base_design, base_metrics = baseline(model, package)
     t0 = time.perf_counter()
-    if method == "ga":
-        kw = dict(population=64, generations=30)
+    evaluations = 0
+    fixed = None
+    if method in ("ga", "ga+gradient"):
+        problem = mcm_problem(model, package, "affinity")
+        kw = dict(population=32, generations=12) if quick else dict(population=64, generations=30)
+        kw.update(kwargs if method == "ga" else {})
+        res = opt.genetic_search(problem, key=key, init=_baseline_points(model, problem.space), **kw)
+        param, point, evaluations = "affinity", dict(res.point), int(res.evaluations)
+        if method == "ga+gradient":
+            fixed = {k: v for k, v in res.point.items() if not k.startswith("affinity.")}
+    if method == "miqp":
+        problem = mcm_problem(model, package, "affinity")
+        kw = dict(solver="jax", radius=1, iterations=3 if quick else 12)
         kw.update(kwargs)
-        res = opt.genetic_search(problem, key=key, init=_baseline_points(model, space, param), **kw)
-    elif method == "miqp":
-        kw = dict(solver="jax", radius=1, iterations=12)
-        kw.update(kwargs)
-        x0 = {k: float(v) for k, v in _baseline_point(model, space, param, base_design).items()}
+        x0 = _baseline_point(model, problem.space, base_design)
         res = opt.miqp_search(problem, key=key, x0=x0, **kw)
-    else:
-        kw = dict(n_starts=8, steps=150, learning_rate=0.1, temperature=(1.0, 0.02), model_temperature=(0.3, 0.01))
-        kw.update(kwargs)
+        param, point, evaluations = "affinity", dict(res.point), int(res.evaluations)
+    if method in ("gradient", "ga+gradient"):
+        if fixed is None:
+            fixed = {k: v for k, v in _baseline_point(model, mcm_space(model, "full"), base_design).items()
+                     if not k.startswith("logit.")}
+        problem = mcm_problem(model, package, "full", fixed=fixed)
+        kw = dict(n_starts=4, steps=60 if quick else 200, learning_rate=0.1, temperature=(1.0, 0.02),
+                  model_temperature=(0.3, 0.003), repair=False)
+        kw.update(kwargs if method == "gradient" else {})
         res = opt.gradient_search(problem, key=key, **kw)
+        refined = {k: float(v) for k, v in {**fixed, **res.point}.items()}
+        evaluations += int(res.evaluations)
+        if method == "gradient" or float(res.objective) < _exact(model, package, point, param):
+            param, point = "full", refined  # the refinement is kept only if the exact model says it is better
     seconds = time.perf_counter() - t0
-    point = {k: float(v) for k, v in res.point.items()}
+    point = {k: float(v) for k, v in point.items()}
     design = design_from_point(model, point, param)
     metrics = jax.jit(lambda d: model(d, package))(design)  # exact re-evaluation at the discretized design
     edp = float(metrics.edp_Js) if bool(metrics.feasible) else float("inf")
     b = float(base_metrics.edp_Js)
-    return MCMResult(method, design, metrics, edp, b, b / edp, int(res.evaluations), seconds, point,
-                     space.label(point))
+    return MCMResult(method, design, metrics, edp, b, b / edp, evaluations, seconds, point,
+                     mcm_space(model, param).label(point))
 
 
-def _baseline_point(model, space, param, design):
+def _exact(model, package, point, param):
+    m = model(design_from_point(model, {k: float(v) for k, v in point.items()}, param), package)
+    return float(m.edp_Js) if bool(m.feasible) else float("inf")
+
+
+def _baseline_point(model, space, design):
     groups = model.workload.group_names
     pt = {}
     for n in space.names:
@@ -185,11 +224,11 @@ def _baseline_point(model, space, param, design):
         pt[f"strategy.{g}"] = float(design.strategy[i])
     pt["diagonals"] = float(design.diagonals)
     pt["memory"] = float(design.memory)
-    return pt
+    return {k: v for k, v in pt.items() if k in space.names}
 
 
-def _baseline_points(model, space, param):
+def _baseline_points(model, space):
     """The three uniform mesh-only perimeter designs (one per strategy), as a batched initial population."""
-    pts = [_baseline_point(model, space, param, model.uniform_design(s, "none", baseline_placement(model)))
+    pts = [_baseline_point(model, space, model.uniform_design(s, "none", baseline_placement(model)))
            for s in STRATEGIES]
     return {n: jnp.asarray([p[n] for p in pts]) for n in space.names}
