@@ -115,6 +115,13 @@ def test_relaxed_selection_converges_to_exact():
     assert prev == pytest.approx(exact, rel=1e-2)
 
 
+def test_gradients_finite_for_one_rank_and_zero_size():
+    f = jax.jit(jax.jacrev(lambda v, t: jnp.stack([_t(op, v, temperature=t) for op in OPS])))
+    for x in ([1e6, 1.0, 1e11, 1e-6], [0.0, 4.0, 1e11, 0.0]):
+        for t in (0.0, 0.1):
+            assert np.all(np.isfinite(np.asarray(f(jnp.asarray(x), t)))), (x, t)
+
+
 def test_single_rank_costs_nothing():
     r = collective_time("all_reduce", 1e9, 1, 100e9, 5e-6, overhead_s=1e-5)
     assert float(r.time_s) == 0.0 and float(r.busbw_Bps) == 0.0

@@ -38,7 +38,6 @@ import numpy as np
 from .._checks import check_choice, check_integer, check_positive, check_range
 from ..primitives import (
     logsumexp_min,
-    relative_temperature,
     soft_argmin_weights,
     soft_ceil,
 )
@@ -84,6 +83,16 @@ class CollectiveTime(NamedTuple):
     busbw_Bps: jnp.ndarray
     weights: jnp.ndarray
     per_algorithm_s: jnp.ndarray
+
+
+#: smallest time scale a relative temperature is taken of (s); keeps the softmin's temperature away from 0 when
+#: every candidate time is 0 (one rank), where ``x/t`` would give NaN gradients
+MIN_TIME_SCALE_S = 1e-12
+
+
+def time_temperature(temperature, mean_time):
+    """A dimensionless temperature turned into seconds: ``temperature · max(mean_time, 1 ps)``."""
+    return temperature * jnp.maximum(jnp.abs(mean_time), MIN_TIME_SCALE_S)
 
 
 def normalize_op(op: str) -> str:
@@ -279,7 +288,7 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
             cands.append(jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), S.shape, n.shape)))
             index.append(ALGORITHMS.index(a) * len(PROTOCOLS) + PROTOCOLS.index(p))
     times = jnp.stack(cands, axis=-1)
-    temp = relative_temperature(temperature, jnp.mean(times, axis=-1)) if not (
+    temp = time_temperature(temperature, jnp.mean(times, axis=-1)) if not (
         isinstance(temperature, (int, float)) and temperature == 0) else 0.0
     if isinstance(temp, (int, float)):
         best = jnp.min(times, axis=-1)

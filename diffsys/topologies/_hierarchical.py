@@ -26,7 +26,7 @@ import numpy as np
 
 from .._checks import check_choice, check_integer, check_positive, check_range
 from .._pytree import as_float
-from ..primitives import logsumexp_max, logsumexp_min, relative_temperature
+from ..primitives import logsumexp_max, logsumexp_min
 from ._collectives import (
     NCCL_ALGORITHMS,
     VALID_ALGORITHMS,
@@ -34,6 +34,7 @@ from ._collectives import (
     collective_time,
     is_concrete,
     normalize_op,
+    time_temperature,
 )
 
 DIMENSION_KINDS = ("switch", "ring", "fully_connected")
@@ -211,8 +212,8 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
             time_s = jnp.max(per_dim, axis=-1)
         else:
             time_s = logsumexp_max(per_dim, axis=-1,
-                                   temperature=relative_temperature(temperature, jnp.mean(per_dim, -1))[..., None]
-                                   if jnp.ndim(per_dim) > 1 else relative_temperature(temperature,
+                                   temperature=time_temperature(temperature, jnp.mean(per_dim, -1))[..., None]
+                                   if jnp.ndim(per_dim) > 1 else time_temperature(temperature,
                                                                                        jnp.mean(per_dim)))
     else:
         per_dim = jnp.stack(jnp.broadcast_arrays(*_sequential(op, S, dims, kw)), axis=-1)
@@ -229,7 +230,7 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
             time_s = jnp.minimum(time_s, flat)
         else:
             both = jnp.stack(jnp.broadcast_arrays(time_s, flat), axis=-1)
-            t = relative_temperature(temperature, jnp.mean(both, -1))
+            t = time_temperature(temperature, jnp.mean(both, -1))
             time_s = logsumexp_min(both, axis=-1, temperature=t[..., None] if jnp.ndim(t) else t)
     else:
         flat = jnp.full_like(time_s, jnp.inf)
