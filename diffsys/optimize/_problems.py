@@ -307,12 +307,26 @@ def toy_problem(budget=10.0) -> Problem:
     return Problem(toy_model, toy_space(budget), objective="cost", feasible=None, name="toy")
 
 
+# == LLM parallelism + hardware (from diffsys.llm) =============================================================
+def llm_training_problem(size: str = "default") -> Problem:
+    """GPT-3 175B training on 1,024 H100-class GPUs: parallelism (tp, pp, microbatch, interleave, recompute, ZeRO,
+    sequence parallelism) × NVLink/NIC bandwidth × HBM capacity/bandwidth — :func:`diffsys.llm.default_training_space`
+    (2,540,160 designs) — minimizing the step time; violation = memory excess + divisibility remainders."""
+    from .. import llm
+
+    def violation(m):
+        return m["memory_violation"] + m["divisibility_violation"]
+
+    return Problem(llm.training_design_metrics, llm.default_training_space(size=size), objective="time_s",
+                   feasible="feasible", violation=violation, name="llm_training")
+
+
 PROBLEMS = {"edge_soc": edge_soc_problem, "default": edge_soc_problem, "systolic": systolic_problem,
-            "toy": toy_problem}
+            "toy": toy_problem, "llm": llm_training_problem}
 
 
 def problem(name: str) -> Problem:
-    """An embedded problem by name: ``"edge_soc"`` (default) or ``"systolic"``."""
+    """An embedded problem by name: ``"edge_soc"`` (default), ``"systolic"``, ``"llm"`` or ``"toy"``."""
     if name not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r}; known: {sorted(PROBLEMS)}")
     return PROBLEMS[name]()
