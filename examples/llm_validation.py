@@ -21,7 +21,6 @@ import pathlib
 
 import numpy as np
 
-from diffsys import llm
 from diffsys.llm import _validation as V
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -112,7 +112,8 @@ def register(sub):
     p.add_argument("--space", help="JSON/YAML design space replacing the default parameters")
     p.add_argument("--samples", type=int, default=None, help="random samples instead of the full grid")
     p.add_argument("--top", type=int, default=10, help="how many best configurations to print (default 10)")
-    p.add_argument("--out", default="diffsys_out", help="output folder for the plot and the front (default diffsys_out)")
+    p.add_argument("--out", default="diffsys_out",
+                   help="output folder for the plot and the front (default diffsys_out)")
     p.add_argument("--chunk-size", type=int, default=1 << 16, help="points per jitted chunk")
     p.add_argument("--checkpoint", help="checkpoint file; with --resume, continue an interrupted sweep")
     p.add_argument("--resume", action="store_true", help="resume from --checkpoint")

@@ -1,9 +1,21 @@
 """Distributed LLM training steps and inference serving, built from the roofline, memory and network models.
 
 Specs: :class:`Transformer` (+ :func:`transformer_preset`), :class:`Parallelism`, :class:`Cluster`
-(+ :func:`cluster_preset`). Models: :func:`training_step` -> :class:`TrainingMetrics`.
+(+ :func:`cluster_preset`), :class:`Serving`, :class:`TrainingDesign`.
+Models: :func:`training_step` -> :class:`TrainingMetrics`; :func:`inference_step` -> :class:`InferenceMetrics`;
+:func:`training_design_metrics` for sweeps (``diffsys sweep``). See docs/llm.md for formulas, sources and validation.
 """
 
+from ._design import (
+    TrainingDesign as TrainingDesign,
+    default_training_design as default_training_design,
+    default_training_space as default_training_space,
+    exact_parallelism_metrics as exact_parallelism_metrics,
+    gpu_capex_usd as gpu_capex_usd,
+    parallelism_space as parallelism_space,
+    training_design_metrics as training_design_metrics,
+)
+from ._inference import InferenceMetrics as InferenceMetrics, Serving as Serving, inference_step as inference_step
 from ._parallel import (
     CLUSTER_SOURCES as CLUSTER_SOURCES,
     RECOMPUTE_MODES as RECOMPUTE_MODES,
@@ -25,12 +37,3 @@ from ._workloads import (
     check_sequence as check_sequence,
     transformer_preset as transformer_preset,
 )
-from ._design import (
-    TrainingDesign as TrainingDesign,
-    default_training_design as default_training_design,
-    default_training_space as default_training_space,
-    gpu_capex_usd as gpu_capex_usd,
-    training_design_metrics as training_design_metrics,
-)
-from ._inference import InferenceMetrics as InferenceMetrics, Serving as Serving, inference_step as inference_step
-from ._design import exact_parallelism_metrics as exact_parallelism_metrics, parallelism_space as parallelism_space

@@ -157,7 +157,7 @@ def inference_step(model: Transformer, cluster: Cluster, par: Parallelism, servi
         return E * (1.0 - (1.0 - k / E) ** tokens)
 
     # ---- prefill: B·P tokens, causal attention over P/2 positions on average --------------------------------
-    pre_layer, pre_core, _, _, _ = _layer(model, cluster, par, B * P, B, P, 0.5 * P, _ACT_BYTES, 1.0, w_b, T,
+    pre_layer, _, _, _, _ = _layer(model, cluster, par, B * P, B, P, 0.5 * P, _ACT_BYTES, 1.0, w_b, T,
                                           experts_read(B * P))
     logits_pre = _rl(2 * B * h * V / t, w_b * h * V / t, cluster, peak, bw)[0]  # last token of each prompt only
     p2p_pre = _comm.p2p_time(B * P * h * _ACT_BYTES, jnp.where(t * p > cluster.gpus_per_node, 1.0, 0.0), links)

@@ -196,7 +196,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
 
     # ---- per-layer communication -------------------------------------------------------------------------------
     act_msg = Tl * h * _ACT_BYTES
-    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net, collectives)  # = RS + AG with sequence parallelism
+    # all-reduce; with sequence parallelism the reduce-scatter + all-gather pair moves the same bytes
+    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net, collectives)
     # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
     # communication with dependent computation via decomposition", ASPLOS 2023)
     ov_tp = par.tp_overlap
