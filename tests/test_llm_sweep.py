@@ -35,7 +35,8 @@ def test_sweep_json_summary_and_files(small_run, capsys):
     assert main(["sweep", "--space", str(space), "--top", "5", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["configs_evaluated"] == 5 * 5 * 3 * 3 * 3
-    assert summary["configs_per_second"] > 0
+    assert summary["configs_per_second"] > 0 and summary["first_chunk_seconds"] > 0
+    assert "configs_per_second_after_compile" in summary
     best = summary["best"]
     assert best is not None and best["step_s"] > 0 and best["tp"] * best["pp"] * best["dp"] == 1024
     for f in ("pareto_front.png", "pareto_front.csv", "pareto_front.json"):
