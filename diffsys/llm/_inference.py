@@ -142,7 +142,8 @@ def inference_step(model: Transformer, cluster: Cluster, par: Parallelism, servi
     """Prefill (TTFT), decode (TPOT), memory, throughput and energy of a ``tp·pp`` (``ep``) serving replica.
 
     ``jit``/``vmap``/``grad``-able in every numeric leaf, including the continuous KV knobs ``kv_bits`` and
-    ``kv_keep_ratio``.
+    ``kv_keep_ratio``. Use :func:`diffsys.llm.check_sequence` (``prompt_len + decode_len``) to reject contexts
+    beyond the model's ``max_seq_len`` with a clear message; memory overflow is a metric (``fits``), not an error.
     """
     T = temperature
     L, h, V = model.n_layers, model.hidden, model.vocab

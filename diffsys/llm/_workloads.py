@@ -226,9 +226,7 @@ def transformer_preset(name: str, **overrides) -> Transformer:
     if bad:
         raise ValueError(f"transformer_preset: unknown field(s) {sorted(bad)}")
     fields.update(overrides)
-    if "seq_len" in overrides and "max_seq_len" not in overrides:
-        fields["max_seq_len"] = max(fields["max_seq_len"], 0)
-    return Transformer(**fields)
+    return Transformer(**fields)  # a seq_len beyond the preset's max_seq_len raises, naming both fields
 
 
 def check_sequence(model: Transformer, seq_len) -> None:
