@@ -192,8 +192,11 @@ def main(argv=None):
     lat = [1e6 * r[1] for r in rows]
     acc = [r[2] for r in rows]
     ax.plot(lat, acc, "o-")
-    for r, xx, yy in zip(rows, lat, acc):
-        ax.annotate(f"λ={r[0]:g}", (xx, yy), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    labels = {}
+    for r, xx, yy in zip(rows, lat, acc):  # one label per distinct architecture
+        labels.setdefault((round(xx, 6), round(yy, 6)), []).append(f"{r[0]:g}")
+    for (xx, yy), lams in labels.items():
+        ax.annotate("λ=" + ", ".join(lams), (xx, yy), textcoords="offset points", xytext=(4, -12), fontsize=8)
     ax.set_xlabel(f"cells' latency, batch {BATCH}, on {acc_dev.name} (µs, roofline)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Hardware-aware DARTS: accuracy vs latency")

@@ -32,6 +32,7 @@ from ._objective import (
     NoFeasiblePointError,
     SearchResult,
     as_problem,
+    cached,
     final_status,
     from_unit,
     infeasible_message,
@@ -141,7 +142,6 @@ def genetic_search(problem, space=None, *, key, population: int = 64, generation
         best = jnp.where(ev.feasible[0], ev.objective[0], jnp.inf)
         return (z, ev), (best, jnp.mean(cev.feasible))
 
-    @jax.jit
     def run(key, z_init):
         k0, k1 = jax.random.split(key)
         z0 = snap(jax.random.uniform(k0, (n, d)))
@@ -154,7 +154,10 @@ def genetic_search(problem, space=None, *, key, population: int = 64, generation
         return z[0], jax.tree_util.tree_map(lambda a: a[0], ev), best, feas
 
     z_init = None if init is None else to_unit(space, init)[:n]
-    z_best, ev_best, best, feas = run(key, z_init)
+    settings = (n, int(generations), float(crossover_rate), pm, float(reset_fraction), float(sigma),
+                None if z_init is None else z_init.shape)
+    run_c = cached(("genetic", problem, settings), lambda: jax.jit(run))
+    z_best, ev_best, best, feas = run_c(key, z_init)
     evaluations = n * (int(generations) + 1)
     traj = {"best": np.asarray(best), "feasible_fraction": np.asarray(feas)}
     return _finish("genetic", problem, z_best, ev_best, evaluations, start, traj, raise_on_infeasible)
@@ -218,10 +221,10 @@ def cma_es(problem, space=None, *, key, x0=None, names=None, sigma0: float = 0.3
     else:
         z_full0 = to_unit(space, {k: jnp.asarray(v, dtype=float) for k, v in x0.items()})
 
-    def embed(y):
+    def embed(y, z_full0):
         return jnp.broadcast_to(z_full0, y.shape[:-1] + z_full0.shape).at[..., idx].set(y)
 
-    def gen(state: CMAState, k):
+    def gen(state: CMAState, k, z_full0):
         evals, evecs = jnp.linalg.eigh(state.cov)
         evals = jnp.maximum(evals, 1e-20)
         bd = evecs * jnp.sqrt(evals)
@@ -229,7 +232,7 @@ def cma_es(problem, space=None, *, key, x0=None, names=None, sigma0: float = 0.3
         y = zz @ bd.T
         x = state.mean + state.sigma * y
         zc = jnp.clip(x, 0.0, 1.0)
-        ev = _evaluate_units(problem, embed(zc))
+        ev = _evaluate_units(problem, embed(zc, z_full0))
         out = jnp.sum((x - zc) ** 2, axis=-1)  # distance outside the box, penalizes the ranking
         order = _rank(ev, penalty=out)
         ys = y[order[:mu]]
@@ -258,18 +261,18 @@ def cma_es(problem, space=None, *, key, x0=None, names=None, sigma0: float = 0.3
                        jnp.where(take, val, state.best_value), best_ev)
         return new, (jnp.where(best_ev.feasible, best_ev.objective, jnp.inf), sigma)
 
-    @jax.jit
-    def run(key):
+    def run(key, z_full0):
         m0 = z_full0[idx]
-        ev0 = jax.tree_util.tree_map(lambda a: a[0], _evaluate_units(problem, embed(m0)[None]))
+        ev0 = jax.tree_util.tree_map(lambda a: a[0], _evaluate_units(problem, embed(m0, z_full0)[None]))
         grp, val = tournament_key(ev0)
         val = jnp.where(jnp.isfinite(val), val, jnp.finfo(val.dtype).max)
         s0 = CMAState(m0, jnp.asarray(sigma0, m0.dtype), jnp.eye(nd, dtype=m0.dtype), jnp.zeros(nd, m0.dtype),
                       jnp.zeros(nd, m0.dtype), jnp.asarray(0, jnp.int32), m0, grp, val, ev0)
-        s, (best, sig) = jax.lax.scan(gen, s0, jax.random.split(key, generations))
-        return embed(s.best_z), s.best_ev, best, sig
+        s, (best, sig) = jax.lax.scan(lambda st, k: gen(st, k, z_full0), s0, jax.random.split(key, generations))
+        return embed(s.best_z, z_full0), s.best_ev, best, sig
 
-    z_best, ev_best, best, sig = run(key)
+    run_c = cached(("cma_es", problem, names, lam, int(generations), float(sigma0)), lambda: jax.jit(run))
+    z_best, ev_best, best, sig = run_c(key, jnp.asarray(z_full0, jnp.result_type(float)))
     evaluations = lam * int(generations) + 1
     traj = {"best": np.asarray(best), "sigma": np.asarray(sig)}
     return _finish("cma_es", problem, z_best, ev_best, evaluations, start, traj, raise_on_infeasible)

@@ -38,6 +38,7 @@ from ._objective import (
     Problem,
     SearchResult,
     as_problem,
+    cached,
     final_status,
     infeasible_message,
     to_python_point,
@@ -173,7 +174,6 @@ def gradient_search(problem, space=None, *, key, n_starts: int = 8, steps: int =
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    @jax.jit
     def run(k_init, k_noise):
         u0 = _init_params(space, k_init, n_starts)
         s0 = jax.vmap(opt.init)(u0)
@@ -199,13 +199,21 @@ def gradient_search(problem, space=None, *, key, n_starts: int = 8, steps: int =
         x = space.to_vector(jax.vmap(lambda uu: exact_point(space, uu))(u))
         return x, loss, viol, obj, taus
 
-    x, loss, viol, obj, taus = run(k_init, k_noise)
+    opt_key = ("adam", float(learning_rate)) if optimizer is None else optimizer
+    settings = (int(n_starts), int(steps), relaxation, t0, t1, mt0, mt1, constraint, float(penalty), int(al_every),
+                opt_key)
+    run_c = cached(("gradient", problem, settings), lambda: jax.jit(run))
+    x, loss, viol, obj, taus = run_c(k_init, k_noise)
     evaluations = int(n_starts) * int(steps)
     if repair:
-        x, ev, used = jax.jit(lambda x: local_search(problem, x, repair_iters))(x)
+        repair_c = cached(("local_search", problem, int(repair_iters)),
+                          lambda: jax.jit(lambda x: local_search(problem, x, repair_iters)))
+        x, ev, used = repair_c(x)
         evaluations += int(used)
     else:
-        ev = jax.jit(jax.vmap(lambda xx: problem.evaluate(space.from_vector(xx))))(x)
+        exact = cached(("exact", problem),
+                       lambda: jax.jit(jax.vmap(lambda xx: problem.evaluate(space.from_vector(xx)))))
+        ev = exact(x)
         evaluations += int(n_starts)
     i = best_index(ev)
     best = space.from_vector(x[i])

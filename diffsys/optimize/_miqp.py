@@ -45,6 +45,7 @@ from ._objective import (
     SearchResult,
     as_problem,
     better,
+    cached,
     final_status,
     infeasible_message,
     to_python_point,
@@ -428,12 +429,12 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
         raise ValueError(f"radius must be >= 1 and delta in (0, 1], got radius={radius}, delta={delta}")
     start = time.perf_counter()
     solve = SOLVERS[solver]
-    evaluate = jax.jit(lambda y: problem.evaluate(_point(space, y)))
+    evaluate = cached(("miqp_evaluate", problem), lambda: jax.jit(lambda y: problem.evaluate(_point(space, y))))
     k_init, k_fit = jax.random.split(key)
     evaluations = 0
     if x0 is None:
         pts = space.sample(k_init, n_init)
-        evs = jax.jit(jax.vmap(problem.evaluate))(pts)
+        evs = cached(("batch_evaluate", problem), lambda: jax.jit(jax.vmap(problem.evaluate)))(pts)
         i = best_index(evs)
         y = np.asarray(_coords(space, {k: v[i] for k, v in pts.items()}), float)
         evaluations += n_init
@@ -444,7 +445,7 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
     evaluations += 1
     r, dl = int(radius), float(delta)
     r_max = int(max_radius) if max_radius is not None else int(radius) + 1
-    builder = _Builder(problem, penalty)
+    builder = cached(("miqp_builder", problem, float(penalty)), lambda: _Builder(problem, penalty))
     hist = []
     for it in range(int(iterations)):
         Q, q, c0, A, b, ev_used = quadratic_model(problem, y, method=method, temperature=temperature,

@@ -308,6 +308,20 @@ def from_unit(space: DesignSpace, z):
     return out
 
 
+_COMPILED: dict = {}
+
+
+def cached(key, build: Callable):
+    """A compiled search program memoized on ``key`` (problem identity + static settings), so repeating a search
+    with the same problem and settings (another seed, a determinism check, a benchmark loop) does not recompile."""
+    fn = _COMPILED.get(key)
+    if fn is None:
+        if len(_COMPILED) >= 64:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        fn = _COMPILED[key] = build()
+    return fn
+
+
 def batched(fn: Callable) -> Callable:
     """``jit(vmap(fn))`` over the leading axis of a point dict."""
     return jax.jit(jax.vmap(fn))

@@ -325,8 +325,15 @@ PROBLEMS = {"edge_soc": edge_soc_problem, "default": edge_soc_problem, "systolic
             "toy": toy_problem, "llm": llm_training_problem}
 
 
+_INSTANCES: dict = {}
+
+
 def problem(name: str) -> Problem:
-    """An embedded problem by name: ``"edge_soc"`` (default), ``"systolic"``, ``"llm"`` or ``"toy"``."""
+    """An embedded problem by name: ``"edge_soc"`` (default), ``"systolic"``, ``"llm"`` or ``"toy"``.
+
+    Problems are immutable; the same instance is returned for a name, so compiled searches are reused."""
     if name not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r}; known: {sorted(PROBLEMS)}")
-    return PROBLEMS[name]()
+    if name not in _INSTANCES:
+        _INSTANCES[name] = PROBLEMS[name]()
+    return _INSTANCES[name]
