@@ -165,7 +165,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- per-layer forward compute (one microbatch, one GPU) -------------------------------------------------
     ffn_e = model.expert_width
     routed = model.top_k * model.capacity_factor
-    t_qkv = _gemm(Tl, (qw + 2 * kvw) / t, h, cluster, peak, hbm_bw)
+    kv_local = jnp.maximum(kvw / t, model.head_dim)  # K/V heads are replicated when tp exceeds their count
+    t_qkv = _gemm(Tl, qw / t + 2 * kv_local, h, cluster, peak, hbm_bw)
     attn_scale = 1.0 - 0.5 * fl  # fused causal attention skips the masked half
     heads_l = model.n_heads / t
     # QKᵀ and AV as batched GEMMs over (b · a/t) heads; K/V read once per head group
