@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import diffsys.hardware as H  # noqa: E402
-import diffsys.power as P  # noqa: E402
+import diffsys.hardware as H
+import diffsys.power as P
 
 
 def phase_powers(acc, cap_W=None):

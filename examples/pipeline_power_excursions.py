@@ -20,13 +20,13 @@ import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import diffsys.hardware as H  # noqa: E402
-import diffsys.power as P  # noqa: E402
+import diffsys.hardware as H
+import diffsys.power as P
 
-SETUP = dict(global_batch=1024, seq_len=128, hidden=4096, layers=32, pipeline_stages=4, data_parallel=16,
-             tensor_parallel=2)
+SETUP = {"global_batch": 1024, "seq_len": 128, "hidden": 4096, "layers": 32, "pipeline_stages": 4,
+         "data_parallel": 16, "tensor_parallel": 2}
 
 
 def main():
@@ -35,7 +35,7 @@ def main():
                                          / "docs/img/pipeline_power_excursions.png"))
     args = ap.parse_args()
     acc = H.h100_sxm()
-    run = lambda b: P.pipeline_power_excursion(acc, microbatch_size=b, **SETUP)  # noqa: E731
+    run = lambda b: P.pipeline_power_excursion(acc, microbatch_size=b, **SETUP)
     sizes = jnp.array([1.0, 2.0, 4.0, 8.0, 16.0])
     sweep = jax.vmap(run)(sizes)
     for b, s, pk, tr, t in zip(sizes, sweep.swing_W, sweep.peak_cluster_W, sweep.trough_cluster_W,

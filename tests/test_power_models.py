@@ -9,8 +9,14 @@ from hypothesis import strategies as st
 
 import diffsys.hardware as H
 import diffsys.power as P
-from diffsys.testing import (TraceCounter, assert_finite_grads, assert_grad_matches_fd, assert_jit_matches_eager,
-                             assert_vmap_matches_loop, float64)
+from diffsys.testing import (
+    TraceCounter,
+    assert_finite_grads,
+    assert_grad_matches_fd,
+    assert_jit_matches_eager,
+    assert_vmap_matches_loop,
+    float64,
+)
 
 H100 = H.h100_sxm()
 GEMM = (2 * 8192.0 ** 3, 3 * 8192.0 ** 2 * 2)  # bf16 8k GEMM: compute bound
@@ -71,7 +77,7 @@ def test_device_power_sanity_bands():
 
 
 def test_device_power_jit_vmap_grad_retrace():
-    f = lambda c: P.device_power(H100, GEMM[0], GEMM[1], clock_Hz=c)  # noqa: E731
+    f = lambda c: P.device_power(H100, GEMM[0], GEMM[1], clock_Hz=c)
     assert_jit_matches_eager(f, jnp.asarray(1.5e9), rtol=1e-5)
     assert_vmap_matches_loop(f, jnp.array([0.8e9, 1.2e9, 1.98e9]), rtol=1e-5)
     g = assert_finite_grads(lambda c: f(c).power_W, jnp.asarray(1.5e9))
@@ -116,21 +122,23 @@ def test_throttle_by_temperature_and_cap():
     cfg = P.ThermalConfig(r_convec=0.03, s_spreader=0.06, s_sink=0.1, ambient=308.15)
     solver = P.SteadySolver(P.block_network(die, cfg))
     split = jnp.array([0.3, 0.3, 0.2, 0.2])
-    free = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=500.0)
+    no_cap = jnp.float32(1e5)  # one compiled function for every call below (same argument structure)
+    free = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=jnp.float32(500.0), cap_W=no_cap)
     assert not bool(free.throttled) and float(free.clock_Hz) == pytest.approx(1.98e9)
     assert float(free.peak_K) < 400.0
     limit = jnp.float32(float(free.peak_K) - 8.0)
-    hot = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=limit)
+    hot = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=limit, cap_W=no_cap)
     assert bool(hot.throttled) and bool(hot.feasible)
     assert float(hot.peak_K) == pytest.approx(float(limit), abs=0.05) and float(hot.clock_Hz) < 1.98e9
     capped = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=limit, cap_W=jnp.float32(400))
     assert float(capped.power_W) <= 400.0 * 1.0001 and float(capped.clock_Hz) < float(hot.clock_Hz)
     assert float(capped.time_s) > float(free.time_s)
-    impossible = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=jnp.float32(300.0))
+    impossible = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=jnp.float32(300.0),
+                            cap_W=no_cap)
     assert not bool(impossible.feasible) and float(impossible.violation) > 0
     g = jax.grad(lambda r: P.throttle(H100, *GEMM, thermal=P.SteadySolver(P.block_network(
         die, P.ThermalConfig(r_convec=r, s_spreader=0.06, s_sink=0.1, ambient=308.15))), power_split=split,
-        temp_limit_K=limit).clock_Hz)(0.03)
+        temp_limit_K=limit, cap_W=no_cap).clock_Hz)(0.03)
     assert np.isfinite(float(g)) and float(g) < 0  # worse cooling -> lower sustainable clock
 
 
@@ -144,7 +152,7 @@ def test_cluster_power_headroom():
     assert float(c2.quantile_W) == pytest.approx(float(c.budget_W), rel=1e-4)
     tight = P.cluster_power(phase, mix, n_nodes=100, budget_W=0.5 * float(c.nameplate_W))
     assert not bool(tight.feasible) and float(tight.violation_W) > 0 and float(tight.headroom) < 0
-    f = lambda b: P.cluster_power(phase, mix, n_nodes=100, budget_W=b).nodes_supported  # noqa: E731
+    f = lambda b: P.cluster_power(phase, mix, n_nodes=100, budget_W=b).nodes_supported
     assert_vmap_matches_loop(f, jnp.array([5e5, 7e5, 9e5]), rtol=1e-5)
     assert float(jax.grad(f)(7e5)) > 0
 
@@ -160,8 +168,8 @@ def test_cluster_more_budget_more_nodes(phase, mix, n):
 
 
 def test_pipeline_excursions_grow_with_microbatch():
-    kw = dict(global_batch=512, seq_len=128, hidden=4096, layers=32, pipeline_stages=4, data_parallel=16,
-              tensor_parallel=2)
+    kw = {"global_batch": 512, "seq_len": 128, "hidden": 4096, "layers": 32, "pipeline_stages": 4,
+          "data_parallel": 16, "tensor_parallel": 2}
     ex = [P.pipeline_power_excursion(H100, microbatch_size=b, **kw) for b in (1.0, 4.0, 16.0)]
     busy = [float(e.busy_gpu_power_W) for e in ex]
     swing = [float(e.swing_W) for e in ex]

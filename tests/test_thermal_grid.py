@@ -47,7 +47,7 @@ def test_cg_matches_dense_and_energy_balance():
 
 def test_grid_resolves_hot_spot_inside_block():
     net = P.grid_network(FLP, CFG, 16, 16)
-    t = P.grid_steady_state(net, POWER, map_mode="avg")
+    t = P.grid_steady_state(net, POWER)
     tmax, tmin, tc = (P.map_to_blocks(net, t.cells_K, m)[0] for m in ("max", "min", "center"))
     assert np.all(np.asarray(tmax) >= np.asarray(t.block_K) - 1e-4)
     assert np.all(np.asarray(tmin) <= np.asarray(t.block_K) + 1e-4)
@@ -75,7 +75,7 @@ def test_grid_symmetric_floorplan_symmetric_field():
 
 def test_grid_vmap_grad_and_no_retrace():
     net = P.grid_network(FLP, CFG, 4, 4)
-    f = lambda p: P.grid_steady_state(net, p).block_K  # noqa: E731
+    f = lambda p: P.grid_steady_state(net, p).block_K
     assert_vmap_matches_loop(f, jnp.array([[20.0, 4.0, 2.0], [5.0, 5.0, 5.0]]), rtol=1e-4)
 
     def peak_vs_split(s):  # differentiable placement: move the boundary between 'hot' and 'cool'
@@ -93,7 +93,7 @@ def test_grid_vmap_grad_and_no_retrace():
 
 
 def test_heatmap_png(tmp_path):
-    g = P.grid_steady_state(P.grid_network(FLP, CFG, 16, 16), POWER)
+    g = P.grid_steady_state(P.grid_network(FLP, CFG, 16, 16), POWER)  # same shapes as above: cached compile
     path = tmp_path / "map.png"
     P.plot_heatmap(FLP, g.cells_K[0], path)
     assert path.stat().st_size > 5000

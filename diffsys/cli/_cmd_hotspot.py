@@ -67,8 +67,8 @@ def run(args, extra=()) -> int:
 def _run(args, extra=()) -> int:
     import jax.numpy as jnp
 
-    from ..io import _hotspot as hio
     from .. import power as P
+    from ..io import _hotspot as hio
 
     pairs = []
     if args.config:
@@ -111,8 +111,7 @@ def _run(args, extra=()) -> int:
         if args.grid_steady_file:
             silicon = np.asarray(g.cells_K[0])[::-1]  # row 0 = north edge, as HotSpot's grid arrays
             with open(args.grid_steady_file, "w") as f:
-                for i, t in enumerate(silicon.ravel()):
-                    f.write(f"{i}\t{t:.2f}\n")
+                f.writelines(f"{i}\t{t:.2f}\n" for i, t in enumerate(silicon.ravel()))
         if args.heatmap:
             P.plot_heatmap(flp, g.cells_K[0], args.heatmap, title=f"{pathlib.Path(args.flp).name}: silicon layer (steady)")
 

@@ -90,9 +90,8 @@ def write_flp(flp: Floorplan, path) -> None:
     """Write a floorplan in HotSpot's ``.flp`` format."""
     with open(path, "w") as f:
         f.write("# <unit-name>\t<width>\t<height>\t<left-x>\t<bottom-y>\n")
-        for i, name in enumerate(flp.names):
-            f.write(f"{name}\t{float(flp.width_m[i]):.6f}\t{float(flp.height_m[i]):.6f}\t"
-                    f"{float(flp.x_m[i]):.6f}\t{float(flp.y_m[i]):.6f}\n")
+        f.writelines(f"{name}\t{float(flp.width_m[i]):.6f}\t{float(flp.height_m[i]):.6f}\t"
+                    f"{float(flp.x_m[i]):.6f}\t{float(flp.y_m[i]):.6f}\n" for i, name in enumerate(flp.names))
 
 
 class PowerTrace(NamedTuple):
@@ -152,8 +151,7 @@ def write_ptrace(path, names, power_W) -> None:
     power_W = np.atleast_2d(np.asarray(power_W, float))
     with open(path, "w") as f:
         f.write("\t".join(names) + "\n")
-        for row in power_W:
-            f.write("\t".join(f"{v:.6g}" for v in row) + "\n")
+        f.writelines("\t".join(f"{v:.6g}" for v in row) + "\n" for row in power_W)
 
 
 class HotSpotConfig(NamedTuple):
@@ -239,5 +237,4 @@ def write_ttrace(path, names, block_temps_K) -> None:
     block_temps_K = np.atleast_2d(np.asarray(block_temps_K, float))
     with open(path, "w") as f:
         f.write("\t".join(names) + "\n")
-        for row in block_temps_K:
-            f.write("\t".join(f"{t:.2f}" for t in row) + "\n")
+        f.writelines("\t".join(f"{t:.2f}" for t in row) + "\n" for row in block_temps_K)

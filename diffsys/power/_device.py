@@ -23,7 +23,8 @@ throttling.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -86,6 +87,13 @@ def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", c
                        u_c, u_m, jnp.broadcast_to(f, jnp.shape(p)), v)
 
 
+def _f_min(dvfs: DVFSCurve, f_min_Hz):
+    """Lowest clock considered: the argument, else the curve's ``f_min_Hz`` when set, else 10% of the top clock."""
+    if f_min_Hz is not None:
+        return f_min_Hz
+    return jnp.where(dvfs.f_min_Hz > 0, dvfs.f_min_Hz, 0.1 * dvfs.f_max_Hz)
+
+
 class ConstrainedClock(NamedTuple):
     clock_Hz: jnp.ndarray
     feasible: jnp.ndarray  # bool: the constraints hold at clock_Hz (False if even f_min violates them)
@@ -139,11 +147,10 @@ def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: i
 def power_capped_clock(acc: Accelerator, flops, bytes_moved, cap_W, *, dvfs: DVFSCurve | None = None,
                        f_min_Hz=None, **power_kw) -> ConstrainedClock:
     """Highest clock at which :func:`device_power` stays within ``cap_W`` (a TDP or operator power cap);
-    ``f_min_Hz`` defaults to 10% of the top clock."""
+    ``f_min_Hz`` defaults to the DVFS curve's ``f_min_Hz`` (or 10% of the top clock when that is 0)."""
     dvfs = default_dvfs(acc) if dvfs is None else dvfs
-    fn = lambda f: device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, **power_kw).power_W / cap_W - 1.0  # noqa: E731
-    f_min = 0.1 * dvfs.f_max_Hz if f_min_Hz is None else f_min_Hz
-    return constrained_clock(fn, f_min, dvfs.f_max_Hz)
+    fn = lambda f: device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, **power_kw).power_W / cap_W - 1.0
+    return constrained_clock(fn, _f_min(dvfs, f_min_Hz), dvfs.f_max_Hz)
 
 
 class Throttle(NamedTuple):
@@ -187,8 +194,7 @@ def throttle(acc: Accelerator, flops, bytes_moved, *, thermal, power_split, temp
             out = out + (p.power_W / cap_W - 1.0,)
         return out
 
-    f_min = 0.1 * dvfs.f_max_Hz if f_min_Hz is None else f_min_Hz
-    cc = constrained_clock(viol, f_min, dvfs.f_max_Hz, temperature=temperature)
+    cc = constrained_clock(viol, _f_min(dvfs, f_min_Hz), dvfs.f_max_Hz, temperature=temperature)
     p, T = at_clock(cc.clock_Hz)
     return Throttle(cc.clock_Hz, p.power_W, T, p.time_s, p.energy_J, cc.feasible, cc.violation, cc.throttled)
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .._checks import check_range
 from .._pytree import as_float
 
-_f = dict(converter=as_float)
+_f = {"converter": as_float}
 
 
 class DVFSCurve(eqx.Module):

@@ -68,13 +68,13 @@ class Floorplan(eqx.Module):
             raise ValueError(f"floorplan has no block {name!r}; blocks: {list(self.names)}")
         return self.names.index(name)
 
-    def at_origin(self) -> "Floorplan":
+    def at_origin(self) -> Floorplan:
         """The same floorplan translated so that its bounding box starts at (0, 0) (HotSpot does this on read)."""
         return Floorplan(self.names, self.width_m, self.height_m,
                          self.x_m - jnp.min(self.x_m, axis=-1, keepdims=True),
                          self.y_m - jnp.min(self.y_m, axis=-1, keepdims=True))
 
-    def validate(self, *, allow_gaps: bool = False, rel_tol: float = 1e-4) -> "Floorplan":
+    def validate(self, *, allow_gaps: bool = False, rel_tol: float = 1e-4) -> Floorplan:
         """Raise ``ValueError`` naming the blocks when two blocks overlap or the blocks leave gaps in the die.
 
         ``rel_tol`` is relative to the smaller block area (overlap) and to the die area (gaps).
@@ -98,7 +98,7 @@ class Floorplan(eqx.Module):
                              "uncovered; fill the gaps with (zero-power) blocks or pass allow_gaps=True")
         return self
 
-    def mirrored_x(self) -> "Floorplan":
+    def mirrored_x(self) -> Floorplan:
         """Mirror image about the vertical centre line of the die (used by symmetry checks)."""
         x0 = jnp.min(self.x_m, axis=-1, keepdims=True)
         x1 = jnp.max(self.x_m + self.width_m, axis=-1, keepdims=True)

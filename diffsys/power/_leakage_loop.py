@@ -7,7 +7,8 @@ runaway point stays finite in a batch, and runaway is reported as a flag plus a 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -43,7 +44,7 @@ def steady_state_with_leakage(net: RCNetwork, dynamic_power_W, leakage_fn: Calla
     if leakage_fn is None:
         if area_m2 is None:
             raise ValueError("steady_state_with_leakage needs leakage_fn or area_m2 (block areas, m^2)")
-        leakage_fn = lambda T: hotspot_leakage(area_m2, T)  # noqa: E731
+        leakage_fn = lambda T: hotspot_leakage(area_m2, T)
     solve = SteadySolver(net)
     p_dyn = jnp.asarray(dynamic_power_W)
 

@@ -33,8 +33,9 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
+from .._checks import check_range
 from ._floorplan import EDGE_TOL_M, Floorplan
-from ._thermal_config import ThermalConfig
+from ._thermal_config import DEFAULT_CONFIG, ThermalConfig
 
 N_LAYERS = 4
 N_EXTRA = 12
@@ -69,8 +70,8 @@ def adjacency(flp: Floorplan):
     """
     x1, y1 = flp.x_m, flp.y_m
     x2, y2 = x1 + flp.width_m, y1 + flp.height_m
-    a = lambda v: v[:, None]  # noqa: E731  block i
-    b = lambda v: v[None, :]  # noqa: E731  block j
+    a = lambda v: v[:, None]
+    b = lambda v: v[None, :]
     X1, X2, X3, X4 = a(x1), a(x2), b(x1), b(x2)
     Y1, Y2, Y3, Y4 = a(y1), a(y2), b(y1), b(y2)
     n = flp.n_blocks
@@ -307,7 +308,7 @@ def factor(net: RCNetwork) -> BlockFactor:
 
 
 @eqx.filter_jit
-def block_network(flp: Floorplan, cfg: ThermalConfig = ThermalConfig()) -> RCNetwork:
+def block_network(flp: Floorplan, cfg: ThermalConfig = DEFAULT_CONFIG) -> RCNetwork:
     """Assemble HotSpot's block-model RC network for a floorplan (translated to the origin, as HotSpot reads it)."""
     flp = flp.at_origin()
     n = flp.n_blocks
@@ -405,17 +406,37 @@ def network_solve(net: RCNetwork, b, fac: BlockFactor | None = None):
     return jax.lax.custom_linear_solve(net.matvec, b, lambda _, r: fac.solve(r), symmetric=True)
 
 
+def _check_power(block_power_W, n):
+    """Eager input check (skipped for traced values): finite, non-negative, one entry per block."""
+    check_range("block_power_W", block_power_W, 0.0, None)
+    shape = jnp.shape(block_power_W)
+    if shape[-1:] != (n,):
+        raise ValueError(f"block_power_W must have shape (..., {n}) (one power per block), got {shape}")
+
+
 @eqx.filter_jit
-def solve_steady(net: RCNetwork, block_power_W) -> Temperatures:
-    """Steady state ``G·(T − T_amb) = P`` (differentiable in every network parameter and in P)."""
+def _solve_steady(net: RCNetwork, block_power_W) -> Temperatures:
     p = net.node_power(block_power_W)
     return _temps(net, network_solve(net, p))
 
 
+def solve_steady(net: RCNetwork, block_power_W) -> Temperatures:
+    """Steady state ``G·(T − T_amb) = P`` (differentiable in every network parameter and in P).
+
+    Negative or non-finite concrete powers raise ``ValueError`` naming ``block_power_W``."""
+    _check_power(block_power_W, net.n_blocks)
+    return _solve_steady(net, block_power_W)
+
+
 @eqx.filter_jit
-def steady_state(flp: Floorplan, block_power_W, cfg: ThermalConfig = ThermalConfig()) -> Temperatures:
+def _steady_state(flp, block_power_W, cfg):
+    return _solve_steady(block_network(flp, cfg), block_power_W)
+
+
+def steady_state(flp: Floorplan, block_power_W, cfg: ThermalConfig = DEFAULT_CONFIG) -> Temperatures:
     """HotSpot block-model steady-state temperatures for ``block_power_W`` (n,) watts on floorplan ``flp``."""
-    return solve_steady(block_network(flp, cfg), block_power_W)
+    _check_power(block_power_W, flp.n_blocks)
+    return _steady_state(flp, block_power_W, cfg)
 
 
 class SteadySolver(eqx.Module):
@@ -429,8 +450,9 @@ class SteadySolver(eqx.Module):
         self.fac = factor(net)
 
     def __call__(self, block_power_W) -> Temperatures:
+        _check_power(block_power_W, self.net.n_blocks)
         p = self.net.node_power(block_power_W)
-        solve = lambda r: network_solve(self.net, r, self.fac)  # noqa: E731
+        solve = lambda r: network_solve(self.net, r, self.fac)
         rise = jax.vmap(solve)(p.reshape(-1, p.shape[-1])).reshape(p.shape) if p.ndim > 1 else solve(p)
         return _temps(self.net, rise)
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .._checks import check_choice, check_integer, check_positive, check_range
 from .._pytree import as_float
 
-_f = dict(converter=as_float)
+_f = {"converter": as_float}
 
 
 class ThermalConfig(eqx.Module):
@@ -71,3 +71,7 @@ class ThermalConfig(eqx.Module):
                                  f"s_sink ({float(self.s_sink):g} m)")
         except TypeError:  # traced
             pass
+
+
+#: HotSpot 6's default package (``default_thermal_config()``).
+DEFAULT_CONFIG = ThermalConfig()

@@ -30,7 +30,7 @@ from jax.scipy.sparse.linalg import cg
 
 from ._floorplan import Floorplan
 from ._thermal_block import C_FACTOR, N_EXTRA, _r, package_rc
-from ._thermal_config import ThermalConfig
+from ._thermal_config import DEFAULT_CONFIG, ThermalConfig
 
 N_LAYERS = 4
 LAYER_NAMES = ("silicon", "interface", "spreader", "sink")
@@ -163,7 +163,7 @@ class GridNetwork(eqx.Module):
 
 
 @eqx.filter_jit
-def grid_network(flp: Floorplan, cfg: ThermalConfig = ThermalConfig(), rows: int | None = None,
+def grid_network(flp: Floorplan, cfg: ThermalConfig = DEFAULT_CONFIG, rows: int | None = None,
                  cols: int | None = None) -> GridNetwork:
     """Build the grid model of ``flp`` (``rows × cols`` default to ``cfg.grid_rows × cfg.grid_cols``)."""
     rows = cfg.grid_rows if rows is None else rows
