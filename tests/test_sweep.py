@@ -71,7 +71,7 @@ def test_pareto_helpers():
     # candidates of a large set: the front of the candidates is part of the true front, and in 2-D (boxes finer
     # than the front's spacing) it is all of it
     for m in (2, 3):
-        y = jax.random.uniform(jax.random.key(m), (20000, m))
+        y = jax.random.uniform(jax.random.key(m), (4000, m))
         truth = set(np.flatnonzero(np.asarray(pareto_mask(y))).tolist())
         cand = np.asarray(pareto_candidates(y))
         cand = cand[cand < len(y)]
