@@ -35,7 +35,7 @@ def test_uniform_power_grid_matches_block_model_on_refinement():
 
 
 def test_cg_matches_dense_and_energy_balance():
-    net = P.grid_network(FLP, CFG, 12, 12)
+    net = P.grid_network(FLP, CFG, 6, 6)  # same shapes as the property test below: shared compilation
     a = P.grid_steady_state(net, POWER, solver="dense")
     b = P.grid_steady_state(net, POWER, solver="cg")
     np.testing.assert_allclose(np.asarray(b.cells_K), np.asarray(a.cells_K), atol=2e-3)
