@@ -404,7 +404,7 @@ def trust_region_miqp(space: DesignSpace, Q, q, c0, A, b, y0, radius: int, delta
 
 def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", method: str = "hessian",
                 radius: int = 2, delta: float = 0.25, iterations: int = 25, temperature: float = 0.1,
-                penalty: float = 10.0, n_init: int = 32, max_radius: int | None = None,
+                penalty: float = 10.0, n_init: int = 32, n_starts: int = 4, max_radius: int | None = None,
                 raise_on_infeasible: bool = True,
                 **problem_kwargs) -> SearchResult:
     """Sequential MIQP with a trust region (see the module docstring).
@@ -412,7 +412,8 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
     Args:
         problem: a :class:`Problem` (or a model with ``space`` and the Problem's keyword arguments).
         key: PRNG key (initial samples, fitted models); deterministic given the key.
-        x0: initial design; default the best of ``n_init`` uniform samples.
+        x0: initial design; default: runs from the ``n_starts`` best of ``n_init`` uniform samples (the best
+            result is returned; ``trajectory["best"]`` lists each run's history).
         solver: ``"jax"`` (enumeration + batched ADMM) or ``"scip"``.
         method: ``"hessian"`` or ``"fit"`` (see :func:`quadratic_model`).
         radius, delta: initial trust region (lattice steps; relative continuous box). Decremented/halved on a
@@ -435,25 +436,46 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
     if x0 is None:
         pts = space.sample(k_init, n_init)
         evs = cached(("batch_evaluate", problem), lambda: jax.jit(jax.vmap(problem.evaluate)))(pts)
-        i = best_index(evs)
-        y = np.asarray(_coords(space, {k: v[i] for k, v in pts.items()}), float)
         evaluations += n_init
+        group = np.where(np.asarray(evs.feasible), 0, 1)
+        value = np.where(np.asarray(evs.feasible), np.asarray(evs.objective), np.asarray(evs.violation))
+        order = np.lexsort((np.nan_to_num(value, nan=np.inf), group))[: max(int(n_starts), 1)]
+        starts = [np.asarray(_coords(space, {k: v[i] for k, v in pts.items()}), float) for i in order]
     else:
-        y = np.asarray(_coords(space, {k: jnp.asarray(v, float) for k, v in x0.items()}), float)
-    y = _snap(space, y)
-    cur = evaluate(jnp.asarray(y))
-    evaluations += 1
-    r, dl = int(radius), float(delta)
-    r_max = int(max_radius) if max_radius is not None else int(radius) + 1
+        starts = [np.asarray(_coords(space, {k: jnp.asarray(v, float) for k, v in x0.items()}), float)]
     builder = cached(("miqp_builder", problem, float(penalty)), lambda: _Builder(problem, penalty))
+    best_y, best, hist = None, None, []
+    for si, y in enumerate(starts):
+        y, cur, used, h = _trust_region_run(problem, space, builder, evaluate, solve, _snap(space, y), method,
+                                            temperature, penalty, jax.random.fold_in(k_fit, si), int(radius),
+                                            float(delta), max_radius, int(iterations))
+        evaluations += used
+        hist.append(h)
+        if best is None or bool(better(cur, best)):
+            best_y, best = y, cur
+    y, cur = best_y, best
+    point = to_python_point(_point(space, jnp.asarray(y)))
+    status = final_status(cur)
+    if status != RESULTS.successful and raise_on_infeasible:
+        raise NoFeasiblePointError(infeasible_message("miqp_search", problem, point, evaluations))
+    return SearchResult(f"miqp[{solver}]", point, float(cur.objective), bool(cur.feasible), evaluations,
+                        time.perf_counter() - start, status, {"best": hist}, float(cur.violation))
+
+
+def _trust_region_run(problem, space, builder, evaluate, solve, y, method, temperature, penalty, k_fit, radius,
+                      delta, max_radius, iterations):
+    """One sequential-MIQP run from ``y``: returns the final design, its evaluation, evaluations used, history."""
+    cur = evaluate(jnp.asarray(y))
+    evaluations = 1
+    r, dl = radius, delta
+    r_max = int(max_radius) if max_radius is not None else radius + 1
     hist = []
-    for it in range(int(iterations)):
+    for it in range(iterations):
         Q, q, c0, A, b, ev_used = quadratic_model(problem, y, method=method, temperature=temperature,
                                                   penalty=penalty, key=jax.random.fold_in(k_fit, it), radius=r,
                                                   delta=dl, builder=builder)
         evaluations += ev_used
-        sub = trust_region_miqp(space, Q, q, c0, A, b, y, r, dl)
-        sol = solve(sub)
+        sol = solve(trust_region_miqp(space, Q, q, c0, A, b, y, r, dl))
         if not sol.feasible:
             r, dl = r - 1, dl / 2
         else:
@@ -468,12 +490,7 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
         hist.append(float(cur.objective) if bool(cur.feasible) else math.inf)
         if r < 1:
             break
-    point = to_python_point(_point(space, jnp.asarray(y)))
-    status = final_status(cur)
-    if status != RESULTS.successful and raise_on_infeasible:
-        raise NoFeasiblePointError(infeasible_message("miqp_search", problem, point, evaluations))
-    return SearchResult(f"miqp[{solver}]", point, float(cur.objective), bool(cur.feasible), evaluations,
-                        time.perf_counter() - start, status, {"best": np.array(hist)}, float(cur.violation))
+    return y, cur, evaluations, np.array(hist)
 
 
 def _snap(space, y):
