@@ -120,7 +120,7 @@ def exact_point(space, u):
     return point
 
 
-def gradient_search(problem, space=None, *, key, n_starts: int = 8, steps: int = 200, learning_rate: float = 0.1,
+def gradient_search(problem, space=None, *, key, n_starts: int = 16, steps: int = 100, learning_rate: float = 0.1,
                     optimizer=None, relaxation: str = "soft", temperature=(1.0, 0.02), model_temperature=None,
                     constraint: str = "penalty", penalty: float = 10.0, al_every: int = 10,
                     repair: bool = True, repair_iters: int = 50, raise_on_infeasible: bool = True,
