@@ -9,7 +9,8 @@ grows the search trades accuracy for latency; each derived architecture is retra
 held-out test set, and the accuracy-vs-latency points are plotted (``hw_aware_nas.png``).
 
 Task: 6-class classification of 8-dimensional Gaussian inputs by their (anisotropically scaled) radius — concentric
-shells with no linear signal, so capacity pays and the accuracy/latency trade-off is real. Runs on a CPU in a few minutes:
+shells with no linear signal, so capacity pays and the accuracy/latency trade-off is real. Runs on a CPU in a few
+minutes:
 
     python examples/hw_aware_nas.py [--steps 600] [--out hw_aware_nas.png]
 """

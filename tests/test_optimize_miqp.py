@@ -35,7 +35,6 @@ def random_instance(rng, n_disc, n_cont, n_cons=2):
 
 
 def brute_force(m: MIQP, grid=None):
-    n = len(m.q)
     axes = [np.array(v) if v is not None else grid for v in m.values]
     best = np.inf
     for y in itertools.product(*axes):

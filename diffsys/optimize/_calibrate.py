@@ -35,7 +35,8 @@ class ErrorStats(NamedTuple):
     n: int
 
     def __str__(self):
-        return f"MAPE {100 * self.mape:.2f}%, max {100 * self.max_ape:.2f}%, RMS log err {self.rmse_log:.4f} (n={self.n})"
+        return (f"MAPE {100 * self.mape:.2f}%, max {100 * self.max_ape:.2f}%, RMS log err {self.rmse_log:.4f} "
+                f"(n={self.n})")
 
 
 class CalibrationResult(NamedTuple):

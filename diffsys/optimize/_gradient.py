@@ -35,7 +35,6 @@ from ..space import Categorical, Continuous
 from ._objective import (
     RESULTS,
     NoFeasiblePointError,
-    Problem,
     SearchResult,
     as_problem,
     cached,

@@ -50,7 +50,6 @@ from ._objective import (
     infeasible_message,
     to_python_point,
 )
-from ._repair import best_index
 
 
 class MIQP(NamedTuple):
@@ -315,11 +314,11 @@ def quadratic_model(problem, y0, *, method: str = "hessian", temperature: float 
             ok = np.isfinite(vals)
             dt = tab - y0n[i]
             if ok.sum() >= 3:
-                a2, a1, a0 = np.polyfit(dt[ok], vals[ok], 2)
+                a2, a1, _ = np.polyfit(dt[ok], vals[ok], 2)
             elif ok.sum() == 2:
-                a2, (a1, a0) = 0.0, np.polyfit(dt[ok], vals[ok], 1)
+                a2, (a1, _) = 0.0, np.polyfit(dt[ok], vals[ok], 1)
             else:
-                a2, a1, a0 = 0.0, 0.0, c_taylor
+                a2, a1 = 0.0, 0.0
             H[i, :] = 0.0
             H[:, i] = 0.0
             H[i, i] = 2 * max(a2, 0.0)
