@@ -73,10 +73,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
-    def progress(row):
-        if not args.json:
-            print(f"  {row['workload']} n={row['chiplets']} {row['packaging']} {row['method']}: "
-                  f"{row['improvement']:.3f}x ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    def progress(row):  # on stderr, so --json output stays clean
+        print(f"  {row['workload']} n={row['chiplets']} {row['packaging']} {row['method']}: "
+              f"{row['improvement']:.3f}x ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
     rows = run(args.workloads, args.chiplets, args.packaging, args.methods, args.budget, args.batch, args.seed,
                progress)

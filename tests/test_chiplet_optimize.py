@@ -44,8 +44,8 @@ def test_miqp_matches_enumeration_on_a_small_instance():
 
     base_design, _ = C.baseline(model, pk)
     x0 = {n: v for n, v in C._optimize._baseline_point(model, space, base_design).items()}
-    res = opt.miqp_search(problem, key=jax.random.PRNGKey(0), x0=x0, solver="jax", radius=3, iterations=4,
-                          max_radius=3)
+    res = opt.miqp_search(problem, key=jax.random.PRNGKey(0), x0=x0, solver="jax", method="fit", radius=3,
+                          iterations=4, max_radius=3)
     assert res.feasible
     assert res.objective == pytest.approx(best, rel=1e-5)
     # the reported objective is the exact model at the returned lattice point
@@ -57,7 +57,7 @@ def test_miqp_matches_enumeration_on_a_small_instance():
     from diffsys.optimize._miqp import _coords, trust_region_miqp
 
     y0 = np.asarray(_coords(space, {k: jnp.asarray(v, float) for k, v in x0.items()}), float)
-    Q, q, c0, A, b, _ = opt.quadratic_model(problem, y0, method="hessian", temperature=0.1)
+    Q, q, c0, A, b, _ = opt.quadratic_model(problem, y0, method="fit", key=jax.random.PRNGKey(1), radius=3)
     sub = trust_region_miqp(space, Q, q, c0, A, b, y0, 3, 0.25)
     a, s = opt.solve_miqp_enumerate(sub), opt.solve_miqp_scip(sub)
     assert a.feasible and s.feasible

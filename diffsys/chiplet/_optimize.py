@@ -153,8 +153,8 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
 
     - ``"ga"``: genetic search over strategies, diagonal pattern, memory placement and affinity skews, seeded with
       the uniform mesh-only designs;
-    - ``"miqp"``: sequential trust-region MIQP (quadratic model from the Hessian of the relaxed model, JAX
-      enumeration + ADMM solver) from the baseline over the same space;
+    - ``"miqp"``: sequential trust-region MIQP (quadratic model least-squares fitted to exact evaluations in the
+      trust region, JAX enumeration + ADMM solver) from the baseline over the same space;
     - ``"gradient"``: annealed gradient search over the full relaxed partition logits, with the baseline's discrete
       choices held fixed (the value of non-uniform partitions alone);
     - ``"ga+gradient"``: the GA's discrete choices, then gradient search over the full partition logits.
@@ -181,7 +181,7 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
             fixed = {k: v for k, v in res.point.items() if not k.startswith("affinity.")}
     if method == "miqp":
         problem = mcm_problem(model, package, "affinity")
-        kw = dict(solver="jax", radius=1, iterations=3 if quick else 12)
+        kw = dict(solver="jax", method="fit", radius=1, iterations=3 if quick else 12)
         kw.update(kwargs)
         x0 = _baseline_point(model, problem.space, base_design)
         res = opt.miqp_search(problem, key=key, x0=x0, **kw)
