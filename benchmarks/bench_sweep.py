@@ -18,10 +18,9 @@ import platform
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from diffsys.cli._cmd_sweep import _LAYER_GEMMS, default_model
+from diffsys.cli._cmd_sweep import _LAYER_GEMMS, roofline_model
 from diffsys.optimize import sweep
 from diffsys.roofline import roofline
 from diffsys.space import Continuous, DesignSpace
@@ -108,7 +107,7 @@ def main():
           f"{len(jax.devices())} device(s), jax {jax.__version__}")
     for name, make_space, model, extra, baseline in (
         ("op", op_space, op_model, {}, numpy_op),
-        ("codesign", codesign_space, default_model, {"pareto": ("time_s", "cost_usd")}, numpy_codesign),
+        ("codesign", codesign_space, roofline_model, {"pareto": ("time_s", "cost_usd")}, numpy_codesign),
     ):
         space = make_space(args.points)
         first = sweep(model, space, "time_s", chunk_size=args.chunk_size, progress=False, **extra)

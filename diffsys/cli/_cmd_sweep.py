@@ -66,8 +66,6 @@ def roofline_model(design):
             "feasible": area <= 858.0}  # reticle limit 26 × 33 mm
 
 
-# the roofline problem under its earlier names (benchmarks/bench_sweep.py imports them)
-default_space, default_model = roofline_space, roofline_model
 
 _LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
                 ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
@@ -222,4 +220,4 @@ def _sweep(model, space, pareto, args):
     return result
 
 
-__all__ = ["default_model", "default_space", "llm_rows", "register", "roofline_model", "roofline_space", "run"]
+__all__ = ["llm_rows", "register", "roofline_model", "roofline_space", "run"]
