@@ -30,7 +30,7 @@ def data():
 def test_recovers_constants_and_reports_honest_errors(data):
     x, y, noise = data
     p0 = {"compute_efficiency": 0.5, "memory_efficiency": 0.5, "overhead_s": 1e-5}
-    res = calibrate(roofline_time, p0, x, y, key=jax.random.key(0), k_folds=4, holdout=0.25,
+    res = calibrate(roofline_time, p0, x, y, key=jax.random.key(0), k_folds=4, holdout=0.25, steps=60,
                     bounds={"compute_efficiency": (0.05, 1.0), "memory_efficiency": (0.05, 1.0), "overhead_s": None})
     for k, v in TRUE.items():
         assert float(res.params[k]) == pytest.approx(v, rel=0.05), k

@@ -43,7 +43,7 @@ def test_cma_es_continuous_subspace_improves_fixed_design(toy):
 def test_cma_es_all_dimensions_and_evolutionary(toy, toy_best):
     r = cma_es(toy, key=jax.random.key(2), generations=40)
     assert r.feasible and r.objective <= toy_best * 1.05
-    e = evolutionary_search(toy, key=jax.random.key(2), population=32, generations=20, cma_generations=15)
+    e = evolutionary_search(toy, key=jax.random.key(2), population=32, generations=25, cma_generations=15)
     assert e.feasible and e.objective <= toy_best * 1.01 and e.method == "evolutionary"
 
 

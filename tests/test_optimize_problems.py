@@ -10,7 +10,6 @@ from diffsys.optimize import edge_soc_model, problem, systolic_model
 from diffsys.optimize._problems import edge_soc_space, systolic_space
 from diffsys.testing import (
     TraceCounter,
-    assert_finite_grads,
     assert_grad_matches_fd,
     assert_jit_matches_eager,
     assert_vmap_matches_loop,
@@ -54,7 +53,6 @@ def test_relaxed_gradients_finite_and_match_fd(model, space_fn, objective):
     with float64():
         x = jnp.asarray(np.asarray(xs[0]), jnp.float64)
         f = jax.jit(lambda v: loss(v, 0.3))
-        assert_finite_grads(f, x)
         assert_grad_matches_fd(f, x, eps=1e-6, rtol=1e-3, atol=1e-6)
 
 
