@@ -9,6 +9,7 @@ evaluations used and the wall time.
     python examples/mcm_edp.py --json               # machine-readable rows
     python examples/mcm_edp.py --chiplets 4 --workloads resnet50 --methods ga
     python examples/mcm_edp.py --budget default     # larger budgets (several minutes per row)
+    python examples/mcm_edp.py --chiplets 16 --workloads resnet50 --packaging organic --figures docs/figures
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from diffsys import chiplet
 GRIDS = {4: (2, 2), 9: (3, 3), 16: (4, 4)}
 
 
-def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=0, progress=None):
+def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=0, progress=None, figures=None):
     rows = []
     for wname in workloads:
         work = chiplet.workload(wname, batch=batch)
@@ -35,6 +36,7 @@ def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=
             model = chiplet.MCMModel(work, graph)
             for tech in packagings:
                 package = chiplet.ChipletPackage.split(n, tech)
+                designs = {"baseline": chiplet.baseline(model, package)[0]}
                 for method in methods:
                     res = chiplet.optimize(model, package, method, key=jax.random.PRNGKey(seed), budget=budget)
                     row = dict(workload=wname, chiplets=n, packaging=tech, method=method, edp=res.edp,
@@ -44,8 +46,11 @@ def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=
                                strategies={k.split(".", 1)[1]: v for k, v in res.label.items()
                                            if k.startswith("strategy.")})
                     rows.append(row)
+                    designs[f"{method} ({res.improvement:.2f}x)"] = res.design
                     if progress:
                         progress(row)
+                if figures:
+                    chiplet.save_figures(model, designs, package, f"{figures}/chiplet_{wname}_{n}_{tech}.png")
     return rows
 
 
@@ -70,6 +75,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    ap.add_argument("--figures", metavar="DIR", help="save package diagrams and link-load heat maps (PNG) here")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -78,7 +84,7 @@ def main(argv=None):
               f"{row['improvement']:.3f}x ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
     rows = run(args.workloads, args.chiplets, args.packaging, args.methods, args.budget, args.batch, args.seed,
-               progress)
+               progress, args.figures)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:

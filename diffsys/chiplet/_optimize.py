@@ -91,13 +91,13 @@ def design_from_point(model: MCMModel, point: dict, parametrization: str = "affi
 
 
 def mcm_problem(model: MCMModel, package: ChipletPackage, parametrization: str = "affinity",
-                objective: str = "edp_Js", fixed=None):
+                objective: str = "edp_Js", fixed=None, **space_kwargs):
     """A :class:`diffsys.optimize.Problem` minimizing ``objective`` (default EdP) over :func:`mcm_space`
     (``fixed``: parameter values held constant and left out of the space)."""
     from ..optimize import Problem
 
     fixed = {k: float(v) for k, v in (fixed or {}).items()}
-    space = mcm_space(model, parametrization, fixed=fixed)
+    space = mcm_space(model, parametrization, fixed=fixed, **space_kwargs)
     prox = memory_proximity(model)
 
     def evaluate(point, temperature=0.0):
