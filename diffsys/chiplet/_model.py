@@ -96,6 +96,13 @@ class MCMMetrics(NamedTuple):
     violation: jnp.ndarray
 
 
+def _rel(temperature, scale):
+    """A temperature relative to ``scale``; a Python 0 stays a Python 0 so the exact branch alone is compiled."""
+    if isinstance(temperature, (int, float)) and temperature == 0:
+        return 0.0
+    return relative_temperature(temperature, scale)
+
+
 def _overlap(q, p):
     """Interval overlap ``O[s, d]`` of two partitions of [0, 1] into consecutive slices of sizes ``q`` and ``p``."""
     qe, pe = jnp.cumsum(q), jnp.cumsum(p)
@@ -261,21 +268,24 @@ class MCMModel:
         dram_bw = share * package.dram_bandwidth_Bps
         t_dram_node = safe_divide(dram_node, dram_bw[None, :])
         rt = temperature
-        t_dram = logsumexp_max(t_dram_node, axis=-1, temperature=relative_temperature(rt, jnp.max(t_dram_node)))
+        t_dram = logsumexp_max(t_dram_node, axis=-1, temperature=_rel(rt, jnp.max(t_dram_node)))
 
         # compute: roofline per chiplet
         need_w = w_tok[:, None] * actg + (1 - w_tok)[:, None] * pg
         sram_bytes = pg * (c["inb"] + c["outb"])[:, None] + need_w * c["weight"][:, None]
-        rf = roofline(c["flops"][:, None] * pg, sram_bytes, package.peak_flops, package.sram_bandwidth_Bps,
-                      temperature=rt)
-        t_chip = rf.time_s  # (nl, n)
-        t_comp = logsumexp_max(t_chip, axis=-1, temperature=relative_temperature(rt, jnp.max(t_chip)))
+        if isinstance(rt, (int, float)) and rt == 0:  # exact roofline max without compiling the smooth branch
+            t_chip = jnp.maximum(c["flops"][:, None] * pg / package.peak_flops,
+                                 sram_bytes / package.sram_bandwidth_Bps)
+        else:
+            t_chip = roofline(c["flops"][:, None] * pg, sram_bytes, package.peak_flops, package.sram_bandwidth_Bps,
+                              temperature=rt).time_s  # (nl, n)
+        t_comp = logsumexp_max(t_chip, axis=-1, temperature=_rel(rt, jnp.max(t_chip)))
 
         # links: serialization, latency, congestion
         t_link = safe_divide(loads, bw[None, :])  # (nl, L)
-        t_ser = logsumexp_max(t_link, axis=-1, temperature=relative_temperature(rt, jnp.max(t_link)))
+        t_ser = logsumexp_max(t_link, axis=-1, temperature=_rel(rt, jnp.max(t_link)))
         stack = jnp.stack([t_comp, t_dram, t_ser], -1)
-        t_busy = logsumexp_max(stack, axis=-1, temperature=relative_temperature(rt, jnp.max(stack)))
+        t_busy = logsumexp_max(stack, axis=-1, temperature=_rel(rt, jnp.max(stack)))
         rho = safe_divide(t_link, t_busy[:, None])
         service = safe_divide(package.packet_B, bw)
         wait = md1_wait(rho, service[None, :]).wait_s  # (nl, L)
