@@ -2,7 +2,8 @@
 print a comparison table (best objective, gap to the exhaustive optimum, evaluations used, wall time).
 
 Problems (``--problem``): ``edge_soc`` (default; energy per token of LLM decode on an edge SoC, 387,072 designs),
-``systolic`` (EDP of a transformer layer on systolic-array accelerators, 379,080 designs), ``toy`` (3,528 designs).
+``systolic`` (EDP of a transformer layer on systolic-array accelerators, 379,080 designs), ``llm`` (GPT-3 175B
+training parallelism × hardware, 2,540,160 designs), ``toy`` (3,528 designs).
 ``--json`` prints ``{"exhaustive_best": ..., "<method>": {"best", "evaluations", "seconds", ...}, ...}``.
 """
 
@@ -19,7 +20,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "optimize", help="compare gradient, evolutionary and MIQP search with the exhaustive sweep",
         description=__doc__.split("\n\n")[0])
-    p.add_argument("--problem", default="edge_soc", help="edge_soc (default), systolic or toy")
+    p.add_argument("--problem", default="edge_soc", help="edge_soc (default), systolic, llm or toy")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (results are deterministic given the seed)")
