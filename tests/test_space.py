@@ -170,3 +170,12 @@ def test_space_from_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="malformed"):
         load_space(bad)
+
+
+@pytest.mark.parametrize("dom", DOMAINS, ids=lambda d: type(d).__name__)
+def test_reparametrization_inside_jit(dom):
+    x = dom.sample(jax.random.key(1), (16,))
+    u = jax.jit(dom.to_unconstrained)(x)
+    np.testing.assert_allclose(jax.jit(dom.from_unconstrained)(u), dom.from_unconstrained(dom.to_unconstrained(x)),
+                               rtol=1e-5)
+    assert np.all(np.isfinite(np.asarray(jax.jit(jax.vmap(jax.grad(dom.from_unconstrained)))(u))))

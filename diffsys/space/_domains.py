@@ -63,15 +63,20 @@ class Domain:
         raise NotImplementedError
 
     # shared -----------------------------------------------------------------------------------------------------
+    def _hull(self):
+        """The hull's bounds in the domain's coordinate, as Python floats (static, safe inside jit)."""
+        f = math.log if self.log else float
+        return f(self.lower), f(self.upper)
+
     def to_unconstrained(self, x, eps=1e-6):
-        lo, hi = self._fwd(self.lower), self._fwd(self.upper)
+        lo, hi = self._hull()
         if hi == lo:
             return jnp.zeros_like(jnp.asarray(x, dtype=float))
         p = (self._fwd(jnp.asarray(x, dtype=jnp.result_type(float, x))) - lo) / (hi - lo)
         return _logit(jnp.clip(p, eps, 1 - eps))
 
     def from_unconstrained(self, u):
-        lo, hi = self._fwd(self.lower), self._fwd(self.upper)
+        lo, hi = self._hull()
         return self._inv(lo + (hi - lo) * jax.nn.sigmoid(u))
 
     def contains(self, x):
@@ -124,7 +129,7 @@ class Continuous(Domain):
         return jnp.asarray(self.grid_values(), dtype=float)[jnp.asarray(index)]
 
     def sample(self, key, shape=()):
-        lo, hi = self._fwd(self.lo), self._fwd(self.hi)
+        lo, hi = self._hull()
         return self._inv(jax.random.uniform(key, shape, minval=lo, maxval=hi))
 
     def discretize(self, x):
