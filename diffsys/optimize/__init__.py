@@ -6,7 +6,8 @@ from ._pareto import (
     pareto_front_2d as pareto_front_2d,
     pareto_mask as pareto_mask,
 )
-from ._sweep import SweepResult as SweepResult, metric_getter as metric_getter, sweep as sweep
+from ._metrics import metric_getter as metric_getter
+from ._sweep import SweepResult as SweepResult, sweep as sweep
 
 # search methods
 from ._calibrate import CalibrationResult as CalibrationResult, ErrorStats as ErrorStats, calibrate as calibrate

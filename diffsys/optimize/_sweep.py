@@ -15,34 +15,14 @@ import dataclasses
 import json
 import os
 import time
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..space import DesignSpace
+from ._metrics import metric_getter
 from ._pareto import pareto_candidates, pareto_front
-
-
-def metric_getter(spec, what="objective") -> Callable:
-    """A callable ``metrics -> array`` from a metric name (attribute or key) or a callable."""
-    if callable(spec):
-        return spec
-    if isinstance(spec, str):
-        def get(metrics):
-            if isinstance(metrics, dict):
-                if spec not in metrics:
-                    raise KeyError(f"{what} {spec!r} is not a metric; metrics: {sorted(metrics)}")
-                return metrics[spec]
-            if not hasattr(metrics, spec):
-                fields = getattr(metrics, "_fields", None) or [f.name for f in dataclasses.fields(metrics)]
-                raise KeyError(f"{what} {spec!r} is not a metric; metrics: {list(fields)}")
-            return getattr(metrics, spec)
-
-        get.__name__ = spec
-        return get
-    raise TypeError(f"{what} must be a metric name or a callable, got {type(spec).__name__}")
 
 
 def _has_metric(metrics, name):
