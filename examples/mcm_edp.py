@@ -5,7 +5,8 @@ silicon-interposer die-to-die links, run GA, MIQP and gradient search (``diffsys
 baseline EdP, each method's EdP (re-evaluated by the exact model at the discretized design), the improvement, the
 evaluations used and the wall time.
 
-    python examples/mcm_edp.py                      # the full table, quick search budgets
+    python examples/mcm_edp.py                      # the table with GA and MIQP, quick search budgets
+    python examples/mcm_edp.py --methods ga miqp gradient   # adds gradient search (slower)
     python examples/mcm_edp.py --json               # machine-readable rows
     python examples/mcm_edp.py --chiplets 4 --workloads resnet50 --methods ga
     python examples/mcm_edp.py --budget default     # larger budgets (several minutes per row)
@@ -70,7 +71,8 @@ def main(argv=None):
     ap.add_argument("--workloads", nargs="+", default=["resnet50", "vit_b16"], choices=["resnet50", "vit_b16"])
     ap.add_argument("--chiplets", nargs="+", type=int, default=[4, 9, 16], choices=sorted(GRIDS))
     ap.add_argument("--packaging", nargs="+", default=["organic", "interposer"], choices=list(chiplet.PACKAGING_NAMES))
-    ap.add_argument("--methods", nargs="+", default=["ga", "miqp", "gradient"], choices=list(chiplet.METHODS))
+    ap.add_argument("--methods", nargs="+", default=["ga", "miqp"], choices=list(chiplet.METHODS),
+                    help="search methods (default ga miqp; add gradient / ga+gradient, slower)")
     ap.add_argument("--budget", default="quick", choices=["quick", "default"])
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
