@@ -137,3 +137,23 @@ def test_shortest_routing_is_symmetric_under_grid_symmetries(n):
                 return r * n + c
             for e, (s, d, *_) in enumerate(links):
                 np.testing.assert_allclose(load[index[(m(s), m(d))]], load[e], rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_mesh_dor_loads_agree_with_topologies_noc(k):
+    """Without diagonals our DOR routing tensor gives the same channel loads as ``diffsys.topologies``' NoC DOR
+    routes on a k×k mesh (X first, then Y) for a random traffic matrix."""
+    from diffsys.chiplet._graph import EW
+    from diffsys.topologies import channel_loads, dor_routes
+
+    rng = np.random.default_rng(k)
+    T = rng.random((k * k, k * k))
+    ours = np.einsum("esd,sd->e", routing_tensor(k, k, diagonal_patterns(k, k)["none"], "dor"), T)
+    theirs = np.asarray(channel_loads(T, dor_routes(k, 2, "mesh")))
+    for e, (s, d, kind, _) in enumerate(candidate_links(k, k)):
+        if kind == DIAG:
+            assert ours[e] == 0
+            continue
+        dim = 0 if kind == EW else 1
+        channel = (s * 2 + dim) * 2 + (0 if d > s else 1)
+        assert ours[e] == pytest.approx(theirs[channel], rel=1e-5)
