@@ -156,7 +156,9 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
     - ``"miqp"``: sequential trust-region MIQP (quadratic model least-squares fitted to exact evaluations in the
       trust region, JAX enumeration + ADMM solver) from the baseline over the same space;
     - ``"gradient"``: annealed gradient search over the full relaxed partition logits, with the baseline's discrete
-      choices held fixed (the value of non-uniform partitions alone);
+      choices held fixed (the value of non-uniform partitions alone). Its random starts can end in relaxed local
+      minima worse than the uniform baseline; the result is reported as found (``improvement < 1``), see
+      ``docs/chiplet.md``;
     - ``"ga+gradient"``: the GA's discrete choices, then gradient search over the full partition logits.
 
     ``budget``: ``"quick"`` (a few seconds per search) or ``"default"``. Extra keywords go to the search function.
