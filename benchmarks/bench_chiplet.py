@@ -16,7 +16,6 @@ import platform
 import time
 
 import jax
-import jax.numpy as jnp
 
 from diffsys import chiplet
 
@@ -41,8 +40,8 @@ def bench(workload="resnet50", n=2, batch=1024, repeats=5, fixed_pattern=False, 
         t = time.perf_counter()
         f(d).block_until_ready()
         best = min(best, time.perf_counter() - t)
-    return dict(workload=workload, grid=f"{n}x{n}", links=graph.num_links, patterns=len(graph.pattern_names),
-                batch=batch, evals_per_s=batch / best, compile_s=round(compile_s, 2))
+    return {"workload": workload, "grid": f"{n}x{n}", "links": graph.num_links, "patterns": len(graph.pattern_names),
+                "batch": batch, "evals_per_s": batch / best, "compile_s": round(compile_s, 2)}
 
 
 def main(argv=None):

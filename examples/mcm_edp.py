@@ -40,12 +40,12 @@ def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=
                 designs = {"baseline": chiplet.baseline(model, package)[0]}
                 for method in methods:
                     res = chiplet.optimize(model, package, method, key=jax.random.PRNGKey(seed), budget=budget)
-                    row = dict(workload=wname, chiplets=n, packaging=tech, method=method, edp=res.edp,
-                               baseline_edp=res.baseline_edp, improvement=res.improvement,
-                               evaluations=res.evaluations, seconds=round(res.seconds, 2),
-                               diagonals=res.label["diagonals"], memory=res.label["memory"],
-                               strategies={k.split(".", 1)[1]: v for k, v in res.label.items()
-                                           if k.startswith("strategy.")})
+                    row = {"workload": wname, "chiplets": n, "packaging": tech, "method": method, "edp": res.edp,
+                               "baseline_edp": res.baseline_edp, "improvement": res.improvement,
+                               "evaluations": res.evaluations, "seconds": round(res.seconds, 2),
+                               "diagonals": res.label["diagonals"], "memory": res.label["memory"],
+                               "strategies": {k.split(".", 1)[1]: v for k, v in res.label.items()
+                                           if k.startswith("strategy.")}}
                     rows.append(row)
                     designs[f"{method} ({res.improvement:.2f}x)"] = res.design
                     if progress:

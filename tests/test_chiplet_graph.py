@@ -4,9 +4,16 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from diffsys.chiplet import D2DGraph, candidate_links, diagonal_patterns, memory_placements, routing_tensor
+from diffsys.chiplet import (
+    D2DGraph,
+    candidate_links,
+    diagonal_patterns,
+    memory_placements,
+    routing_tensor,
+)
 from diffsys.chiplet._graph import DIAG
 
 
@@ -59,7 +66,7 @@ def test_pattern_and_placement_sets():
     assert len({m.tobytes() for m in masks}) == len(masks)  # deduplicated
     assert len(diagonal_patterns(3, 3, exhaustive=True)) == 2**4
     pl = memory_placements(3, 3)
-    for name, (M, share) in pl.items():
+    for M, share in pl.values():
         np.testing.assert_allclose(M.sum(0), 1.0)  # every chiplet's data is fully served
         np.testing.assert_allclose(share.sum(), 1.0)
     np.testing.assert_allclose(pl["local"][0], np.eye(9))
@@ -132,7 +139,7 @@ def test_shortest_routing_is_symmetric_under_grid_symmetries(n):
     for name in ("none", "all"):
         load = np.einsum("esd,sd->e", routing_tensor(n, n, diagonal_patterns(n, n)[name], "shortest"), T)
         for f in _mirror_maps(n, n):
-            def m(i):
+            def m(i, f=f):
                 r, c = f(*divmod(i, n))
                 return r * n + c
             for e, (s, d, *_) in enumerate(links):

@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diffsys import chiplet as C
 from diffsys.testing import (
@@ -19,13 +20,13 @@ from diffsys.testing import (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name="transformer", rows=2, cols=2, routing="shortest"):
     w = {"transformer": lambda: C.transformer(layers=2, batch=2), "resnet50": lambda: C.resnet50(batch=2)}[name]()
     return C.MCMModel(w, C.D2DGraph.build(rows, cols, routing=routing))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jit(name="transformer", rows=2, cols=2, routing="shortest", temperature=0.0):
     """One compiled evaluation per model structure (hypothesis examples reuse it)."""
     m = _model(name, rows, cols, routing)
@@ -78,7 +79,7 @@ def test_vmap_matches_loop():
     assert_vmap_matches_loop(lambda d: f(d, pk), ds, rtol=1e-4)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grad_fn(temperature):
     m = _model("resnet50", 3, 3)
     return jax.jit(jax.grad(lambda d, p: m(d, p, temperature=temperature).edp_Js, argnums=(0, 1)))
@@ -112,7 +113,7 @@ def test_gradient_matches_finite_differences():
             return jnp.log(m(dd, pk, temperature=t).edp_Js)
 
         for t in (0.0, 0.1):  # exact (at a generic point) and relaxed
-            assert_grad_matches_fd(lambda x: f(x, t), x0, eps=1e-6, rtol=1e-4, atol=1e-8)
+            assert_grad_matches_fd(lambda x, t=t: f(x, t), x0, eps=1e-6, rtol=1e-4, atol=1e-8)
 
 
 def test_no_retrace_on_second_call():
@@ -217,7 +218,7 @@ def test_symmetric_workload_gives_symmetric_link_loads(routing):
                                                                       pk).link_bytes)
                 assert load.sum() > 0
                 for f in maps:
-                    def mp(i):
+                    def mp(i, f=f):
                         r, c = f(*divmod(i, n))
                         return r * n + c
                     perm = [index[(mp(s), mp(d))] for s, d, *_ in links]

@@ -12,7 +12,7 @@ from diffsys import chiplet as C
 from diffsys import optimize as opt
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup():
     w = C.transformer(layers=1, batch=2)
     graph = C.D2DGraph.build(2, 2, placements=["west", "west_east"])
@@ -64,8 +64,8 @@ def test_miqp_matches_enumeration_on_a_small_instance():
     assert a.objective == pytest.approx(s.objective, rel=1e-4, abs=1e-6)
 
 
-@pytest.mark.parametrize("method,kwargs", [("ga", dict(population=8, generations=3)),
-                                           ("gradient", dict(n_starts=2, steps=10))])
+@pytest.mark.parametrize("method,kwargs", [("ga", {"population": 8, "generations": 3}),
+                                           ("gradient", {"n_starts": 2, "steps": 10})])
 def test_searched_designs_are_reevaluated_exactly_and_never_worse_than_baseline(method, kwargs):
     model, pk = _setup()
     res = C.optimize(model, pk, method, key=jax.random.PRNGKey(1), budget="quick", **kwargs)

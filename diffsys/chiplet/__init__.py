@@ -3,36 +3,80 @@ congestion-aware link latency, non-uniform layer partitioning of CNN / ViT / tra
 
 from ._graph import (
     ROUTINGS as ROUTINGS,
+)
+from ._graph import (
     D2DGraph as D2DGraph,
+)
+from ._graph import (
     candidate_links as candidate_links,
+)
+from ._graph import (
     diagonal_patterns as diagonal_patterns,
+)
+from ._graph import (
     memory_placements as memory_placements,
+)
+from ._graph import (
     routing_tensor as routing_tensor,
 )
 from ._model import (
     STRATEGIES as STRATEGIES,
-    MCMDesign as MCMDesign,
-    MCMMetrics as MCMMetrics,
-    MCMModel as MCMModel,
 )
-from ._package import ChipletPackage as ChipletPackage
-from ._packaging import PACKAGING_NAMES as PACKAGING_NAMES, Packaging as Packaging, packaging as packaging
-from ._workloads import (
-    LayerChain as LayerChain,
-    resnet50 as resnet50,
-    transformer as transformer,
-    transformer_block as transformer_block,
-    vit_b16 as vit_b16,
-    workload as workload,
+from ._model import (
+    MCMDesign as MCMDesign,
+)
+from ._model import (
+    MCMMetrics as MCMMetrics,
+)
+from ._model import (
+    MCMModel as MCMModel,
 )
 from ._optimize import (
     METHODS as METHODS,
+)
+from ._optimize import (
     MCMResult as MCMResult,
+)
+from ._optimize import (
     baseline as baseline,
+)
+from ._optimize import (
     design_from_point as design_from_point,
+)
+from ._optimize import (
     mcm_problem as mcm_problem,
+)
+from ._optimize import (
     mcm_space as mcm_space,
+)
+from ._optimize import (
     memory_proximity as memory_proximity,
+)
+from ._optimize import (
     optimize as optimize,
 )
-from ._plots import plot_link_loads as plot_link_loads, plot_package as plot_package, save_figures as save_figures
+from ._package import ChipletPackage as ChipletPackage
+from ._packaging import PACKAGING_NAMES as PACKAGING_NAMES
+from ._packaging import Packaging as Packaging
+from ._packaging import packaging as packaging
+from ._plots import plot_link_loads as plot_link_loads
+from ._plots import plot_package as plot_package
+from ._plots import save_figures as save_figures
+from ._workloads import (
+    LayerChain as LayerChain,
+)
+from ._workloads import (
+    resnet50 as resnet50,
+)
+from ._workloads import (
+    transformer as transformer,
+)
+from ._workloads import (
+    transformer_block as transformer_block,
+)
+from ._workloads import (
+    vit_b16 as vit_b16,
+)
+from ._workloads import (
+    workload as workload,
+)

@@ -133,7 +133,7 @@ def memory_placements(rows: int, cols: int):
 
 def _adjacency(rows, cols, links, diag_mask):
     n = rows * cols
-    nbr = [dict() for _ in range(n)]  # node -> {neighbour: link index}
+    nbr = [{} for _ in range(n)]  # node -> {neighbour: link index}
     for e, (s, d, kind, slot) in enumerate(links):
         if kind == DIAG and not diag_mask[slot]:
             continue

@@ -36,11 +36,18 @@ import numpy as np
 
 from .._checks import check_positive
 from .._pytree import as_float
-from ..primitives import logsumexp_max, md1_wait, relative_temperature, relu, safe_divide, soft_argmin_weights
+from ..primitives import (
+    logsumexp_max,
+    md1_wait,
+    relative_temperature,
+    relu,
+    safe_divide,
+    soft_argmin_weights,
+)
 from ..roofline import roofline
 from ._graph import DIAG, EW, NS, D2DGraph
 from ._package import ChipletPackage
-from ._workloads import ATTENTION, LayerChain
+from ._workloads import LayerChain
 
 STRATEGIES = ("token", "channel", "reduction")
 # input need per (layer kind, strategy): fractions of the input needed as (token slice, channel slice, full copy)
@@ -141,21 +148,21 @@ class MCMModel:
         self._pair_index = np.array([0] + [pairs.index((int(g[i - 1]), int(g[i]))) for i in range(1, w.num_layers)])
         self._has_prev = np.array([0.0] + [1.0] * (w.num_layers - 1))
         self._cross = [k for k, (a, b) in enumerate(pairs) if a != b]
-        onehot = lambda idx, k: np.eye(k, dtype=np.float32)[np.asarray(idx)]  # noqa: E731  static gathers as matmuls
+        onehot = lambda idx, k: np.eye(k, dtype=np.float32)[np.asarray(idx)]
         f32 = np.float32
-        self._c = dict(
-            flops=w.flops.astype(f32), weight=w.weight_B.astype(f32), inb=w.in_B.astype(f32),
-            outb=w.out_B.astype(f32), group=g, kind=w.kind,
-            prev_group=np.concatenate([[g[0]], g[:-1]]), prev_kind=np.concatenate([[w.kind[0]], w.kind[:-1]]),
-            first=np.eye(1, w.num_layers, 0, dtype=f32)[0],
-            G_layer=onehot(g, w.num_groups), G_prev=onehot(np.concatenate([[g[0]], g[:-1]]), w.num_groups),
-            P_layer=onehot(self._pair_index, max(len(pairs), 1)),
-            route=graph.route.astype(f32), route_mem=graph.route_mem.astype(f32),
-            enabled=graph.enabled.astype(f32), corners=graph.corners.astype(f32),
-            mem_M=graph.mem_M.astype(f32), mem_share=graph.mem_share.astype(f32),
-            is_ew=(graph.kind == EW).astype(f32), is_ns=(graph.kind == NS).astype(f32),
-            is_diag=(graph.kind == DIAG).astype(f32),
-        )
+        self._c = {
+            "flops": w.flops.astype(f32), "weight": w.weight_B.astype(f32), "inb": w.in_B.astype(f32),
+            "outb": w.out_B.astype(f32), "group": g, "kind": w.kind,
+            "prev_group": np.concatenate([[g[0]], g[:-1]]), "prev_kind": np.concatenate([[w.kind[0]], w.kind[:-1]]),
+            "first": np.eye(1, w.num_layers, 0, dtype=f32)[0],
+            "G_layer": onehot(g, w.num_groups), "G_prev": onehot(np.concatenate([[g[0]], g[:-1]]), w.num_groups),
+            "P_layer": onehot(self._pair_index, max(len(pairs), 1)),
+            "route": graph.route.astype(f32), "route_mem": graph.route_mem.astype(f32),
+            "enabled": graph.enabled.astype(f32), "corners": graph.corners.astype(f32),
+            "mem_M": graph.mem_M.astype(f32), "mem_share": graph.mem_share.astype(f32),
+            "is_ew": (graph.kind == EW).astype(f32), "is_ns": (graph.kind == NS).astype(f32),
+            "is_diag": (graph.kind == DIAG).astype(f32),
+        }
 
     # -- helpers ------------------------------------------------------------------------------------------------
     @property
@@ -240,7 +247,7 @@ class MCMModel:
         inj_wp = p @ offM
 
         # per-layer coefficients
-        g, gp, kind, kprev = c["group"], c["prev_group"], c["kind"], c["kind"]
+        kind = c["kind"]
         Gl, Gp, Pl = c["G_layer"], c["G_prev"], c["P_layer"]
         wl, wprev = Gl @ ws, Gp @ ws  # (nl, 3)
         need = jnp.einsum("ls,lsk->lk", wl, jnp.asarray(_NEED, dt)[kind])  # (nl, 3) tok / ch / full
@@ -253,7 +260,6 @@ class MCMModel:
         w_tok = wl[:, 0]
         c_wact = c["weight"] * w_tok
         c_wp = c["weight"] * (1 - w_tok) + c["inb"] * c["first"]  # first input read from DRAM, token-sliced
-        del kprev
 
         loads = (c_ov[:, None] * (Pl @ U_ov) + c_out[:, None] * (Pl @ U_out) + c_full[:, None] * (Pl @ U_full)
                  + c_psum[:, None] * (Gl @ U_psum) + c_wact[:, None] * (Gl @ U_wact)

@@ -175,7 +175,7 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
     fixed = None
     if method in ("ga", "ga+gradient"):
         problem = mcm_problem(model, package, "affinity")
-        kw = dict(population=32, generations=12) if quick else dict(population=64, generations=30)
+        kw = {"population": 32, "generations": 12} if quick else {"population": 64, "generations": 30}
         kw.update(kwargs if method == "ga" else {})
         res = opt.genetic_search(problem, key=key, init=_baseline_points(model, problem.space), **kw)
         param, point, evaluations = "affinity", dict(res.point), int(res.evaluations)
@@ -183,7 +183,7 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
             fixed = {k: v for k, v in res.point.items() if not k.startswith("affinity.")}
     if method == "miqp":
         problem = mcm_problem(model, package, "affinity")
-        kw = dict(solver="jax", method="fit", radius=1, iterations=3 if quick else 12)
+        kw = {"solver": "jax", "method": "fit", "radius": 1, "iterations": 3 if quick else 12}
         kw.update(kwargs)
         x0 = _baseline_point(model, problem.space, base_design)
         res = opt.miqp_search(problem, key=key, x0=x0, **kw)
@@ -193,8 +193,8 @@ def optimize(model: MCMModel, package: ChipletPackage, method: str = "ga", *, ke
             fixed = {k: v for k, v in _baseline_point(model, mcm_space(model, "full"), base_design).items()
                      if not k.startswith("logit.")}
         problem = mcm_problem(model, package, "full", fixed=fixed)
-        kw = dict(n_starts=4, steps=60 if quick else 200, learning_rate=0.1, temperature=(1.0, 0.02),
-                  model_temperature=(0.3, 0.003), repair=False)
+        kw = {"n_starts": 4, "steps": 60 if quick else 200, "learning_rate": 0.1, "temperature": (1.0, 0.02),
+                  "model_temperature": (0.3, 0.003), "repair": False}
         kw.update(kwargs if method == "gradient" else {})
         res = opt.gradient_search(problem, key=key, **kw)
         refined = {k: float(v) for k, v in {**fixed, **res.point}.items()}
@@ -220,7 +220,7 @@ def _baseline_point(model, space, design):
     groups = model.workload.group_names
     pt = {}
     for n in space.names:
-        if n.startswith("affinity.") or n.startswith("logit."):
+        if n.startswith(("affinity.", "logit.")):
             pt[n] = 0.0
     for i, g in enumerate(groups):
         pt[f"strategy.{g}"] = float(design.strategy[i])

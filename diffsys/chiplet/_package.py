@@ -18,7 +18,8 @@ import jax.numpy as jnp
 
 from .._checks import check_integer, check_positive, check_range
 from .._pytree import as_float
-from ._packaging import Packaging, packaging as packaging_preset
+from ._packaging import Packaging
+from ._packaging import packaging as packaging_preset
 
 
 class ChipletPackage(eqx.Module):
@@ -81,7 +82,7 @@ class ChipletPackage(eqx.Module):
 
     @classmethod
     def split(cls, num_chiplets: int, packaging="organic", *, total_peak_flops=128e12, total_sram_B=64 * 2**20,
-              total_area_mm2=400.0, total_static_W=8.0, bytes_per_flop_sram=1.0, **kwargs) -> "ChipletPackage":
+              total_area_mm2=400.0, total_static_W=8.0, bytes_per_flop_sram=1.0, **kwargs) -> ChipletPackage:
         """A package whose fixed total compute, SRAM, area and leakage are split evenly over ``num_chiplets`` dies.
 
         Defaults describe a 128 TFLOP/s, 64 MiB, 400 mm² inference accelerator with 1.6 TB/s of DRAM; keeping the

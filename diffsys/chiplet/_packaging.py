@@ -71,17 +71,17 @@ class Packaging(eqx.Module):
 _GB = 1e9
 _PRESETS = {
     # UCIe 1.0 standard package, 16 GT/s (Das Sharma et al., IEEE Trans. CPMT 2022, Table I).
-    "organic": dict(bandwidth_density_Bps_per_mm=112 * _GB, energy_J_per_bit=0.5e-12, latency_s=2e-9,
-                    reach_mm=25.0, die_gap_mm=2.0),
+    "organic": {"bandwidth_density_Bps_per_mm": 112 * _GB, "energy_J_per_bit": 0.5e-12, "latency_s": 2e-9,
+                    "reach_mm": 25.0, "die_gap_mm": 2.0},
     # UCIe 1.0 advanced package on a silicon interposer (CoWoS-class), 16 GT/s, 45 µm pitch.
-    "interposer": dict(bandwidth_density_Bps_per_mm=658 * _GB, energy_J_per_bit=0.25e-12, latency_s=2e-9,
-                       reach_mm=2.0, die_gap_mm=0.2),
+    "interposer": {"bandwidth_density_Bps_per_mm": 658 * _GB, "energy_J_per_bit": 0.25e-12, "latency_s": 2e-9,
+                       "reach_mm": 2.0, "die_gap_mm": 0.2},
     # Embedded silicon bridge (EMIB-class), 55 µm pitch (Mahajan et al., ECTC 2016).
-    "bridge": dict(bandwidth_density_Bps_per_mm=500 * _GB, energy_J_per_bit=0.3e-12, latency_s=2e-9,
-                   reach_mm=2.0, die_gap_mm=0.2),
+    "bridge": {"bandwidth_density_Bps_per_mm": 500 * _GB, "energy_J_per_bit": 0.3e-12, "latency_s": 2e-9,
+                   "reach_mm": 2.0, "die_gap_mm": 0.2},
     # UCIe-3D hybrid bonding on an active base die (Das Sharma et al., Nature Electronics 2024).
-    "hybrid_bonding": dict(bandwidth_density_Bps_per_mm=4000 * _GB, energy_J_per_bit=0.03e-12, latency_s=0.5e-9,
-                           reach_mm=math.inf, die_gap_mm=0.0),
+    "hybrid_bonding": {"bandwidth_density_Bps_per_mm": 4000 * _GB, "energy_J_per_bit": 0.03e-12, "latency_s": 0.5e-9,
+                           "reach_mm": math.inf, "die_gap_mm": 0.0},
 }
 
 PACKAGING_NAMES = tuple(_PRESETS)
