@@ -24,13 +24,21 @@ def register(subparsers):
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (results are deterministic given the seed)")
-    p.add_argument("--miqp-solver", default="scip", choices=("scip", "jax"),
-                   help="MIQP sub-problem solver: SCIP (exact branch-and-bound) or jax (batched enumeration)")
+    p.add_argument("--miqp-solver", default=_default_miqp_solver(), choices=("scip", "jax"),
+                   help="MIQP sub-problem solver: SCIP (exact branch-and-bound, the [miqp] extra; default when "
+                        "installed) or jax (batched enumeration)")
     p.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive sweep")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=run)
     return p
+
+
+def _default_miqp_solver() -> str:
+    """SCIP when PySCIPOpt (the ``[miqp]`` extra) is installed, else the JAX-native solver."""
+    import importlib.util
+
+    return "scip" if importlib.util.find_spec("pyscipopt") is not None else "jax"
 
 
 def _run_method(name, problem, key, miqp_solver):
