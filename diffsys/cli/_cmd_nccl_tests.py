@@ -9,7 +9,6 @@ A JSON system file holds ``{"name": ..., "accelerator": ..., "dims": [{"kind": "
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -45,15 +44,13 @@ def load_system(spec: str):
     """A system preset name, or a JSON file describing one."""
     from ..topologies import Dimension, System, system_preset
 
-    if spec.endswith(".json") or os.path.exists(spec):
-        if not os.path.exists(spec):
-            raise FileNotFoundError(f"system file not found: {spec}")
-        with open(spec) as fh:
-            try:
-                data = json.load(fh)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{spec}: not valid JSON ({e})") from None
+    if spec.endswith((".json", ".yaml", ".yml")) or os.path.exists(spec):
         from .._checks import check_keys
+        from .._files import read_structured
+
+        data = read_structured(spec, "system file")
+        if not isinstance(data, dict):
+            raise ValueError(f"{spec}: expected an object with 'dims'")
 
         check_keys(spec, data, ("name", "accelerator", "dims", "description"))
         if not isinstance(data.get("dims"), list) or not data["dims"]:
