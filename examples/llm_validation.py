@@ -8,7 +8,7 @@ Protocol (docs/llm.md):
    (held out), and on the single-node CSV with the same constants (transfer, not fitted).
 3. Megatron-LM (Narayanan et al. 2021) Table 1 per-GPU TFLOP/s: reported, not fitted.
 
-Writes docs/llm_validation.png and prints the markdown tables used in docs/llm.md.
+Writes docs/img/llm_validation.png and prints the markdown tables used in docs/llm.md.
 
     python examples/llm_validation.py [--shared ../shared]
 """
@@ -90,7 +90,7 @@ def main():
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    out = ROOT / "docs" / "llm_validation.png"
+    out = ROOT / "docs" / "img" / "llm_validation.png"
     os.makedirs(out.parent, exist_ok=True)
     fig.savefig(out)
     print(f"\nwrote {out}")

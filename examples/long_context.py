@@ -4,7 +4,7 @@ quantisation / eviction buys.
 Llama-3 70B (GQA, 8 KV heads) served with TP=8 on one HGX H100 node, batch 8, 256 output tokens, contexts from 1k to
 128k tokens. For each context the model gives the time per output token, the share of decode HBM traffic that is
 KV cache, the share of decode time in the attention core, and the memory footprint; the KV knobs are the cache
-precision (16/8/4 bits) and the fraction of tokens kept after eviction (1.0, 0.25). Writes examples/long_context.png.
+precision (16/8/4 bits) and the fraction of tokens kept after eviction (1.0, 0.25). Writes docs/img/long_context.png.
 
     python examples/long_context.py
 """
@@ -82,7 +82,7 @@ def main():
     b.grid(True, which="both", alpha=0.3)
     b.legend(fontsize=8)
     fig.tight_layout()
-    out = HERE / "long_context.png"
+    out = HERE.parent / "docs" / "img" / "long_context.png"
     fig.savefig(out)
     print(f"wrote {out}")
 

@@ -10,7 +10,7 @@ evaluations used and the wall time.
     python examples/mcm_edp.py --json               # machine-readable rows
     python examples/mcm_edp.py --chiplets 4 --workloads resnet50 --methods ga
     python examples/mcm_edp.py --budget default     # larger budgets (several minutes per row)
-    python examples/mcm_edp.py --chiplets 16 --workloads resnet50 --packaging organic --figures docs/figures
+    python examples/mcm_edp.py --chiplets 16 --workloads resnet50 --packaging organic --figures docs/img
 """
 
 from __future__ import annotations
