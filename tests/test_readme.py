@@ -26,6 +26,7 @@ def test_quick_start_commands_are_the_ci_commands():
     assert 'pip install -e ".[test]"' in ci and "pytest" in ci
 
 
-@pytest.mark.parametrize("doc", ["primitives", "space", "hardware", "sweep"])
+@pytest.mark.parametrize("doc", ["design", "primitives", "space", "hardware", "sweep", "roofline", "memory", "network",
+                                 "power", "llm", "chiplet", "optimize", "learned"])
 def test_linked_docs_exist(doc):
     assert (ROOT / "docs" / f"{doc}.md").is_file()
