@@ -31,6 +31,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 SHARED = pathlib.Path(os.environ.get("DIFFSYS_SHARED", HERE.parents[1] / "shared")) / "validation" / "hotspot"
 
 
+HOTSPOT_S_PER_RUN = 2.5e-3  # HotSpot 6 per ev6 block-model run on the 2-core reference machine
+
 def _time(fn, *args, repeats=3):
     out = fn(*args)
     jax.block_until_ready(out)
@@ -96,6 +98,9 @@ def main():
     print("|---|---|")
     for name, rate in rows:
         print(f"| {name} | {rate:,.0f} |")
+    print(f"peer: HotSpot 6 ≈ {1 / HOTSPOT_S_PER_RUN:.0f} ev6 block-model runs/s on the 2-core reference CPU -> "
+          f"ratio {rows[0][1] * HOTSPOT_S_PER_RUN:,.0f}x for new designs, {rows[2][1] * HOTSPOT_S_PER_RUN:,.0f}x "
+          f"for power sweeps")
 
 
 if __name__ == "__main__":
