@@ -2,6 +2,12 @@ import os
 import pathlib
 
 import pytest
+from hypothesis import settings
+
+# CI runs property tests with a fixed seed sequence, so a result never depends on the run; locally they explore.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 SHARED = pathlib.Path(os.environ.get("DIFFSYS_SHARED", pathlib.Path(__file__).resolve().parents[1].parent / "shared"))
 
