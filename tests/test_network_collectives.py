@@ -218,3 +218,31 @@ def test_protocol_tables_follow_nccl():
     assert set(PROTOCOLS) == set(PROTOCOL_BANDWIDTH_FRACTION) == set(PROTOCOL_LATENCY_FACTOR)
     assert PROTOCOL_BANDWIDTH_FRACTION["ll"] < PROTOCOL_BANDWIDTH_FRACTION["ll128"] < 1.0
     assert PROTOCOL_LATENCY_FACTOR["ll"] < PROTOCOL_LATENCY_FACTOR["ll128"] < PROTOCOL_LATENCY_FACTOR["simple"]
+
+
+def test_ll_bandwidth_is_a_quarter_for_reductions_and_a_third_otherwise():
+    """NCCL tuning.cc: LL carries 1/4 of the Simple bandwidth for all-reduce/reduce, 1/3 for other collectives; at
+    sizes where latency is negligible the LL/Simple time ratio must approach those factors' inverses."""
+    S = 2.0**36
+    for op, ratio in (("all_reduce", 4.0), ("reduce", 4.0), ("all_gather", 3.0), ("reduce_scatter", 3.0)):
+        ll = collective_time(op, S, 8, 100e9, 1e-6, algorithm="ring", protocol="ll").time_s
+        simple = collective_time(op, S, 8, 100e9, 1e-6, algorithm="ring", protocol="simple").time_s
+        assert float(ll / simple) == pytest.approx(ratio, rel=1e-3), op
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.floats(1e3, 1e10), n=st.integers(2, 16), lat=st.floats(1e-7, 1e-4))
+def test_chain_tree_is_deeper_than_binary_and_never_beats_ring_in_one_node(size, n, lat):
+    """NCCL's intra-node tree is a chain: 2(n-1) steps and 2·S bytes per rank, so it cannot beat the ring
+    (2(n-1) steps, 2(n-1)/n·S bytes) -- NCCL picks ring inside a node; the binary tree is never slower."""
+    kw = {"protocol": "simple"}
+    chain = collective_time("all_reduce", size, n, 100e9, lat, algorithm="tree", tree="chain", **kw).time_s
+    binary = collective_time("all_reduce", size, n, 100e9, lat, algorithm="tree", **kw).time_s
+    ring = collective_time("all_reduce", size, n, 100e9, lat, algorithm="ring", **kw).time_s
+    assert float(chain) >= float(binary) * (1 - 1e-6)
+    assert float(chain) >= float(ring) * (1 - 1e-6)
+
+
+def test_tree_shape_is_checked():
+    with pytest.raises(ValueError, match="tree"):
+        collective_time("all_reduce", 1e6, 8, 1e9, 1e-6, tree="star")

@@ -250,3 +250,10 @@ def test_dgx1_ring_search():
     assert directed_ring_count([[0, 1, 1], [1, 0, 1], [1, 1, 0]]) == 2
     # a path has no Hamiltonian cycle
     assert directed_ring_count([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) == 0
+
+
+def test_dimension_tree_shape_is_checked_and_presets_use_the_intra_node_chain():
+    with pytest.raises(ValueError, match="Dimension.tree"):
+        Dimension("switch", 8, 300e9, 3e-6, tree="star")
+    dims = system_preset("dgx_a100", nodes=4).dims
+    assert dims[0].tree == "chain" and dims[1].tree == "binary"

@@ -14,12 +14,16 @@ Sources:
   CCPE 19(13), 2007: lower bounds and the pipelined (chunked) ring/chain broadcast.
 - Sanders, Speck & Träff, "Two-tree algorithms for full bandwidth broadcast, reduction and scan", Parallel
   Computing 35(12), 2009: the double binary tree NCCL uses for all-reduce (``2·log2 n`` latency, ``2·S/β`` bytes).
-- NCCL ``src/graph/tuning.cc`` and the NCCL user guide: LL (8-byte lines carrying a 4-byte flag: 1/2 of link
-  bandwidth, lowest latency), LL128 (128-byte lines with 8 bytes of flags: 120/128 of bandwidth), Simple (full
+- NCCL ``src/graph/tuning.cc`` and the NCCL user guide: LL (8-byte lines carrying a 4-byte flag, lowest latency;
+  tuning.cc credits it with 1/4 of the Simple bandwidth for all-reduce and reduce and 1/3 for the other
+  collectives -- half the wire carries flags, and the flag polling and in-register reduction cost the rest), LL128 (128-byte lines with 8 bytes of flags: 120/128 of bandwidth), Simple (full
   bandwidth, memory fences: highest per-step latency); per-step NVLink ring latencies LL 0.6 µs, LL128 1.9 µs,
   Simple 3.4 µs, whose ratios to Simple are the protocol latency factors below. NCCL's own selection is an argmin of
   the same cost over (algorithm, protocol) per message size; ``algorithm="auto"`` reproduces that argmin (exact)
-  or a softmin (relaxed, ``temperature > 0``).
+  or a softmin (relaxed, ``temperature > 0``). Inside one node NCCL's "tree" is a chain through the node's GPUs
+  (binary trees span nodes only): tuning.cc charges it ``2·(nRanks/nNodes - 1)`` intra-node steps, and
+  Jeaugey, "Massively scale your deep learning training with NCCL 2.4" (NVIDIA blog, 2019) describes the
+  intra-node chain; ``tree="chain"`` selects that shape.
 - NVLink SHARP (NVLS) / InfiniBand SHARP in-network reduction: the switch reduces, each rank sends its buffer once
   and receives the result once (Graham et al., "Scalable Hierarchical Aggregation Protocol (SHArP)", COMHPC 2016).
 - nccl-tests ``doc/PERFORMANCE.md``: ``algbw = size/time``; ``busbw = algbw·2(n-1)/n`` (all-reduce),
@@ -45,8 +49,12 @@ from ..primitives import (
 OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "reduce", "send_recv")
 ALGORITHMS = ("ring", "tree", "halving_doubling", "direct", "bruck", "in_network")
 PROTOCOLS = ("ll", "ll128", "simple")
-#: fraction of link bandwidth carrying payload per protocol (NCCL: LL 4/8 bytes, LL128 120/128 bytes, Simple all).
-PROTOCOL_BANDWIDTH_FRACTION = {"ll": 0.5, "ll128": 120.0 / 128.0, "simple": 1.0}
+#: fraction of link bandwidth carrying payload per protocol (NCCL tuning.cc: LL 1/3 of the Simple bandwidth -- 1/4
+#: for reductions, see :data:`LL_REDUCTION_BANDWIDTH_FRACTION` --, LL128 120/128 bytes, Simple all).
+PROTOCOL_BANDWIDTH_FRACTION = {"ll": 1.0 / 3.0, "ll128": 120.0 / 128.0, "simple": 1.0}
+#: LL bandwidth fraction for all-reduce and reduce (NCCL tuning.cc: ``busBw * 1.0/4.0`` for these collectives).
+LL_REDUCTION_BANDWIDTH_FRACTION = 1.0 / 4.0
+TREE_SHAPES = ("binary", "chain")
 #: per-step latency relative to Simple (NCCL tuning.cc NVLink ring hwLat: 0.6, 1.9, 3.4 µs).
 PROTOCOL_LATENCY_FACTOR = {"ll": 0.6 / 3.4, "ll128": 1.9 / 3.4, "simple": 1.0}
 
@@ -128,7 +136,14 @@ def _pipelined(stages, alpha, bytes_per_link, beta, chunk_B):
     return (s1 + m) * (alpha + bytes_per_link / m / beta)
 
 
-def _algorithm_time(op, alg, S, n, alpha, beta, gamma_inv, in_net_beta, imbalance, chunk_B, temperature):
+def _protocol_bandwidth_fraction(op, protocol):
+    if protocol == "ll" and op in ("all_reduce", "reduce"):
+        return LL_REDUCTION_BANDWIDTH_FRACTION
+    return PROTOCOL_BANDWIDTH_FRACTION[protocol]
+
+
+def _algorithm_time(op, alg, S, n, alpha, beta, gamma_inv, in_net_beta, imbalance, chunk_B, temperature,
+                    tree="binary"):
     """Time of one algorithm for one op (α, β already protocol-adjusted). ``gamma_inv`` = s per reduced byte."""
     f = (n - 1.0) / n  # fraction of the buffer that crosses each rank's link in a ring/halving phase
     lg = jnp.log2(n)
@@ -138,8 +153,10 @@ def _algorithm_time(op, alg, S, n, alpha, beta, gamma_inv, in_net_beta, imbalanc
     if op == "all_reduce":
         if alg == "ring":
             return 2 * (n - 1) * alpha + 2 * f * S / beta + f * S * gamma_inv
-        if alg == "tree":  # double binary tree, pipelined: depth 2·log2 n (up + down), 2·S per rank (Sanders 2009)
-            return _pipelined(2 * lgc, alpha, 2 * S, beta, chunk_B) + S * gamma_inv
+        if alg == "tree":  # double binary tree, pipelined: depth 2·log2 n (up + down), 2·S per rank (Sanders 2009);
+            # NCCL's intra-node chain: depth 2(n-1) (tuning.cc), same bytes
+            depth = 2 * (n - 1) if tree == "chain" else 2 * lgc
+            return _pipelined(depth, alpha, 2 * S, beta, chunk_B) + S * gamma_inv
         if alg == "halving_doubling":  # Rabenseifner: recursive-halving RS + recursive-doubling AG
             return 2 * lgc * alpha + 2 * f * S / beta + f * S * gamma_inv
         if alg == "direct":  # two-shot: direct RS then direct AG over a full crossbar
@@ -168,7 +185,9 @@ def _algorithm_time(op, alg, S, n, alpha, beta, gamma_inv, in_net_beta, imbalanc
         red = S * gamma_inv if op == "reduce" else 0.0
         if alg == "ring":  # pipelined chain (NCCL ring broadcast/reduce)
             return _pipelined(n - 1, alpha, S, beta, chunk_B) + red
-        if alg == "tree":  # binomial tree, whole message per round
+        if alg == "tree":  # binomial tree (chain: n-1 hops), whole message per round
+            if tree == "chain":
+                return _pipelined(n - 1, alpha, S, beta, chunk_B) + S * gamma_inv * (op == "reduce")
             return lgc * (alpha + S / beta) + lgc * S * gamma_inv * (op == "reduce")
         if alg == "halving_doubling":  # scatter + all-gather (van de Geijn), or RS + gather for reduce
             return (lgc + n - 1) * alpha + 2 * f * S / beta + f * S * gamma_inv * (op == "reduce")
@@ -224,7 +243,7 @@ def _check_inputs(size_B, n_ranks, bandwidth_Bps, latency_s, temperature):
 
 def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algorithm="auto", protocol="auto",
                     temperature=0.0, efficiency=1.0, overhead_s=0.0, reduce_Bps=None, in_network_Bps=None,
-                    imbalance=1.0, chunk_B=None, local_Bps=None) -> CollectiveTime:
+                    imbalance=1.0, chunk_B=None, local_Bps=None, tree="binary") -> CollectiveTime:
     """Time of one collective over ``n_ranks`` ranks joined by a full-bisection fabric (switch / crossbar).
 
     Args:
@@ -249,6 +268,8 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
             communication kernel reading its input and writing its output on the few SMs NCCL gives it); adds
             ``size_B/local_Bps``. ``None`` = free. An empirical term: it is what makes measured ring busbw grow with
             ``n`` on an NVSwitch box (docs/network.md).
+        tree: shape of the ``"tree"`` algorithm: ``"binary"`` (double binary tree, depth ``log2 n``; NCCL across
+            nodes) or ``"chain"`` (depth ``n - 1``; NCCL inside one node).
 
     Returns:
         :class:`CollectiveTime` (``time_s``, ``algbw_Bps``, ``busbw_Bps``, selection ``weights``,
@@ -266,6 +287,7 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
         check_positive("chunk_B", chunk_B)
     if local_Bps is not None:
         check_positive("local_Bps", local_Bps)
+    check_choice("tree", tree, TREE_SHAPES)
     algs = _resolve_algorithms(op, algorithm, in_network_Bps is not None)
     protos = _resolve_protocols(protocol)
 
@@ -282,9 +304,9 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
     for a in algs:
         for p in protos:
             alpha = alpha0 * PROTOCOL_LATENCY_FACTOR[p]
-            frac = PROTOCOL_BANDWIDTH_FRACTION[p]
+            frac = _protocol_bandwidth_fraction(op, p)
             t = _algorithm_time(op, a, S, n, alpha, beta0 * frac, gamma_inv, in_net * frac, imbalance, chunk_B,
-                                soft_t)
+                                soft_t, tree)
             cands.append(jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), S.shape, n.shape)))
             index.append(ALGORITHMS.index(a) * len(PROTOCOLS) + PROTOCOLS.index(p))
     times = jnp.stack(cands, axis=-1)

@@ -29,6 +29,7 @@ from .._pytree import as_float
 from ..primitives import logsumexp_max, logsumexp_min
 from ._collectives import (
     NCCL_ALGORITHMS,
+    TREE_SHAPES,
     VALID_ALGORITHMS,
     bus_factor,
     collective_time,
@@ -63,6 +64,8 @@ class Dimension(eqx.Module):
         in_network_Bps: per-rank in-network reduction throughput (0 = same as ``bandwidth_Bps``).
         local_Bps: per-rank local processing throughput of the communication kernel (see
             :func:`collective_time`; ``inf`` = free).
+        tree: shape of the tree algorithm on this dimension -- ``"binary"`` (across nodes) or ``"chain"`` (inside
+            one node, as NCCL builds it; see :func:`collective_time`) -- structural (static).
     """
 
     kind: str = eqx.field(static=True)
@@ -75,9 +78,11 @@ class Dimension(eqx.Module):
     in_network_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     in_network: bool = eqx.field(static=True, default=False)
     local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
+    tree: str = eqx.field(static=True, default="binary")
 
     def __check_init__(self):
         check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
+        check_choice("Dimension.tree", self.tree, TREE_SHAPES)
         check_range("Dimension.size", self.size, 1.0, None)
         check_positive("Dimension.bandwidth_Bps", self.bandwidth_Bps)
         check_range("Dimension.latency_s", self.latency_s, 0.0, None)
@@ -94,7 +99,7 @@ class Dimension(eqx.Module):
     def replace(self, **changes) -> Dimension:
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
                                                  "efficiency", "overhead_s", "in_network_Bps", "in_network",
-                                                 "local_Bps")}
+                                                 "local_Bps", "tree")}
         fields.update(changes)
         return Dimension(**fields)
 
@@ -129,7 +134,8 @@ def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, redu
     in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_Bps * dim.efficiency, bw)
     return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algs, protocol=protocol,
                            temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
-                           in_network_Bps=in_bw if has_in else None, imbalance=imbalance, local_Bps=dim.local_Bps)
+                           in_network_Bps=in_bw if has_in else None, imbalance=imbalance, local_Bps=dim.local_Bps,
+                           tree=dim.tree)
 
 
 def _sequential(op, S, dims, kw):

@@ -94,7 +94,8 @@ def _local_Bps(accelerator):
 
 def _nvswitch(size, bw, accelerator, *, in_network=False, in_network_Bps=0.0, latency=NVLINK_LATENCY_S):
     return Dimension("switch", size, bw, latency, efficiency=NVLINK_EFFICIENCY, overhead_s=NVLINK_OVERHEAD_S,
-                     in_network=in_network, in_network_Bps=in_network_Bps, local_Bps=_local_Bps(accelerator))
+                     in_network=in_network, in_network_Bps=in_network_Bps, local_Bps=_local_Bps(accelerator),
+                     tree="chain")  # NCCL: inside one node the "tree" is a chain
 
 
 def _ib(nodes, bw, *, in_network=False):
@@ -139,7 +140,8 @@ def tpu_v5e_pod(x=16, y=16) -> System:
 
 def pcie_box(gpus=8) -> System:
     """PCIe-only server [PCIe]: GPUs behind PCIe 4.0 x16 switches, 25 GB/s achievable per direction, no NVLink."""
-    return System("pcie_box", (Dimension("switch", gpus, 25 * GB, 5.7e-6, overhead_s=NVLINK_OVERHEAD_S),),
+    return System("pcie_box", (Dimension("switch", gpus, 25 * GB, 5.7e-6, overhead_s=NVLINK_OVERHEAD_S,
+                                           tree="chain"),),
                   "a100_40gb", "8x PCIe GPUs, no NVLink")
 
 
