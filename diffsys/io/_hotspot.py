@@ -147,11 +147,17 @@ def read_ptrace(path, floorplan: Floorplan | None = None) -> PowerTrace:
     return trace
 
 
-def write_ptrace(path, names, power_W) -> None:
-    power_W = np.atleast_2d(np.asarray(power_W, float))
+def _write_table(path, names, rows, fmt) -> None:
+    """HotSpot's trace layout: a tab-separated header of block names, then one line per interval."""
+    rows = np.atleast_2d(np.asarray(rows, float))
     with open(path, "w") as f:
         f.write("\t".join(names) + "\n")
-        f.writelines("\t".join(f"{v:.6g}" for v in row) + "\n" for row in power_W)
+        f.writelines("\t".join(format(v, fmt) for v in row) + "\n" for row in rows)
+
+
+def write_ptrace(path, names, power_W) -> None:
+    """Power trace: header of block names, then one line of block powers (W) per interval."""
+    _write_table(path, names, power_W, ".6g")
 
 
 class HotSpotConfig(NamedTuple):
@@ -234,7 +240,4 @@ def read_steady(path) -> dict:
 
 def write_ttrace(path, names, block_temps_K) -> None:
     """Transient trace: header of block names, then one line of block temperatures (K) per interval."""
-    block_temps_K = np.atleast_2d(np.asarray(block_temps_K, float))
-    with open(path, "w") as f:
-        f.write("\t".join(names) + "\n")
-        f.writelines("\t".join(f"{t:.2f}" for t in row) + "\n" for row in block_temps_K)
+    _write_table(path, names, block_temps_K, ".2f")
