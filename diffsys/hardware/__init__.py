@@ -1,5 +1,10 @@
 """Hardware specs (accelerators, memory levels, power) and cited presets."""
 
+from ._calibration import (
+    calibration_kinds as calibration_kinds,
+    calibration_provenance as calibration_provenance,
+    preset_calibration as preset_calibration,
+)
 from ._io import (
     accelerator_from_dict as accelerator_from_dict,
     accelerator_to_dict as accelerator_to_dict,

@@ -11,7 +11,11 @@ Format (all numbers SI)::
      "power": {"tdp_W": 500, "idle_W": 60, "static_fraction": 0.3},
      "main_memory": "hbm",
      "frequency_Hz": 1.8e9, "num_cores": 128, "sparsity_speedup": 2,
-     "link_bandwidth_Bps": 4.5e11, "nic_bandwidth_Bps": 5e10, "energy_J_per_flop": 3e-13}
+     "link_bandwidth_Bps": 4.5e11, "nic_bandwidth_Bps": 5e10, "energy_J_per_flop": 3e-13,
+     "calibration": {"gemm": {"bf16": {"launch_s": 2.5e-6}}}}
+
+``calibration`` (optional) holds fitted kernel constants, ``{kind: {dtype: {name: value}}}``; see
+:attr:`Accelerator.calibration`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from ._presets import preset
 from ._spec import Accelerator, MemoryLevel, PowerSpec
 
 _TOP_KEYS = {"name", "matrix_flops", "vector_flops", "memory", "power", "main_memory", "frequency_Hz", "num_cores",
-             "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps", "energy_J_per_flop"}
+             "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps", "energy_J_per_flop", "calibration"}
 _MEM_KEYS = {"name", "capacity_B", "bandwidth_Bps", "latency_s", "energy_J_per_B", "area_mm2"}
 _POWER_KEYS = {"tdp_W", "idle_W", "static_fraction"}
 _SCALARS = ("frequency_Hz", "num_cores", "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps",
@@ -53,6 +57,8 @@ def accelerator_to_dict(acc: Accelerator) -> dict:
         "power": {k: _num(getattr(acc.power, k)) for k in ("tdp_W", "idle_W", "static_fraction")},
         "main_memory": acc.main_memory.name,
         **{k: _num(getattr(acc, k)) for k in _SCALARS},
+        "calibration": {kind: {d: {c: _num(v) for c, v in consts.items()} for d, consts in table.items()}
+                        for kind, table in acc.calibration.items()},
     }
 
 
@@ -79,7 +85,7 @@ def accelerator_from_dict(d: dict, where: str = "accelerator") -> Accelerator:
         raise ValueError(f"{where}.main_memory must be one of {names}, got {main!r}")
     scalars = {k: d[k] for k in _SCALARS if k in d and d[k] is not None}
     return Accelerator(d["name"], d["matrix_flops"], d.get("vector_flops", {}), levels, PowerSpec(**d["power"]),
-                       main_memory_index=names.index(main), **scalars)
+                       main_memory_index=names.index(main), calibration=d.get("calibration"), **scalars)
 
 
 def save_accelerator(acc: Accelerator, path: str | os.PathLike) -> None:

@@ -21,6 +21,7 @@ microbenchmarking", 2018-2021) and says so; such fields are design parameters us
 
 from __future__ import annotations
 
+from ._calibration import preset_calibration
 from ._spec import Accelerator, MemoryLevel, PowerSpec
 
 KiB, MiB, GiB = 2**10, 2**20, 2**30
@@ -189,8 +190,13 @@ PRESETS = {
 
 
 def preset(name: str) -> Accelerator:
-    """An accelerator preset by name (case-insensitive; ``-`` and ``_`` are interchangeable)."""
+    """An accelerator preset by name (case-insensitive; ``-`` and ``_`` are interchangeable), with the calibrated
+    kernel constants shipped for it (:mod:`diffsys.hardware._calibration`; the builders alone carry none)."""
     key = name.lower().replace("-", "_")
     if key not in PRESETS:
         raise ValueError(f"unknown accelerator preset {name!r}; known: {sorted(PRESETS)}")
-    return PRESETS[key]()
+    builder = PRESETS[key]
+    acc = builder()
+    for kind, table in preset_calibration(builder.__name__).items():
+        acc = acc.with_calibration(kind, table)
+    return acc

@@ -60,6 +60,24 @@ class PowerSpec(eqx.Module):
         check_range("PowerSpec.static_fraction", self.static_fraction, 0.0, 1.0)
 
 
+def _as_calibration(name, cal) -> dict:
+    """Validate and convert ``{kind: {dtype: {constant: number}}}`` to array leaves."""
+    if not isinstance(cal, dict):
+        raise ValueError(f"{name}.calibration must be a mapping kind -> dtype -> constants, got {type(cal).__name__}")
+    out = {}
+    for kind, table in cal.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"{name}.calibration[{kind!r}] must map dtype -> constants")
+        out[kind] = {}
+        for dtype, consts in table.items():
+            if dtype != "*":
+                check_choice(f"{name}.calibration[{kind!r}] dtype", dtype, DTYPE_BYTES)
+            if not isinstance(consts, dict):
+                raise ValueError(f"{name}.calibration[{kind!r}][{dtype!r}] must map constant names to numbers")
+            out[kind][dtype] = {c: as_float(v) for c, v in consts.items()}
+    return out
+
+
 class Accelerator(eqx.Module):
     """A compute device: peak throughput per dtype, memory hierarchy, power and interconnect.
 
@@ -77,6 +95,11 @@ class Accelerator(eqx.Module):
         nic_bandwidth_Bps: scale-out network bandwidth per device per direction.
         energy_J_per_flop: energy of one bf16 matrix FLOP (other dtypes scale, see ``diffsys.power``).
         main_memory_index: index into ``memory`` of the main memory level (static).
+        calibration: fitted kernel constants, ``{kind: {dtype: {name: array}}}`` (kind = ``"gemm"``,
+            ``"attention"``, ...). Array leaves, so they can be swept, fitted and differentiated like any other
+            field; presets load them from ``diffsys/hardware/calibration/<kind>.json`` (with provenance), and a
+            kind or dtype that is absent means "use the model's documented defaults". See
+            :meth:`kernel_constants`.
     """
 
     name: str = eqx.field(static=True)
@@ -91,6 +114,7 @@ class Accelerator(eqx.Module):
     nic_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     energy_J_per_flop: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     main_memory_index: int = eqx.field(static=True, default=-1)
+    calibration: dict = eqx.field(default_factory=dict)
 
     def __init__(
         self,
@@ -106,6 +130,7 @@ class Accelerator(eqx.Module):
         nic_bandwidth_Bps=0.0,
         energy_J_per_flop=0.0,
         main_memory_index=-1,
+        calibration=None,
     ):
         self.name = name
         for key in matrix_flops:
@@ -128,6 +153,7 @@ class Accelerator(eqx.Module):
         if not -n <= main_memory_index < n:
             raise ValueError(f"{name}.main_memory_index must be in [{-n}, {n - 1}], got {main_memory_index}")
         self.main_memory_index = main_memory_index % n
+        self.calibration = _as_calibration(name, calibration or {})
 
     def __check_init__(self):
         for k, v in {**self.matrix_flops, **{f"vector_{k}": v for k, v in self.vector_flops.items()}}.items():
@@ -156,6 +182,26 @@ class Accelerator(eqx.Module):
                              f"supported: {[d for d in order if d in table]}")
         peak = table[supported[0]]
         return peak * self.sparsity_speedup if (sparse and matrix) else peak
+
+    def kernel_constants(self, kind: str, dtype: str = "bf16"):
+        """Calibrated constants of kernel model ``kind`` for ``dtype`` (a dict of arrays), or ``None``.
+
+        The dtype is resolved as :meth:`peak_flops` resolves it (an fp8 GEMM on A100 runs as bf16, so it uses the
+        bf16 constants); a dtype entry ``"*"`` applies to every dtype of that kind without its own entry.
+        """
+        table = self.calibration.get(kind)
+        if not table:
+            return None
+        check_choice("dtype", dtype, DTYPE_BYTES)
+        runs_as = next((d for d in (dtype, *_FALLBACK[dtype]) if d in self.matrix_flops), dtype)
+        return table.get(runs_as, table.get("*"))
+
+    def with_calibration(self, kind: str, constants: dict | None) -> "Accelerator":
+        """A copy with the constants of ``kind`` replaced (``{dtype: {name: value}}``; ``None`` removes them)."""
+        cal = {k: v for k, v in self.calibration.items() if k != kind}
+        if constants is not None:
+            cal[kind] = _as_calibration(self.name, {kind: constants})[kind]
+        return eqx.tree_at(lambda a: a.calibration, self, cal)
 
     @property
     def main_memory(self) -> MemoryLevel:
