@@ -213,3 +213,41 @@ def test_bad_inputs_raise_clear_errors():
         P.steady_state(FLP, jnp.ones(5), CFG)
     with pytest.raises(ValueError, match="overlap"):
         P.floorplan([("a", 2e-3, 2e-3, 0, 0), ("b", 2e-3, 2e-3, 1e-3, 0)]).validate()
+
+
+def test_slowest_time_constant_is_the_lumped_sink_rc():
+    """The package's slowest thermal mode is the heat sink charging through the convection resistance.
+
+    Rayleigh quotient with the all-ones vector: ``τ_max = max_x xᵀCx / xᵀGx ≥ C_total·r_convec`` (every path to
+    ambient runs through ``r_convec``), and for this package the bound is tight within a few percent. ``C_total`` is
+    computed here from HotSpot's own definitions (temperature.h: ``C_FACTOR = 0.333`` lumps the convection
+    capacitance; sink and spreader capacitances are ``c_v · volume``), independently of the library's network
+    builder, so a wrong capacitance (a changed lumping factor, a missing volume term) fails this test. The decay
+    measured from the transient integrator must agree with the eigenvalue.
+    """
+    with float64():
+        cfg = P.ThermalConfig(ambient=318.15)
+        flp = P.grid_floorplan(2, 3, 0.012, 0.008)
+        net = P.block_network(flp, cfg)
+        G = np.asarray(net.conductance)
+        C = np.asarray(net.capacitance)
+        s = 1.0 / np.sqrt(C)
+        tau_slow = 1.0 / np.linalg.eigvalsh(s[:, None] * G * s[None, :]).min()
+
+        die = 0.012 * 0.008
+        c_total = (0.333 * float(cfg.c_convec)
+                   + float(cfg.p_sink) * float(cfg.s_sink) ** 2 * float(cfg.t_sink)
+                   + float(cfg.p_spreader) * float(cfg.s_spreader) ** 2 * float(cfg.t_spreader)
+                   + float(cfg.p_interface) * die * float(cfg.t_interface)
+                   + float(cfg.p_chip) * die * float(cfg.t_chip))
+        lumped = float(cfg.r_convec) * c_total
+        assert lumped <= tau_slow <= 1.06 * lumped, (tau_slow, lumped)
+
+        # the integrator's late-time decay towards the steady state has the same time constant
+        p = jnp.full(6, 5.0)
+        steady = P.solve_steady(net, p)
+        dt = 2.0
+        tr = P.transient(net, jnp.tile(p, (60, 1)), dt, substeps=20)
+        gap = np.asarray(steady.nodes_K)[-1] - np.asarray(tr.nodes_K)[:, -1]
+        tau_meas = dt * 10 / np.log(gap[29] / gap[39])
+        np.testing.assert_allclose(tau_meas, tau_slow, rtol=0.02)
