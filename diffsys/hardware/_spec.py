@@ -183,6 +183,27 @@ class Accelerator(eqx.Module):
         peak = table[supported[0]]
         return peak * self.sparsity_speedup if (sparse and matrix) else peak
 
+    def matrix_dtype(self, dtype: str = "bf16") -> str:
+        """The dtype the matrix units run ``dtype`` as: ``dtype`` itself or its first supported fallback (fp8 ->
+        bf16 on A100); ``dtype`` unchanged when no matrix unit supports it or a fallback."""
+        check_choice("dtype", dtype, DTYPE_BYTES)
+        return next((d for d in (dtype, *_FALLBACK[dtype]) if d in self.matrix_flops), dtype)
+
+    def unit_peaks(self, dtype: str = "bf16", sparse: bool = False):
+        """(matrix, vector) peak FLOP/s for ``dtype``; a unit lacking the dtype (and its fallbacks) is replaced by
+        the other one (an fp32 GEMM on V100 runs on the CUDA cores); raises ``ValueError`` when neither has it."""
+        try:
+            p_mat = self.peak_flops(dtype, sparse=sparse)
+        except ValueError:
+            p_mat = None
+        try:
+            p_vec = self.peak_flops(dtype, matrix=False)
+        except ValueError:
+            if p_mat is None:
+                raise
+            p_vec = None
+        return (p_vec if p_mat is None else p_mat), (p_mat if p_vec is None else p_vec)
+
     def kernel_constants(self, kind: str, dtype: str = "bf16"):
         """Calibrated constants of kernel model ``kind`` for ``dtype`` (a dict of arrays), or ``None``.
 
@@ -192,9 +213,7 @@ class Accelerator(eqx.Module):
         table = self.calibration.get(kind)
         if not table:
             return None
-        check_choice("dtype", dtype, DTYPE_BYTES)
-        runs_as = next((d for d in (dtype, *_FALLBACK[dtype]) if d in self.matrix_flops), dtype)
-        return table.get(runs_as, table.get("*"))
+        return table.get(self.matrix_dtype(dtype), table.get("*"))
 
     def with_calibration(self, kind: str, constants: dict | None) -> "Accelerator":
         """A copy with the constants of ``kind`` replaced (``{dtype: {name: value}}``; ``None`` removes them)."""

@@ -24,6 +24,7 @@ from ._graphs import (
     vit_b16_layers as vit_b16_layers,
 )
 from ._ops import (
+    GEMM_COLUMNS as GEMM_COLUMNS,
     OpCost as OpCost,
     add_ops as add_ops,
     attention as attention,
@@ -41,6 +42,12 @@ from ._ops import (
     rmsnorm as rmsnorm,
     softmax as softmax,
 )
+from ._gemm import (
+    GEMM_CONSTANT_NAMES as GEMM_CONSTANT_NAMES,
+    GEMM_DEFAULT_CONSTANTS as GEMM_DEFAULT_CONSTANTS,
+    gemm_constants as gemm_constants,
+    gemm_time as gemm_time,
+)
 from ._optime import compute_time as compute_time, op_time as op_time, unit_peaks as unit_peaks
 from ._chart import plot_roofline as plot_roofline
 from ._hierarchical import (
@@ -51,3 +58,4 @@ from ._hierarchical import (
     hierarchical_roofline as hierarchical_roofline,
     with_host_level as with_host_level,
 )
+from ._model import OpMetrics as OpMetrics, OpSpec as OpSpec, op_model as op_model

@@ -16,7 +16,7 @@ def _named_ops(ops, names):
         return list(ops.names) if names is None else list(names), ops.ops
     if isinstance(ops, OpCost):
         n = int(np.size(ops.flops))
-        stacked = OpCost(*(np.broadcast_to(np.asarray(f, float), np.shape(ops.flops)).ravel() for f in ops))
+        stacked = OpCost(*(np.broadcast_to(np.asarray(f, float), np.shape(ops.flops)).ravel() for f in ops[:4]))
         return (list(names) if names is not None else [f"op{i}" for i in range(n)]), stacked
     pairs = list(ops)
     if pairs and isinstance(pairs[0], tuple):

@@ -78,12 +78,6 @@ def constant_efficiency(compute=1.0, memory=1.0) -> Efficiency:
     return Efficiency(EfficiencyCurve(compute), EfficiencyCurve(memory), compute)
 
 
-def unit_peaks(accel, dtype, sparse=False):
-    from ._optime import unit_peaks as _unit_peaks
-
-    return _unit_peaks(accel, dtype, sparse=sparse)
-
-
 def default_efficiency(accel, dtype="bf16", *, level=None) -> Efficiency:
     """The default size-dependent efficiency of ``accel`` (constants and sources in the module docstring).
 
@@ -91,7 +85,7 @@ def default_efficiency(accel, dtype="bf16", *, level=None) -> Efficiency:
     """
     mem = accel.main_memory if level is None else accel.level(level)
     return Efficiency(
-        matrix=EfficiencyCurve(MATRIX_EFFICIENCY_MAX, unit_peaks(accel, dtype)[0] * MATRIX_RAMP_S),
+        matrix=EfficiencyCurve(MATRIX_EFFICIENCY_MAX, accel.unit_peaks(dtype)[0] * MATRIX_RAMP_S),
         memory=EfficiencyCurve(MEMORY_EFFICIENCY_MAX, mem.bandwidth_Bps * mem.latency_s),
         vector=VECTOR_EFFICIENCY,
     )

@@ -18,8 +18,8 @@ from .._checks import check_choice
 from ._core import Roofline
 from ._efficiency import as_efficiency
 from ._ops import (
-    OpCost, _op, attention, bytes_of, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward, reduction,
-    rmsnorm, softmax,
+    OpCost, _op, attention, bytes_of, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward, pad_gemm,
+    reduction, rmsnorm, softmax,
 )
 from ._optime import op_time
 
@@ -41,9 +41,12 @@ class OpGraph(eqx.Module):
             raise ValueError("an OpGraph needs at least one op")
         names = tuple(n for n, _ in named_ops)
         ops = [_op(*o) for _, o in named_ops]
-        shape = jnp.broadcast_shapes(*(f.shape for o in ops for f in o))
+        shape = jnp.broadcast_shapes(*(f.shape for o in ops for f in o[:4]),
+                                     *(o.gemm.shape[:-2] for o in ops if o.gemm is not None))
         stacked = [jnp.stack([jnp.broadcast_to(o[j], shape) for o in ops]) for j in range(4)]
-        return cls(names, OpCost(*stacked))
+        rows = max((o.gemm.shape[-2] for o in ops if o.gemm is not None), default=0)
+        gemm = jnp.stack([pad_gemm(o.gemm, shape, rows) for o in ops]) if rows else None
+        return cls(names, OpCost(*stacked, gemm))
 
     def __len__(self):
         return len(self.names)
@@ -51,7 +54,7 @@ class OpGraph(eqx.Module):
     def __getitem__(self, i) -> OpCost:
         if isinstance(i, str):
             i = self.names.index(i)
-        return OpCost(*(f[i] for f in self.ops))
+        return OpCost(*(None if f is None else f[i] for f in self.ops))
 
     def items(self):
         """``[(name, OpCost), ...]``."""
@@ -60,12 +63,18 @@ class OpGraph(eqx.Module):
     def total(self) -> OpCost:
         """The whole graph as one op (sums; ``matrix`` is the FLOP-weighted mean)."""
         o = self.ops
+        gemm = None if o.gemm is None else jnp.concatenate(list(o.gemm), axis=-2)
         return _op(jnp.sum(o.flops, axis=0), jnp.sum(o.bytes_read, axis=0), jnp.sum(o.bytes_written, axis=0),
-                   _matrix_mean(o))
+                   _matrix_mean(o), gemm)
 
     def __add__(self, other: "OpGraph") -> "OpGraph":
+        a, b = self.ops, other.ops
+        gemm = None
+        if a.gemm is not None or b.gemm is not None:
+            rows = max(g.shape[-2] for g in (a.gemm, b.gemm) if g is not None)
+            gemm = jnp.concatenate([pad_gemm(g, o.flops.shape, rows) for g, o in ((a.gemm, a), (b.gemm, b))], 0)
         return OpGraph(self.names + other.names,
-                       OpCost(*(jnp.concatenate([a, b], axis=0) for a, b in zip(self.ops, other.ops))))
+                       OpCost(*(jnp.concatenate([x, y], axis=0) for x, y in zip(a[:4], b[:4])), gemm))
 
     def prefixed(self, prefix: str) -> "OpGraph":
         return OpGraph(tuple(f"{prefix}{n}" for n in self.names), self.ops)
@@ -97,7 +106,7 @@ class GraphTime(NamedTuple):
 def graph_time(graph: OpGraph, accel, dtype="bf16", efficiency=None, temperature=0.0, *, overhead_s=0.0,
                sparse=False) -> GraphTime:
     """Sum of :func:`op_time` over the graph's ops (run back to back), evaluated with ``jax.vmap`` over the ops."""
-    eff = as_efficiency(efficiency, accel, dtype)
+    eff = None if efficiency is None else as_efficiency(efficiency, accel, dtype)
     per = jax.vmap(lambda o: op_time(o, accel, dtype, eff, temperature, overhead_s=overhead_s,
                                      sparse=sparse))(graph.ops)
     return GraphTime(jnp.sum(per.time_s, axis=0), jnp.sum(per.energy_J, axis=0), jnp.sum(graph.ops.flops, axis=0),

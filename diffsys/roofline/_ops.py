@@ -29,12 +29,18 @@ class OpCost(NamedTuple):
         bytes_read: bytes read from main memory.
         bytes_written: bytes written to main memory.
         matrix: fraction of ``flops`` executed on the matrix units (1 for GEMM/conv, 0 for elementwise ops).
+        gemm: ``None``, or the GEMM kernels this op is made of, an array ``(..., G, 6)`` with columns
+            ``(m, n, k, batch, count, bytes)`` (:data:`GEMM_COLUMNS`; ``count`` launches of a ``batch``-batched
+            ``m×n×k`` GEMM moving ``bytes`` each). :func:`op_time` times these with the calibrated kernel model
+            (:func:`diffsys.roofline.gemm_time`) and any remaining work with the roofline; rows with ``count = 0``
+            are padding.
     """
 
     flops: jnp.ndarray
     bytes_read: jnp.ndarray
     bytes_written: jnp.ndarray
     matrix: jnp.ndarray = 1.0
+    gemm: jnp.ndarray | None = None
 
     @property
     def bytes(self):
@@ -53,24 +59,50 @@ class OpCost(NamedTuple):
         return add_ops(self, other)
 
     def scale(self, factor) -> "OpCost":
-        """``factor`` copies of this op (e.g. the same layer repeated)."""
-        return OpCost(self.flops * factor, self.bytes_read * factor, self.bytes_written * factor, self.matrix)
+        """``factor`` copies of this op (e.g. the same layer repeated; GEMM kernels are launched ``factor`` times)."""
+        g = self.gemm
+        if g is not None:
+            f = jnp.asarray(factor, dtype=g.dtype)[..., None, None]
+            g = jnp.where(jnp.arange(len(GEMM_COLUMNS)) == GEMM_COLUMNS.index("count"), g * f, g)
+        return OpCost(self.flops * factor, self.bytes_read * factor, self.bytes_written * factor, self.matrix, g)
 
 
-def _op(flops, bytes_read, bytes_written, matrix=1.0) -> OpCost:
+#: Columns of :attr:`OpCost.gemm`.
+GEMM_COLUMNS = ("m", "n", "k", "batch", "count", "bytes")
+
+
+def _op(flops, bytes_read, bytes_written, matrix=1.0, gemm=None) -> OpCost:
     f = jnp.asarray(flops, dtype=jnp.result_type(float, flops))
     r = jnp.asarray(bytes_read, dtype=f.dtype)
     w = jnp.asarray(bytes_written, dtype=f.dtype)
-    m = jnp.broadcast_to(jnp.asarray(matrix, dtype=f.dtype), jnp.broadcast_shapes(f.shape, r.shape, w.shape))
-    return OpCost(f, r, w, m)
+    shape = jnp.broadcast_shapes(f.shape, r.shape, w.shape)
+    m = jnp.broadcast_to(jnp.asarray(matrix, dtype=f.dtype), shape)
+    if gemm is not None:
+        gemm = jnp.asarray(gemm, dtype=f.dtype)
+        gemm = jnp.broadcast_to(gemm, jnp.broadcast_shapes(gemm.shape[:-2], shape) + gemm.shape[-2:])
+    return OpCost(f, r, w, m, gemm)
+
+
+def pad_gemm(gemm, shape, rows):
+    """``gemm`` (or ``None``) broadcast to batch ``shape`` and zero-padded to ``rows`` kernel rows."""
+    if gemm is None:
+        return jnp.zeros((*shape, rows, len(GEMM_COLUMNS)))
+    gemm = jnp.broadcast_to(gemm, (*shape, *gemm.shape[-2:]))
+    return jnp.concatenate([gemm, jnp.zeros((*shape, rows - gemm.shape[-2], len(GEMM_COLUMNS)), gemm.dtype)], -2)
 
 
 def add_ops(*ops: OpCost) -> OpCost:
-    """Sum of ops; ``matrix`` is the FLOP-weighted mean fraction."""
+    """Sum of ops; ``matrix`` is the FLOP-weighted mean fraction; the GEMM kernels of the parts are concatenated
+    (each keeps its own kernel time in :func:`op_time`)."""
     flops = sum(o.flops for o in ops)
     mflops = sum(o.flops * o.matrix for o in ops)
     matrix = jnp.where(flops > 0, mflops / jnp.where(flops > 0, flops, 1.0), 1.0)
-    return _op(flops, sum(o.bytes_read for o in ops), sum(o.bytes_written for o in ops), matrix)
+    gemm = None
+    if any(o.gemm is not None for o in ops):
+        shape = jnp.broadcast_shapes(*(jnp.shape(f) for o in ops for f in o[:4]),
+                                     *(o.gemm.shape[:-2] for o in ops if o.gemm is not None))
+        gemm = jnp.concatenate([pad_gemm(o.gemm, shape, 0 if o.gemm is None else o.gemm.shape[-2]) for o in ops], -2)
+    return _op(flops, sum(o.bytes_read for o in ops), sum(o.bytes_written for o in ops), matrix, gemm)
 
 
 def bytes_of(dtype_or_bytes) -> float:
@@ -92,7 +124,14 @@ def gemm(m, n, k, batch=1, bytes_per_element=2, *, bytes_out=None, shared_b=Fals
     bpe = bytes_of(bytes_per_element)
     bo = bpe if bytes_out is None else bytes_of(bytes_out)
     b_copies = 1.0 if shared_b else batch
-    return _op(2.0 * batch * m * n * k, (batch * m * k + b_copies * k * n) * bpe, batch * m * n * bo, 1.0)
+    read = (batch * m * k + b_copies * k * n) * bpe
+    written = batch * m * n * bo
+    # a shared weight is one GEMM of batch·m rows; otherwise a batched GEMM
+    rows, kb = (batch * m, 1.0) if shared_b else (m, batch)
+    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in (m, n, k, batch)))
+    cols = [rows, n, k, kb, 1.0, read + written]
+    kernel = jnp.stack([jnp.broadcast_to(jnp.asarray(c, dtype=jnp.result_type(float, c)), shape) for c in cols], -1)
+    return _op(2.0 * batch * m * n * k, read, written, 1.0, kernel[..., None, :])
 
 
 def matmul_backward(m, n, k, batch=1, bytes_per_element=2) -> OpCost:
