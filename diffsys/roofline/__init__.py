@@ -50,6 +50,14 @@ from ._gemm import (
 )
 from ._optime import compute_time as compute_time, op_time as op_time, unit_peaks as unit_peaks
 from ._chart import plot_roofline as plot_roofline
+from ._attention_kernels import (
+    DEFAULT_ATTENTION_CONSTANTS as DEFAULT_ATTENTION_CONSTANTS,
+    AttentionKernelTime as AttentionKernelTime,
+    attention_constants as attention_constants,
+    causal_tile_pairs as causal_tile_pairs,
+    decode_attention_time as decode_attention_time,
+    prefill_attention_time as prefill_attention_time,
+)
 from ._hierarchical import (
     HOST_LINKS_Bps as HOST_LINKS_Bps,
     HierarchicalRoofline as HierarchicalRoofline,
