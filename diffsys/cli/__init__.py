@@ -1,17 +1,48 @@
 """The ``diffsys`` command. Sub-commands live in ``diffsys/cli/_cmd_*.py`` modules, each exposing
 ``register(subparsers)`` that adds its parser and sets ``func`` (a callable taking the parsed args, returning an
-exit code)."""
+exit code).
+
+Bad input never ends in a traceback: argument errors, and ``ValueError``/``OSError`` raised while reading and checking
+inputs, print one line ``diffsys <command>: error: <message>`` on stderr and exit with status 2 (argparse's
+convention); outputs are written atomically, so a failed run leaves no partial file.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block), with a "did you mean" for bad choices.
+    Sub-command parsers inherit the class."""
+
+    def error(self, message):
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            from .._checks import did_you_mean
+
+            message += did_you_mean(m.group(1), re.findall(r"'?([^',\s]+)'?", m.group(2)))
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+def _one_line(message) -> str:
+    return " ".join(str(message).split())
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename:  # '[Errno 13] Permission denied: x' -> plain words
+        return f"{e.strerror}: {e.filename}"
+    if isinstance(e, KeyError) and e.args:
+        return f"unknown key {e.args[0]!r}"
+    return _one_line(e)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="diffsys",
         description="Differentiable analytical performance models for computer systems and ML hardware.",
     )
@@ -26,14 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # an argument error (already reported in one line) returns its status; --help exits
+        if e.code in (0, None):
+            raise
+        return int(e.code) if isinstance(e.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as e:  # bad user input: one clear line, no traceback
-        print(f"diffsys {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, KeyError) as e:  # bad user input: one clear line, no traceback
+        sys.stdout.flush()
+        print(f"diffsys {args.command}: error: {_error_text(e)}", file=sys.stderr)
         return 2
 
 

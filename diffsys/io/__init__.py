@@ -1,5 +1,6 @@
 """diffsys.io"""
 from ._hotspot import (
+    _USED as HOTSPOT_USED_OPTIONS,
     HotSpotConfig as HotSpotConfig,
     PowerTrace as PowerTrace,
     format_steady as format_steady,
@@ -20,6 +21,7 @@ from ._booksim import (
     read_booksim_config as read_booksim_config,
 )
 from ._nccl import (
+    DTYPE_BYTES as NCCL_DTYPE_BYTES,
     NcclTestsTable as NcclTestsTable,
     format_nccl_tests as format_nccl_tests,
     nccl_sizes as nccl_sizes,

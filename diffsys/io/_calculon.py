@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 
 import jax.numpy as jnp
 
-from .._checks import check_choice, check_keys
+from .._checks import check_choice, check_keys, check_number
 from ..hardware import Accelerator, MemoryLevel, PowerSpec
 
 MODEL_FIELDS = ("hidden", "feedforward", "seq_size", "attn_heads", "attn_size", "num_blocks")
@@ -52,18 +51,45 @@ _DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp8": 1, "fp32": 4}
 CALCULON_VOCAB = 51200  # Calculon's parameter count uses a 51,200-token embedding
 
 
+#: sane maxima of Calculon's fields (far above any real system, e.g. the 8e10 GiB "unlimited" memory of
+#: a100_80e.json; they keep float32 arithmetic finite)
+_MAX_INT = 2**31 - 1
+_MAX = {"tflops": 1e6, "GBps": 1e6, "GiB": 1e12, "bandwidth": 1e6, "latency": 10.0, "size": 2**20}
+
+
 def _load(src, what):
     if isinstance(src, dict):
         return dict(src)
-    path = pathlib.Path(src)
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{what} {path}: not valid JSON ({e})") from None
+    from .._files import read_structured
+
+    data = read_structured(src, f"{what} file")
     if not isinstance(data, dict):
-        raise ValueError(f"{what} {path}: expected a JSON object")
+        raise ValueError(f"{what} {src}: expected a JSON object")
     return data
+
+
+def _number(where, value, lo, hi, *, lo_open=True, unit="", integer=False):
+    return check_number(where, value, lo, hi, lo_open=lo_open, unit=unit, integer=integer)
+
+
+def _table(where, table, eff_name):
+    """A Calculon efficiency table ``[[threshold, efficiency], ...]`` with thresholds >= 0, efficiencies in (0, 1]."""
+    if not isinstance(table, list) or not table:
+        raise ValueError(f"{where} must be a non-empty list of [threshold, {eff_name}] pairs, got {table!r}")
+    rows = []
+    for i, row in enumerate(table):
+        if not isinstance(row, list) or len(row) != 2:
+            raise ValueError(f"{where}[{i}] must be a [threshold, {eff_name}] pair, got {row!r}")
+        rows.append((_number(f"{where}[{i}][0] (threshold)", row[0], 0.0, None, lo_open=False),
+                     _number(f"{where}[{i}][1] ({eff_name})", row[1], 0.0, 1.0)))
+    return rows
+
+
+def _section(d, key, where):
+    v = d[key]
+    if not isinstance(v, dict):
+        raise ValueError(f"{where}.{key} must be an object, got {v!r}")
+    return v
 
 
 def _require(d, keys, where):
@@ -81,7 +107,8 @@ def read_calculon_model(src, *, attention_type="multihead"):
     _require(d, MODEL_FIELDS, "Calculon model")
     check_choice("attention_type", attention_type, ("multihead", "multiquery"))
     for k in MODEL_FIELDS:
-        if not isinstance(d[k], int) or d[k] < 1:
+        _number(f"Calculon model: {k}", d[k], 1, _MAX_INT, lo_open=False, integer=True)
+        if not isinstance(d[k], int):
             raise ValueError(f"Calculon model: {k} must be a positive integer, got {d[k]!r}")
     heads = d["attn_heads"]
     return Transformer(name=str(d.get("name", "calculon")), hidden=d["hidden"], ffn=d["feedforward"],
@@ -112,37 +139,63 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
     _require(d, ("matrix", "mem1", "networks"), "Calculon system")
     check_choice("Calculon system: datatype", dtype, _DTYPES)
     dt = _DTYPES[dtype]
-    if dtype not in d["matrix"]:
-        raise ValueError(f"Calculon system: no matrix entry for datatype {dtype!r}; has {sorted(d['matrix'])}")
-    mat = d["matrix"][dtype]
+    where = "Calculon system"
+    matrix = _section(d, "matrix", where)
+    if dtype not in matrix:
+        raise ValueError(f"Calculon system: no matrix entry for datatype {dtype!r}; has {sorted(matrix)}")
+    mat = _section(matrix, dtype, f"{where}.matrix")
     check_keys(f"Calculon system: matrix.{dtype}", mat, ("tflops", "gflops_efficiency"))
-    peak = float(mat["tflops"]) * 1e12
-    table = mat.get("gflops_efficiency", [[0, 1.0]])
-    eff_big = max(float(e) for _, e in table)
+    _require(mat, ("tflops",), f"Calculon system: matrix.{dtype}")
+    peak = _number(f"{where}: matrix.{dtype}.tflops", mat["tflops"], 0.0, _MAX["tflops"], unit="TFLOP/s") * 1e12
+    table = _table(f"{where}: matrix.{dtype}.gflops_efficiency", mat.get("gflops_efficiency", [[0, 1.0]]),
+                   "efficiency")
+    eff_big = max(e for _, e in table)
     eff_1g = _efficiency_at(table, 1.0)
     # per-kernel overhead t0 so that a 1-GFLOP GEMM runs at eff_1g: 1e9/(peak·eff_1g) = 1e9/(peak·eff_big) + t0
     overhead = max(1e9 / peak * (1.0 / eff_1g - 1.0 / eff_big), 0.0)
-    vec = d.get("vector", {}).get(dtype, {"tflops": float(mat["tflops"]) / 8})
-    mem1, mem2 = d["mem1"], d.get("mem2", {"GiB": 0.0, "GBps": 1.0})
+    vectors = _section(d, "vector", where) if "vector" in d else {}
+    vec = _section(vectors, dtype, f"{where}.vector") if dtype in vectors else {"tflops": peak / 8e12}
+    vec_tflops = _number(f"{where}: vector.{dtype}.tflops", vec.get("tflops"), 0.0, _MAX["tflops"], unit="TFLOP/s")
+    mem1 = _section(d, "mem1", where)
+    mem2 = _section(d, "mem2", where) if "mem2" in d else {"GiB": 0.0, "GBps": 1.0}
     for name, mem in (("mem1", mem1), ("mem2", mem2)):
         check_keys(f"Calculon system: {name}", mem, ("GiB", "GBps", "MB_efficiency"))
-    mem_eff = max(float(e) for _, e in mem1.get("MB_efficiency", [[0, 1.0]]))
+        _require(mem, ("GiB", "GBps"), f"{where}: {name}")
+        _number(f"{where}: {name}.GiB", mem["GiB"], 0.0, _MAX["GiB"], lo_open=name == "mem1", unit="GiB")
+        _number(f"{where}: {name}.GBps", mem["GBps"], 0.0, _MAX["GBps"], unit="GB/s")
+        if "MB_efficiency" in mem:
+            _table(f"{where}: {name}.MB_efficiency", mem["MB_efficiency"], "efficiency")
+    mem_eff = max(e for _, e in _table(f"{where}: mem1.MB_efficiency", mem1.get("MB_efficiency", [[0, 1.0]]),
+                                       "efficiency"))
     check_choice("Calculon system: processing_mode", d.get("processing_mode", "no_overlap"),
                  ("no_overlap", "roofline"))
     nets = d["networks"]
     if not isinstance(nets, list) or not nets:
         raise ValueError("Calculon system: networks must be a non-empty list")
     for i, n in enumerate(nets):
-        check_keys(f"Calculon system: networks[{i}]", n, NETWORK_FIELDS)
-        _require(n, ("bandwidth", "efficiency", "size", "latency"), f"Calculon system: networks[{i}]")
+        at = f"{where}: networks[{i}]"
+        if not isinstance(n, dict):
+            raise ValueError(f"{at} must be an object with bandwidth, efficiency, size, latency")
+        check_keys(at, n, NETWORK_FIELDS)
+        _require(n, ("bandwidth", "efficiency", "size", "latency"), at)
+        _number(f"{at}.bandwidth", n["bandwidth"], 0.0, _MAX["bandwidth"], unit="GB/s")
+        _number(f"{at}.efficiency", n["efficiency"], 0.0, 1.0)
+        _number(f"{at}.size", n["size"], 1, _MAX["size"], lo_open=False, unit="processors", integer=True)
+        _number(f"{at}.latency", n["latency"], 0.0, _MAX["latency"], lo_open=False, unit="s")
+        if "processor_usage" in n:
+            _number(f"{at}.processor_usage", n["processor_usage"], 0.0, 1.0, lo_open=False)
+        if "must_be_filled" in n and not isinstance(n["must_be_filled"], bool):
+            raise ValueError(f"{at}.must_be_filled must be true or false, got {n['must_be_filled']!r}")
+        if "ops" in n and not isinstance(n["ops"], dict):
+            raise ValueError(f"{at}.ops must be an object, got {n['ops']!r}")
     up = nets[0]
     out = nets[1] if len(nets) > 1 else nets[0]
     hbm_B = float(mem1["GiB"]) * 2**30
     acc = Accelerator(
-        f"calculon-{dt}", {dt: peak}, {"fp32" if dt == "fp8" else dt: float(vec["tflops"]) * 1e12},
+        f"calculon-{dt}", {dt: peak}, {"fp32" if dt == "fp8" else dt: vec_tflops * 1e12},
         (MemoryLevel("hbm", hbm_B, float(mem1["GBps"]) * 1e9),), PowerSpec(700.0, 70.0),
     )
-    return Cluster(name="calculon", accelerator=acc, n_gpus=n_gpus or up["size"], gpus_per_node=up["size"],
+    return Cluster(name="calculon", accelerator=acc, n_gpus=n_gpus or int(up["size"]), gpus_per_node=int(up["size"]),
                    scaleup_bandwidth_Bps=float(up["bandwidth"]) * 1e9, scaleup_latency_s=float(up["latency"]),
                    scaleup_efficiency=float(up["efficiency"]),
                    scaleout_bandwidth_Bps=float(out["bandwidth"]) * 1e9, scaleout_latency_s=float(out["latency"]),
@@ -172,8 +225,8 @@ def read_calculon_execution(src):
     for k in ("num_procs", "tensor_par", "pipeline_par", "data_par", "batch_size", "microbatch_size",
               "pipeline_interleaving"):
         v = d.get(k, 1)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"Calculon execution: {k} must be a positive integer, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= _MAX_INT:
+            raise ValueError(f"Calculon execution: {k} must be an integer in [1, {_MAX_INT}], got {v!r}")
         ints[k] = v
     if ints["num_procs"] != ints["tensor_par"] * ints["pipeline_par"] * ints["data_par"]:
         raise ValueError(f"Calculon execution: tensor_par·pipeline_par·data_par = "
@@ -182,7 +235,7 @@ def read_calculon_execution(src):
     nets = {}
     for k in ("tensor_par_net", "pipeline_par_net", "data_par_net"):
         v = d.get(k, -1)
-        if v not in (-1, 0, 1):
+        if isinstance(v, bool) or not isinstance(v, int) or v not in (-1, 0, 1):
             raise ValueError(f"Calculon execution: {k} must be 0 (scale-up) or 1 (scale-out), got {v!r}")
         nets[k] = v
     dtype = d.get("datatype", "float16")
@@ -250,16 +303,22 @@ def calculon_stats(metrics, n_gpus) -> dict:
     out["diffsys"] = {k: (bool(v) if k in ("divisible", "fits", "feasible") else v) for k, v in f.items()}
     if not math.isfinite(out["total_time"]):
         raise ValueError("Calculon run: non-finite total_time (check the inputs)")
+    bad = sorted(k for k, v in {**out, **out["diffsys"]}.items() if isinstance(v, float) and not math.isfinite(v))
+    if bad:
+        raise ValueError(f"Calculon run: non-finite result(s) {bad} (check the inputs)")
     return out
 
 
 def write_calculon_stats(stats: dict, dest) -> None:
-    """Write stats as JSON to a path, or to stdout when ``dest`` is ``"-"``."""
-    text = json.dumps(stats, indent=2, sort_keys=False)
+    """Write stats as JSON to a path (atomically: no partial file on failure), or to stdout when ``dest`` is
+    ``"-"``."""
+    from .._files import write_text
+
+    text = json.dumps(stats, indent=2, sort_keys=False, allow_nan=False)
     if str(dest) == "-":
         print(text)
     else:
-        pathlib.Path(dest).write_text(text + "\n")
+        write_text(dest, text + "\n", "Calculon output")
 
 
 def run_calculon(model_src, execution_src, system_src) -> dict:

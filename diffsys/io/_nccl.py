@@ -6,6 +6,7 @@ nccl-tests (github.com/NVIDIA/nccl-tests) prints one row per size: ``size count 
 
 from __future__ import annotations
 
+import math
 import os
 from typing import NamedTuple
 
@@ -30,42 +31,57 @@ class NcclTestsTable(NamedTuple):
     inplace_busbw_Bps: np.ndarray
 
 
-def parse_size(text: str) -> int:
-    """nccl-tests size flag (``-b 1M``): integer with optional K/M/G/T suffix, powers of 1024."""
+#: largest message size the size flags accept (bytes): 1 PiB
+MAX_SIZE_B = 2**50
+
+
+def parse_size(text: str, name: str = "size", *, allow_zero: bool = True) -> int:
+    """nccl-tests size flag (``-b 1M``): integer with optional K/M/G/T suffix, powers of 1024; finite, in
+    ``[0 (or 1 without allow_zero), 1 PiB]`` bytes."""
     t = str(text).strip().upper().rstrip("B")
     suffix = t[-1] if t and t[-1] in "KMGT" else ""
     num = t[: len(t) - len(suffix)]
+    lo = 0 if allow_zero else 1
+    rng = f"[{lo}, {MAX_SIZE_B}] bytes (K/M/G/T suffixes, powers of 1024)"
     try:
         value = float(num)
     except ValueError:
-        raise ValueError(f"size must be a number with an optional K/M/G/T suffix, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"size must be >= 0, got {text!r}")
+        raise ValueError(f"{name} must be a number with an optional K/M/G/T suffix in {rng}, got {text!r}") from None
+    if not math.isfinite(value) or not lo <= value * _SUFFIX[suffix] <= MAX_SIZE_B:
+        raise ValueError(f"{name} must be in {rng}, got {text!r}")
     return int(value * _SUFFIX[suffix])
 
 
-def nccl_sizes(min_bytes, max_bytes, step_factor=2, step_bytes=None) -> list[int]:
-    """The sizes nccl-tests visits for ``-b MIN -e MAX -f FACTOR`` (or ``-i STEP``): ``MIN, MIN·f, ... <= MAX``."""
-    lo, hi = parse_size(min_bytes), parse_size(max_bytes)
+def nccl_sizes(min_bytes, max_bytes, step_factor=2, step_bytes=None, *, max_sizes=None) -> list[int]:
+    """The sizes nccl-tests visits for ``-b MIN -e MAX -f FACTOR`` (or ``-i STEP``): ``MIN, MIN·f, ... <= MAX``.
+    Sizes are > 0 bytes; with ``max_sizes``, a flag combination visiting more sizes raises ``ValueError``."""
+    lo = parse_size(min_bytes, "minbytes (-b)", allow_zero=False)
+    hi = parse_size(max_bytes, "maxbytes (-e)", allow_zero=False)
     if hi < lo:
         raise ValueError(f"maxbytes ({hi}) must be >= minbytes ({lo})")
     sizes, s = [], lo
     if step_bytes:
-        step = parse_size(step_bytes)
-        if step <= 0:
-            raise ValueError("stepbytes (-i) must be > 0")
+        step = parse_size(step_bytes, "stepbytes (-i)", allow_zero=False)
+        if max_sizes is not None and (hi - lo) // step + 1 > max_sizes:
+            raise ValueError(f"-b {lo} -e {hi} -i {step} visits {(hi - lo) // step + 1:,} sizes; at most "
+                             f"{max_sizes:,} (raise -i)")
         while s <= hi:
             sizes.append(s)
             s += step
         return sizes
-    f = float(step_factor)
-    if f <= 1 and lo != hi:
-        raise ValueError(f"stepfactor (-f) must be > 1, got {step_factor}")
+    try:
+        f = float(step_factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"stepfactor (-f) must be a finite number in (1, {MAX_SIZE_B}], got {step_factor!r}") from None
+    if not math.isfinite(f) or f > MAX_SIZE_B or (f <= 1 and lo != hi):
+        raise ValueError(f"stepfactor (-f) must be a finite number in (1, {MAX_SIZE_B}], got {step_factor!r}")
     while s <= hi:
         sizes.append(s)
-        if lo == hi or s == 0:
+        if lo == hi:
             break
-        s = int(s * f)
+        if max_sizes is not None and len(sizes) > max_sizes:
+            raise ValueError(f"-b {lo} -e {hi} -f {step_factor} visits more than {max_sizes:,} sizes (raise -f)")
+        s = max(int(s * f), s + 1)
     return sizes
 
 
@@ -81,8 +97,9 @@ def read_nccl_tests(path_or_text) -> NcclTestsTable:
     ``size(B),count,type,time(ns|us),busbw(GB/s)[,time,busbw]`` (time unit taken from the header)."""
     text = str(path_or_text)
     if "\n" not in text and os.path.exists(text):
-        with open(text) as fh:
-            text = fh.read()
+        from .._files import read_text
+
+        text = read_text(text, "nccl-tests output")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     rows = []
     if lines and "," in lines[0] and lines[0].lower().startswith("size"):
@@ -96,12 +113,17 @@ def read_nccl_tests(path_or_text) -> NcclTestsTable:
             f = [c.strip() for c in ln.split(",")]
             if len(f) < len(header):
                 raise ValueError(f"line {k}: expected {len(header)} fields, got {len(f)}")
-            t = float(f[tcol[0]]) * scale
-            ti = float(f[tcol[1]]) * scale if len(tcol) > 1 else np.nan
-            b = float(f[bcol[0]]) * 1e9
-            bi = float(f[bcol[1]]) * 1e9 if len(bcol) > 1 else np.nan
-            size = float(f[0])
-            rows.append((size, float(f[1]), f[2], t, size / t, b, ti, bi))
+            try:
+                t = float(f[tcol[0]]) * scale
+                ti = float(f[tcol[1]]) * scale if len(tcol) > 1 else np.nan
+                b = float(f[bcol[0]]) * 1e9
+                bi = float(f[bcol[1]]) * 1e9 if len(bcol) > 1 else np.nan
+                size, count = float(f[0]), float(f[1])
+            except ValueError:
+                raise ValueError(f"line {k}: non-numeric field in {ln!r}") from None
+            if not all(map(math.isfinite, (t, b, size, count))) or t <= 0 or size < 0:
+                raise ValueError(f"line {k}: size must be >= 0 B and time > 0 s, all finite, in {ln!r}")
+            rows.append((size, count, f[2], t, size / t, b, ti, bi))
     else:
         for k, ln in enumerate(lines, start=1):
             if ln.startswith("#"):
@@ -117,6 +139,8 @@ def read_nccl_tests(path_or_text) -> NcclTestsTable:
                 vals = vals[1:]
             if len(vals) < 3 or any(v is None for v in vals[:3]):
                 raise ValueError(f"line {k}: cannot parse nccl-tests row {ln!r}")
+            if not all(math.isfinite(v) for v in vals[:3] + [float(tok[0]), float(tok[1])]):
+                raise ValueError(f"line {k}: non-finite value in nccl-tests row {ln!r}")
             t, a, b = vals[0] * 1e-6, vals[1] * 1e9, vals[2] * 1e9
             ti = vals[4] * 1e-6 if len(vals) >= 7 and vals[4] is not None else np.nan
             bi = vals[6] * 1e9 if len(vals) >= 7 and vals[6] is not None else np.nan
