@@ -119,6 +119,11 @@ from ._traffic import (
 from ._traffic import (
     traffic_matrix as traffic_matrix,
 )
+from ._model import (
+    CollectiveMetrics as CollectiveMetrics,
+    CollectiveSpec as CollectiveSpec,
+    collective_model as collective_model,
+)
 
 SYSTEM_PRESETS = _SYSTEM_PRESETS  #: system preset factories by name
 TRAFFIC_PATTERNS = _TRAFFIC_PATTERNS  #: synthetic NoC traffic pattern names

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
@@ -243,7 +244,8 @@ def _check_inputs(size_B, n_ranks, bandwidth_Bps, latency_s, temperature):
 
 def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algorithm="auto", protocol="auto",
                     temperature=0.0, efficiency=1.0, overhead_s=0.0, reduce_Bps=None, in_network_Bps=None,
-                    imbalance=1.0, chunk_B=None, local_Bps=None, tree="binary") -> CollectiveTime:
+                    imbalance=1.0, chunk_B=None, local_Bps=None, tree="binary", nccl=None,
+                    dtype=None) -> CollectiveTime:
     """Time of one collective over ``n_ranks`` ranks joined by a full-bisection fabric (switch / crossbar).
 
     Args:
@@ -270,6 +272,13 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
             ``n`` on an NVSwitch box (docs/network.md).
         tree: shape of the ``"tree"`` algorithm: ``"binary"`` (double binary tree, depth ``log2 n``; NCCL across
             nodes) or ``"chain"`` (depth ``n - 1``; NCCL inside one node).
+        nccl: :class:`NcclParams` -- use NCCL's fitted cost model (per-protocol base and step latencies,
+            bandwidth shares, pipelined transfers, NVLS, peer-to-peer all-to-all; see ``_nccl.py``) instead of the
+            generic alpha-beta model. ``latency_s`` is then the Simple protocol's step latency (LL / LL128 keep
+            their fitted ratios to it), ``in_network_Bps`` the per-GPU NVLS throughput, ``efficiency`` scales
+            the link bandwidth, ``local_Bps`` enters the pipelined transfer; ``tree`` and ``chunk_B`` are unused.
+        dtype: element type name (nccl-tests ``-d``: ``half``, ``bfloat16``, ``float``, ``int8``, ...); only used to
+            exclude NVLS reductions of 8-bit types. ``None`` = a 16-bit float.
 
     Returns:
         :class:`CollectiveTime` (``time_s``, ``algbw_Bps``, ``busbw_Bps``, selection ``weights``,
@@ -288,6 +297,11 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
     if local_Bps is not None:
         check_positive("local_Bps", local_Bps)
     check_choice("tree", tree, TREE_SHAPES)
+    if nccl is not None:
+        return _nccl_collective_time(op, size_B, n_ranks, bandwidth_Bps, latency_s, nccl, algorithm=algorithm,
+                                     protocol=protocol, temperature=temperature, efficiency=efficiency,
+                                     overhead_s=overhead_s, reduce_Bps=reduce_Bps, in_network_Bps=in_network_Bps,
+                                     imbalance=imbalance, local_Bps=local_Bps, dtype=dtype)
     algs = _resolve_algorithms(op, algorithm, in_network_Bps is not None)
     protos = _resolve_protocols(protocol)
 
@@ -309,19 +323,30 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
                                 soft_t, tree)
             cands.append(jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), S.shape, n.shape)))
             index.append(ALGORITHMS.index(a) * len(PROTOCOLS) + PROTOCOLS.index(p))
-    times = jnp.stack(cands, axis=-1)
-    temp = time_temperature(temperature, jnp.mean(times, axis=-1)) if not (
-        isinstance(temperature, (int, float)) and temperature == 0) else 0.0
-    if isinstance(temp, (int, float)):
-        best = jnp.min(times, axis=-1)
-        w = soft_argmin_weights(times, axis=-1, temperature=0.0)
-    else:
-        best = logsumexp_min(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
-        w = soft_argmin_weights(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
-    single = n <= 1.0
     local = 0.0 if local_Bps is None else S / jnp.asarray(local_Bps, dtype=dt)
-    best = best + local
-    times = times + jnp.asarray(local)[..., None]
+    return _select(op, S, n, jnp.stack(cands, axis=-1), index, None, temperature, overhead_s, shift=local)
+
+
+def _select(op, S, n, times, index, rule_weights, temperature, overhead_s, shift=0.0):
+    """NCCL's choice among candidate ``times[..., k]`` (flat indices ``index`` into ALGORITHMS × PROTOCOLS): exact
+    argmin at temperature 0, softmin above; ``rule_weights`` replaces the argmin where NCCL uses a fixed rule.
+    ``shift`` is a time common to every candidate, added after the choice."""
+    dt = times.dtype
+    if rule_weights is not None:
+        w = rule_weights
+        best = jnp.sum(w * times, axis=-1)
+    else:
+        temp = time_temperature(temperature, jnp.mean(times, axis=-1)) if not (
+            isinstance(temperature, (int, float)) and temperature == 0) else 0.0
+        if isinstance(temp, (int, float)):
+            best = jnp.min(times, axis=-1)
+            w = soft_argmin_weights(times, axis=-1, temperature=0.0)
+        else:
+            best = logsumexp_min(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
+            w = soft_argmin_weights(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
+    best = best + shift
+    times = times + jnp.asarray(shift)[..., None]
+    single = n <= 1.0
     time_s = jnp.where(single, 0.0, best) + jnp.where(single, 0.0, overhead_s)
     full_w = jnp.zeros(times.shape[:-1] + (len(ALGORITHMS) * len(PROTOCOLS),), dt)
     full_t = jnp.full(times.shape[:-1] + (len(ALGORITHMS) * len(PROTOCOLS),), jnp.inf, dt)
@@ -333,6 +358,58 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
     algbw = jnp.where(time_s > 0, S / safe_t, 0.0)
     return CollectiveTime(time_s=time_s, algbw_Bps=algbw, busbw_Bps=algbw * bus_factor(op, n),
                           weights=full_w.reshape(shape), per_algorithm_s=full_t.reshape(shape))
+
+
+#: algorithms of NCCL's cost model per op (``nccl=`` mode); ``in_network`` = NVLS
+NCCL_MODE_ALGORITHMS = {
+    "all_reduce": ("ring", "tree", "in_network"),
+    "reduce_scatter": ("ring", "in_network"),
+    "all_gather": ("ring", "in_network"),
+    "all_to_all": ("direct",),
+    "broadcast": ("ring",),
+    "reduce": ("ring",),
+    "send_recv": ("direct",),
+}
+
+
+def _nccl_collective_time(op, size_B, n_ranks, bandwidth_Bps, latency_s, params, *, algorithm, protocol,
+                          temperature, efficiency, overhead_s, reduce_Bps, in_network_Bps, imbalance, local_Bps,
+                          dtype):
+    """:func:`collective_time` with NCCL's cost model (``_nccl.py``)."""
+    from ._nccl import NcclParams, nccl_candidates, nvls_supported
+
+    if not isinstance(params, NcclParams):
+        raise TypeError(f"nccl must be an NcclParams, got {type(params).__name__}")
+    has_nvls = in_network_Bps is not None and nvls_supported(op, dtype)
+    allowed = NCCL_MODE_ALGORITHMS[op]
+    if algorithm in ("auto", "all"):
+        algs = tuple(a for a in allowed if a != "in_network" or has_nvls)
+    else:
+        algs = (algorithm,) if isinstance(algorithm, str) else tuple(algorithm)
+        for a in algs:
+            check_choice(f"algorithm for {op} (NCCL model)", a, allowed)
+        if "in_network" in algs and not has_nvls:
+            raise ValueError("algorithm 'in_network' (NVLS) needs in_network_Bps > 0 and a dtype NVLS can reduce")
+    protos = _resolve_protocols(protocol)
+    dt = jnp.result_type(float)
+    S = jnp.asarray(size_B, dtype=dt)
+    n = jnp.maximum(jnp.asarray(n_ranks, dtype=dt), 1.0)
+    beta = jnp.asarray(bandwidth_Bps, dtype=dt) * efficiency
+    # latency_s is the Simple step latency; LL / LL128 keep their fitted ratios to it
+    hop = params.hop_s * (jnp.asarray(latency_s, dtype=dt) / params.hop_s[2])
+    params = eqx.tree_at(lambda p: p.hop_s, params, hop)
+    cands, pairs, rule_w = nccl_candidates(op, algs, protos, S, n, beta, params, in_network_Bps=in_network_Bps,
+                                           local_Bps=local_Bps, reduce_Bps=reduce_Bps, imbalance=imbalance,
+                                           temperature=temperature)
+    if not cands:
+        raise ValueError(f"no NCCL algorithm/protocol left for {op} with algorithm={algorithm!r}, "
+                         f"protocol={protocol!r}")
+    shape = jnp.broadcast_shapes(S.shape, n.shape, *(jnp.shape(t) for t in cands))
+    times = jnp.stack([jnp.broadcast_to(t, shape) for t in cands], axis=-1)
+    index = [ALGORITHMS.index(a) * len(PROTOCOLS) + PROTOCOLS.index(p) for a, p in pairs]
+    if rule_w is not None:
+        rule_w = jnp.broadcast_to(rule_w, shape + (len(cands),))
+    return _select(op, S, n, times, index, rule_w, temperature, overhead_s)
 
 
 def chosen_algorithm(result: CollectiveTime) -> tuple[str, str]:

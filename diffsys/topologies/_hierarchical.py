@@ -27,6 +27,7 @@ import numpy as np
 from .._checks import check_choice, check_integer, check_positive, check_range
 from .._pytree import as_float
 from ..primitives import logsumexp_max, logsumexp_min
+from ._nccl import NcclParams
 from ._collectives import (
     NCCL_ALGORITHMS,
     TREE_SHAPES,
@@ -66,6 +67,9 @@ class Dimension(eqx.Module):
             :func:`collective_time`; ``inf`` = free).
         tree: shape of the tree algorithm on this dimension -- ``"binary"`` (across nodes) or ``"chain"`` (inside
             one node, as NCCL builds it; see :func:`collective_time`) -- structural (static).
+        nccl: :class:`NcclParams` of NCCL's fitted cost model for this dimension (``None`` = the generic
+            alpha-beta model). With it ``latency_s`` is the Simple step latency and ``in_network_Bps`` the
+            per-GPU NVLS throughput (not scaled by ``efficiency``).
     """
 
     kind: str = eqx.field(static=True)
@@ -79,6 +83,7 @@ class Dimension(eqx.Module):
     in_network: bool = eqx.field(static=True, default=False)
     local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
     tree: str = eqx.field(static=True, default="binary")
+    nccl: NcclParams | None = None
 
     def __check_init__(self):
         check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
@@ -91,6 +96,8 @@ class Dimension(eqx.Module):
         check_range("Dimension.overhead_s", self.overhead_s, 0.0, None)
         check_range("Dimension.in_network_Bps", self.in_network_Bps, 0.0, None)
         check_positive("Dimension.local_Bps", self.local_Bps)
+        if self.nccl is not None and not isinstance(self.nccl, NcclParams):
+            raise TypeError(f"Dimension.nccl must be an NcclParams or None, got {type(self.nccl).__name__}")
 
     @property
     def effective_bandwidth_Bps(self):
@@ -99,7 +106,7 @@ class Dimension(eqx.Module):
     def replace(self, **changes) -> Dimension:
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
                                                  "efficiency", "overhead_s", "in_network_Bps", "in_network",
-                                                 "local_Bps", "tree")}
+                                                 "local_Bps", "tree", "nccl")}
         fields.update(changes)
         return Dimension(**fields)
 
@@ -127,10 +134,21 @@ def _dim_algorithms(dim: Dimension, op: str, has_in_network: bool, algorithm):
     return algs or ("direct",)
 
 
-def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, reduce_Bps, imbalance):
+def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, reduce_Bps, imbalance, dtype=None):
     has_in = dim.in_network and dim.kind == "switch"
-    algs = _dim_algorithms(dim, op, has_in, algorithm)
     bw = dim.effective_bandwidth_Bps
+    if dim.nccl is not None:
+        from ._collectives import NCCL_MODE_ALGORITHMS
+
+        if algorithm not in ("auto", "all"):
+            wanted = (algorithm,) if isinstance(algorithm, str) else tuple(algorithm)
+            algorithm = tuple(a for a in wanted if a in NCCL_MODE_ALGORITHMS[op]
+                              and (a != "in_network" or has_in)) or "auto"
+        return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algorithm, protocol=protocol,
+                               temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
+                               in_network_Bps=dim.in_network_Bps if has_in else None, imbalance=imbalance,
+                               local_Bps=dim.local_Bps, nccl=dim.nccl, dtype=dtype)
+    algs = _dim_algorithms(dim, op, has_in, algorithm)
     in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_Bps * dim.efficiency, bw)
     return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algs, protocol=protocol,
                            temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
@@ -177,14 +195,15 @@ def _sequential(op, S, dims, kw):
 
 def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="auto", protocol="auto",
                                  temperature=0.0, reduce_Bps=None, imbalance=1.0,
-                                 schedule="sequential") -> HierarchicalCollectiveTime:
+                                 schedule="sequential", dtype=None) -> HierarchicalCollectiveTime:
     """Time of a collective over all ``prod(d.size)`` ranks of a multi-dimensional network (see module docstring).
 
     ``size_B`` follows the nccl-tests convention for the *whole* communicator. ``schedule``:
     ``"sequential"`` runs the dimensions one after another (ASTRA-sim's baseline); ``"concurrent"`` splits the
     buffer into one part per dimension, part ``j`` starting its schedule at dimension ``j``, so every dimension's
     links are busy at once (the multi-dimensional torus all-reduce of TPU pods; Themis, Rashidi et al. ISCA 2022);
-    its time is the busiest dimension's total (smooth max at ``temperature > 0``). For all-reduce, reduce-scatter
+    its time is the busiest dimension's total (smooth max at ``temperature > 0``). ``dtype`` (element type name)
+    only matters for dimensions with NCCL constants (no NVLS reduction of 8-bit types). For all-reduce, reduce-scatter
     and all-gather over several dimensions a flat ring through all ranks (pipelined across dimensions, NCCL's
     multi-node ring) is a further candidate: the result is the min (softmin) of the two. Returns
     :class:`HierarchicalCollectiveTime` with nccl-tests' algbw/busbw for the total rank count.
@@ -204,7 +223,7 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
                 check_integer(f"dims[{i}].size", np.asarray(d.size), 1)
     S = jnp.asarray(size_B, dtype=jnp.result_type(float))
     kw = {"algorithm": algorithm, "protocol": protocol, "temperature": temperature, "reduce_Bps": reduce_Bps,
-          "imbalance": imbalance}
+          "imbalance": imbalance, "dtype": dtype}
     D = len(dims)
     if schedule == "concurrent" and D > 1 and op in ("all_reduce", "reduce_scatter", "all_gather"):
         busy = [jnp.zeros_like(S) for _ in dims]
@@ -232,12 +251,20 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
                                                                 else tuple(algorithm))))
     if use_flat:
         flat = _flat_ring(op, S, dims, n, protocol=protocol, temperature=temperature, reduce_Bps=reduce_Bps)
+        seq = time_s
         if isinstance(temperature, (int, float)) and temperature == 0:
             time_s = jnp.minimum(time_s, flat)
         else:
             both = jnp.stack(jnp.broadcast_arrays(time_s, flat), axis=-1)
             t = time_temperature(temperature, jnp.mean(both, -1))
             time_s = logsumexp_min(both, axis=-1, temperature=t[..., None] if jnp.ndim(t) else t)
+        if any(d.nccl is not None for d in dims):
+            # one communicating dimension: the flat ring is that dimension's own ring, already among its
+            # candidates (and the generic flat-ring model must not undercut NCCL's fitted constants there)
+            outer = 1.0
+            for d in dims[1:]:
+                outer = outer * d.size
+            time_s = jnp.where(outer <= 1.0, seq, time_s)
     else:
         flat = jnp.full_like(time_s, jnp.inf)
     safe = jnp.where(time_s > 0, time_s, 1.0)

@@ -5,6 +5,9 @@ Bandwidths are per GPU, per direction. Sources:
   DGX A100 user guide: 6 NVSwitches, 8 × ConnectX-6 200 Gb/s HDR InfiniBand (one per GPU).
 - [H100] NVIDIA H100 datasheet (2023) / HGX H100 brief: NVLink4 900 GB/s bidirectional (18 links), third-generation
   NVSwitch with NVLink SHARP (NVLS) in-network reduction; 8 × ConnectX-7 400 Gb/s NDR. H200: same fabric.
+- [B200] NVIDIA DGX B200 datasheet / HGX B200 brief (2024): 8 Blackwell GPUs, fifth-generation NVLink 1.8 TB/s
+  bidirectional per GPU (18 links × 50 GB/s per direction = 900 GB/s), two NVLink-5 switch chips with SHARP
+  (NVLS); 8 × ConnectX-7 400 Gb/s.
 - [GB200] NVIDIA GB200 NVL72 brief (2024): 72 Blackwell GPUs in one NVLink5 domain, 1.8 TB/s bidirectional per GPU,
   NVLink Switch with SHARP; 400 Gb/s ConnectX-7 per GPU for scale-out.
 - [TPUv4] Jouppi et al., "TPU v4: an optically reconfigurable supercomputer", ISCA 2023: 4096 chips, 3D torus
@@ -17,9 +20,14 @@ Bandwidths are per GPU, per direction. Sources:
 - Per-step latencies: NCCL ``tuning.cc`` Simple-protocol ring ``hwLat``: NVLink 3.4 µs (PCIe 5.7 µs, network
   14 µs) unless a calibrated value is stated.
 
-NVLink ``efficiency``/``latency_s``/``overhead_s`` of the A100 preset are calibrated on measured nccl-tests-style
-all-reduce data (vTrain, odd GPU counts only; see ``docs/network.md``); other NVLink presets reuse the A100
-efficiency and per-step latency, which is an assumption, not a measurement.
+The NVSwitch dimensions of the HGX/DGX A100, H100, H200 and B200 presets run NCCL's fitted cost model
+(:class:`NcclParams`, ``nccl_constants.json``): per-protocol latencies, bandwidth shares, link efficiency, local
+throughput and NVLS throughput fitted to measured nccl-tests on A100 and H100 HGX boxes (even power-of-two sizes;
+odd sizes held out, ``docs/network.md``). H200 has the H100's NVLink4/NVSwitch fabric and SMs and uses the H100 fit
+unchanged; B200 uses the H100 fit with NVLink5 bandwidth, NVLS efficiency scaled by NCCL's own Blackwell/Hopper
+ratio (0.74/0.85, NCCL ``src/graph/tuning.cc`` ``nvlsEfficiency``) and the local throughput scaled by HBM
+bandwidth (8.0/3.35 TB/s) -- assumptions, no B200 data here. The older constants below (vTrain-fitted) still serve
+the DGX-1, PCIe and GB200 presets.
 """
 
 from __future__ import annotations
@@ -98,26 +106,53 @@ def _nvswitch(size, bw, accelerator, *, in_network=False, in_network_Bps=0.0, la
                      tree="chain")  # NCCL: inside one node the "tree" is a chain
 
 
+#: NVLS efficiency of Blackwell relative to Hopper in NCCL's tuning model (tuning.cc ``nvlsEfficiency``)
+NVLS_BLACKWELL_OVER_HOPPER = 0.74 / 0.85
+
+
+def _nccl_nvswitch(size, bw, fabric, *, nvls=False, nvls_scale=1.0, local_scale=1.0):
+    """An NVSwitch dimension running NCCL's cost model with the fitted constants of ``fabric``."""
+    from ._nccl import NcclParams, nccl_fabric_constants
+
+    c = nccl_fabric_constants(fabric)
+    params = NcclParams.from_dict(c)
+    nvls_Bps = float(c.get("nvls_Bps", 0.0)) * nvls_scale * bw / float(c["datasheet_Bps"])
+    return Dimension("switch", size, bw, float(c["hop_s"][2]), efficiency=float(c["efficiency"]),
+                     in_network=nvls and nvls_Bps > 0, in_network_Bps=nvls_Bps if nvls else 0.0,
+                     local_Bps=float(c["local_Bps"]) * local_scale, tree="chain", nccl=params)
+
+
 def _ib(nodes, bw, *, in_network=False):
     return Dimension("switch", nodes, bw, IB_LATENCY_S, efficiency=IB_EFFICIENCY, in_network=in_network)
 
 
 def dgx_a100(nodes=1) -> System:
-    """DGX/HGX A100 [A100]: 8 GPUs on NVSwitch (300 GB/s per direction), 8 × 200 Gb/s IB (25 GB/s per GPU)."""
-    return System("dgx_a100", (_nvswitch(8, 300 * GB, "a100_80gb"), _ib(nodes, 25 * GB)), "a100_80gb",
+    """DGX/HGX A100 [A100]: 8 GPUs on NVSwitch (NVLink3, 300 GB/s per direction; no NVLS), 8 × 200 Gb/s IB
+    (25 GB/s per GPU). NVSwitch dimension: NCCL model, A100 fit."""
+    return System("dgx_a100", (_nccl_nvswitch(8, 300 * GB, "a100_nvswitch"), _ib(nodes, 25 * GB)), "a100_80gb",
                   "8x A100 NVLink3/NVSwitch + 8x HDR 200G IB")
 
 
 def hgx_h100(nodes=1) -> System:
-    """HGX H100 [H100]: 8 GPUs on NVSwitch with NVLS (450 GB/s per direction), 8 × 400 Gb/s IB (50 GB/s per GPU)."""
-    return System("hgx_h100", (_nvswitch(8, 450 * GB, "h100_sxm", in_network=True, in_network_Bps=NVLS_H100_BPS), _ib(nodes, 50 * GB)), "h100_sxm",
-                  "8x H100 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
+    """HGX/DGX H100 [H100]: 8 GPUs on NVSwitch with NVLS (NVLink4, 450 GB/s per direction), 8 × 400 Gb/s IB
+    (50 GB/s per GPU). NVSwitch dimension: NCCL model, H100 fit."""
+    return System("hgx_h100", (_nccl_nvswitch(8, 450 * GB, "h100_nvswitch", nvls=True), _ib(nodes, 50 * GB)),
+                  "h100_sxm", "8x H100 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
 
 
 def hgx_h200(nodes=1) -> System:
-    """HGX H200 [H100]: the HGX H100 fabric with H200 GPUs."""
-    return System("hgx_h200", (_nvswitch(8, 450 * GB, "h200", in_network=True, in_network_Bps=NVLS_H100_BPS), _ib(nodes, 50 * GB)), "h200",
-                  "8x H200 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
+    """HGX/DGX H200 [H100]: the HGX H100 fabric (NVLink4 450 GB/s per direction, NVLS) with H200 GPUs; the H100
+    fit is used unchanged (same fabric and SMs; assumption)."""
+    return System("hgx_h200", (_nccl_nvswitch(8, 450 * GB, "h100_nvswitch", nvls=True), _ib(nodes, 50 * GB)),
+                  "h200", "8x H200 NVLink4/NVSwitch (NVLS) + 8x NDR 400G IB")
+
+
+def hgx_b200(nodes=1) -> System:
+    """HGX/DGX B200 [B200]: 8 Blackwell GPUs on NVLink5 switches (900 GB/s per direction, NVLS), 8 × 400 Gb/s IB.
+    H100 fit with NVLink5 bandwidth, Blackwell NVLS efficiency and HBM-scaled local throughput (assumptions)."""
+    nv = _nccl_nvswitch(8, 900 * GB, "h100_nvswitch", nvls=True, nvls_scale=NVLS_BLACKWELL_OVER_HOPPER,
+                        local_scale=8.0 / 3.35)
+    return System("hgx_b200", (nv, _ib(nodes, 50 * GB)), "b200", "8x B200 NVLink5/NVSwitch (NVLS) + 8x NDR 400G IB")
 
 
 def gb200_nvl72(racks=1) -> System:
@@ -159,7 +194,8 @@ def dgx1_v100(gpus=8) -> System:
 PRESETS = {
     "dgx_a100": dgx_a100, "hgx_a100": dgx_a100, "a100": dgx_a100,
     "hgx_h100": hgx_h100, "dgx_h100": hgx_h100, "h100": hgx_h100,
-    "hgx_h200": hgx_h200, "h200": hgx_h200,
+    "hgx_h200": hgx_h200, "dgx_h200": hgx_h200, "h200": hgx_h200,
+    "hgx_b200": hgx_b200, "dgx_b200": hgx_b200, "b200": hgx_b200,
     "gb200_nvl72": gb200_nvl72, "nvl72": gb200_nvl72,
     "tpu_v4_pod": tpu_v4_pod, "tpu_v4": tpu_v4_pod,
     "tpu_v5e_pod": tpu_v5e_pod, "tpu_v5e": tpu_v5e_pod,
