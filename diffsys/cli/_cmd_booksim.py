@@ -22,16 +22,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..io._booksim import booksim_model, read_booksim_config
+    from ..io import booksim_model, read_booksim_config
     from ..topologies import noc_latency, traffic_matrix
 
     cfg = read_booksim_config(args.config, args.overrides)
+    m = booksim_model(cfg)  # validate every value before anything is printed
     if cfg.ignored:
         print(f"diffsys booksim: note: keys with no effect on the analytical model: {', '.join(cfg.ignored)}",
               file=sys.stderr)
     if cfg.unknown:
         print(f"diffsys booksim: warning: unsupported keys ignored: {', '.join(cfg.unknown)}", file=sys.stderr)
-    m = booksim_model(cfg)
     traffic = m.traffic
     if traffic == "hotspot":
         traffic = traffic_matrix("hotspot", m.k, m.n, hotspot_nodes=m.hotspot_nodes,
@@ -46,6 +46,10 @@ def run(args) -> int:
               f"{float(r.saturation_rate):.6g} packets/node/cycle; latency grows without bound.")
         print(f"Accepted packet rate average = {float(r.accepted_rate):.6g} (saturated)")
         return 0
+    from .._checks import check_finite_tree
+
+    check_finite_tree("analytical NoC model: result ", {k: getattr(r, k) for k in (
+        "latency_cycles", "network_latency_cycles", "zero_load_latency_cycles", "accepted_rate", "hops_avg")})
     print("====== Overall Traffic Statistics ======")
     print("====== Traffic class 0 ======")
     print(f"Packet latency average = {float(r.latency_cycles):.6g} (1 samples)")

@@ -11,10 +11,13 @@ advances ``sampling_intvl`` per trace line.
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
 import numpy as np
+
+from .._files import atomic_write, check_output_file, write_text
 
 
 def register(subparsers) -> None:
@@ -34,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--heatmap", dest="heatmap", help="write a PNG heat map of the silicon layer (grid model)")
     p.add_argument("--precision", choices=("float64", "float32"), default="float64",
                    help="arithmetic precision (default float64, like HotSpot)")
-    from ..io._hotspot import _USED
+    from ..io import HOTSPOT_USED_OPTIONS as _USED
 
     for name in _USED + ("block_omit_lateral", "grid_rows", "grid_cols", "grid_map_mode", "leakage_used"):
         p.add_argument(f"-{name}", dest=f"override_{name}", metavar="VALUE", help=argparse.SUPPRESS)
@@ -82,15 +85,29 @@ def _run(args, extra=()) -> int:
     if args.model_type:
         pairs.append(("model_type", args.model_type))
     conf = hio.parse_config_pairs(pairs, where=args.config or "command line")
-    for name in conf.unknown:
-        print(f"warning: unknown configuration parameter -{name} (ignored)", file=sys.stderr)
     cfg = conf.thermal
     leakage = conf.table.get("leakage_used", "0") not in ("0", "0.0")
+    # every input is checked, and every output path, before anything is computed or written
+    outputs = {"-steady_file": args.steady_file, "-grid_steady_file": args.grid_steady_file, "-o": args.ttrace,
+               "--heatmap": args.heatmap}
+    for flag, path in outputs.items():
+        if path:
+            check_output_file(path, f"{flag} output")
+    if len({os.path.abspath(p) for p in outputs.values() if p}) < sum(1 for p in outputs.values() if p):
+        raise ValueError("output files must be distinct (-steady_file, -grid_steady_file, -o, --heatmap)")
+    if args.ttrace and cfg.model_type != "block":
+        raise ValueError("-o (transient trace) is supported with -model_type block")
+    if cfg.model_type != "grid" and (args.grid_steady_file or args.heatmap):
+        raise ValueError("-grid_steady_file and --heatmap need -model_type grid")
 
     flp = hio.read_flp(args.flp)
     trace = hio.read_ptrace(args.ptrace)
     power = trace.for_floorplan(flp)
     avg = jnp.asarray(power.mean(axis=0))
+    init_table = hio.read_steady(args.init_file) if args.ttrace and args.init_file else None
+    for name in conf.unknown:
+        print(f"warning: unknown configuration parameter -{name} (ignored)", file=sys.stderr)
+    writes = []  # (writer, args) run once every result is computed, so a failure leaves no partial output
 
     if cfg.model_type == "block":
         net = P.block_network(flp, cfg)
@@ -110,31 +127,47 @@ def _run(args, extra=()) -> int:
         names = P.grid_node_names(flp.names)
         if args.grid_steady_file:
             silicon = np.asarray(g.cells_K[0])[::-1]  # row 0 = north edge, as HotSpot's grid arrays
-            with open(args.grid_steady_file, "w") as f:
-                f.writelines(f"{i}\t{t:.2f}\n" for i, t in enumerate(silicon.ravel()))
+            if not np.all(np.isfinite(silicon)):
+                raise ValueError("grid model: non-finite cell temperature (check the power and package inputs)")
+            writes.append((write_text, (args.grid_steady_file,
+                                        "".join(f"{i}\t{t:.2f}\n" for i, t in enumerate(silicon.ravel())),
+                                        "-grid_steady_file output")))
         if args.heatmap:
-            P.plot_heatmap(flp, g.cells_K[0], args.heatmap, title=f"{pathlib.Path(args.flp).name}: silicon layer (steady)")
+            import matplotlib
 
+            matplotlib.use("Agg")
+            writes.append((_save_heatmap, (args.heatmap, P.plot_heatmap(
+                flp, g.cells_K[0], title=f"{pathlib.Path(args.flp).name}: silicon layer (steady)"))))
+
+    steady_text = hio.format_steady(names, temps)  # raises on a non-finite temperature
     if args.steady_file:
-        hio.write_steady(args.steady_file, names, temps)
-    else:
-        sys.stdout.write(hio.format_steady(names[:flp.n_blocks], np.asarray(temps)[:flp.n_blocks]))
+        writes.append((write_text, (args.steady_file, steady_text, "-steady_file output")))
 
     if args.ttrace:
-        if cfg.model_type != "block":
-            raise ValueError("-o (transient trace) is supported with -model_type block")
         net = P.block_network(flp, cfg)
         init = cfg.init_temp
-        if args.init_file:
-            table = hio.read_steady(args.init_file)
-            missing = [n for n in net.names if n not in table]
+        if init_table is not None:
+            missing = [n for n in net.names if n not in init_table]
             if missing:
                 raise ValueError(f"{args.init_file}: no temperature for node(s) {missing[:5]}")
-            init = jnp.asarray([table[n] for n in net.names])
+            init = jnp.asarray([init_table[n] for n in net.names])
         # ~10 implicit sub-steps per interval keeps the trapezoidal rule well inside the fastest time constant
         tr = P.transient(net, jnp.asarray(power), cfg.sampling_intvl, init, substeps=10, method="trapezoid")
-        hio.write_ttrace(args.ttrace, flp.names, np.asarray(tr.block_K))
+        writes.append((hio.write_ttrace, (args.ttrace, flp.names, np.asarray(tr.block_K))))
+
+    for write, write_args in writes:
+        write(*write_args)
+    if not args.steady_file:
+        sys.stdout.write(hio.format_steady(names[:flp.n_blocks], np.asarray(temps)[:flp.n_blocks]))
     return 0
+
+
+def _save_heatmap(path, fig) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path, "--heatmap output", binary=True) as f:
+        fig.savefig(f, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main(argv=None) -> int:

@@ -3,9 +3,10 @@ command-line overrides (BookSim2 ``config_utils.cpp``), mapped onto :func:`diffs
 
 from __future__ import annotations
 
-import os
 import re
 from typing import NamedTuple
+
+from .._checks import check_name, check_number, parse_number
 
 #: keys the analytical model uses
 SUPPORTED_KEYS = ("topology", "k", "n", "routing_function", "num_vcs", "vc_buf_size", "routing_delay",
@@ -72,10 +73,9 @@ def parse_booksim(text: str, overrides=(), *, source="config") -> BooksimConfig:
 
 def read_booksim_config(path, overrides=()) -> BooksimConfig:
     """Read a BookSim2 config file (see :func:`parse_booksim`)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"BookSim config not found: {path}")
-    with open(path) as fh:
-        return parse_booksim(fh.read(), overrides, source=str(path))
+    from .._files import read_text
+
+    return parse_booksim(read_text(path, "BookSim config"), overrides, source=str(path))
 
 
 class BooksimModel(NamedTuple):
@@ -91,22 +91,16 @@ class BooksimModel(NamedTuple):
     hotspot_fraction: float
 
 
-def _int(values, key):
-    v = values.get(key, DEFAULTS[key])
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if not isinstance(v, int):
-        raise ValueError(f"{key} must be an integer, got {v!r}")  # noqa: TRY004 (bad config value)
-    return v
+#: sane maxima of the numeric keys (cycles, flits, buffers)
+_MAX_CYCLES = 1e6
 
 
-def _float(values, key, lo=0.0):
-    v = values.get(key, DEFAULTS[key])
-    if not isinstance(v, (int, float)):
-        raise ValueError(f"{key} must be a number, got {v!r}")  # noqa: TRY004 (bad config value)
-    if v < lo:
-        raise ValueError(f"{key} must be >= {lo:g}, got {v!r}")
-    return float(v)
+def _int(values, key, lo=0, hi=2**31 - 1):
+    return check_number(key, values.get(key, DEFAULTS[key]), lo, hi, integer=True)
+
+
+def _float(values, key, lo=0.0, hi=_MAX_CYCLES, unit="cycles"):
+    return check_number(key, values.get(key, DEFAULTS[key]), lo, hi, unit=unit)
 
 
 def booksim_model(cfg: BooksimConfig) -> BooksimModel:
@@ -115,29 +109,28 @@ def booksim_model(cfg: BooksimConfig) -> BooksimModel:
 
     v = cfg.values
     topology = str(v.get("topology", DEFAULTS["topology"]))
-    if topology not in NOC_TOPOLOGIES:
-        raise ValueError(f"topology must be one of {list(NOC_TOPOLOGIES)}, got {topology!r}")
+    check_name("topology", topology, NOC_TOPOLOGIES)
     routing = str(v.get("routing_function", "dor"))
     if routing not in ("dor", "dim_order"):
         raise ValueError(f"routing_function must be 'dor' (dimension-order), got {routing!r}")
-    k, n = _int(v, "k"), _int(v, "n")
-    if k < 2:
-        raise ValueError(f"k must be >= 2, got {k}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    k, n = _int(v, "k", 2, 1024), _int(v, "n", 1, 10)
     if k**n > 1024:
         raise ValueError(f"k^n must be <= 1024 nodes for the analytical route table, got {k**n}")
     traffic = str(v.get("traffic", DEFAULTS["traffic"]))
-    if traffic not in TRAFFIC_PATTERNS:
-        raise ValueError(f"traffic must be one of {list(TRAFFIC_PATTERNS)}, got {traffic!r}")
-    packet = _float(v, "packet_size", 1.0)
-    rate = _float(v, "injection_rate", 0.0)
-    if _int(v, "injection_rate_uses_flits"):
+    check_name("traffic", traffic, TRAFFIC_PATTERNS)
+    packet = _float(v, "packet_size", 1.0, unit="flits")
+    flits = _int(v, "injection_rate_uses_flits", 0, 1)
+    # a Bernoulli injection probability per node and cycle (of a packet, or of a flit with uses_flits = 1)
+    rate = _float(v, "injection_rate", 0.0, 1.0, unit="flits/node/cycle" if flits else "packets/node/cycle")
+    if flits:
         rate = rate / packet
     nodes = str(v.get("hotspot_nodes", DEFAULTS["hotspot_nodes"])).strip("{} ")
-    hot = tuple(int(x) for x in nodes.split(",") if x.strip()) or (0,)
+    hot = tuple(parse_number("hotspot_nodes", x, 0, k**n - 1, integer=True) for x in nodes.split(",")
+                if x.strip()) or (0,)
     params = NocParams(routing_delay=_float(v, "routing_delay"), vc_alloc_delay=_float(v, "vc_alloc_delay"),
                        sw_alloc_delay=_float(v, "sw_alloc_delay"), credit_delay=_float(v, "credit_delay"),
                        link_delay=_float(v, "channel_latency", 1.0), packet_size=packet,
-                       num_vcs=_float(v, "num_vcs", 1.0), vc_buf_size=_float(v, "vc_buf_size", 1.0))
-    return BooksimModel(k, n, topology, traffic, params, rate, hot, _float(v, "hotspot_fraction"))
+                       num_vcs=_float(v, "num_vcs", 1.0, unit="VCs"), vc_buf_size=_float(v, "vc_buf_size", 1.0,
+                                                                                         unit="flits"))
+    return BooksimModel(k, n, topology, traffic, params, rate, hot,
+                        _float(v, "hotspot_fraction", 0.0, 1.0, unit=""))

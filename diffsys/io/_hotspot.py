@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import math
-import pathlib
 from typing import NamedTuple
 
 import numpy as np
 
-from ..power._floorplan import Floorplan
-from ..power._thermal_config import ThermalConfig
+from .._checks import parse_number
+from .._files import atomic_write, write_text
+
+from ..power import Floorplan, ThermalConfig
 
 #: Configuration names whose values diffsys uses (numeric unless listed in ``_STRUCT``).
 _USED = ("t_chip", "k_chip", "p_chip", "c_convec", "r_convec", "s_sink", "t_sink", "k_sink", "p_sink",
@@ -41,11 +42,10 @@ _IGNORED = ("r_convec_sec", "c_convec_sec", "n_metal", "t_metal", "t_c4", "s_c4"
 KNOWN_CONFIG_NAMES = frozenset(_USED + _STRUCT + _FILES + _MUST_BE_OFF + _IGNORED)
 
 
-def _lines(path):
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    for lineno, raw in enumerate(path.read_text().splitlines(), 1):
+def _lines(path, what="HotSpot file"):
+    from .._files import read_text
+
+    for lineno, raw in enumerate(read_text(path, what).splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if line:
             yield lineno, line
@@ -55,7 +55,7 @@ def read_flp(path, *, validate: bool = True, allow_gaps: bool = False) -> Floorp
     """Read a HotSpot ``.flp`` floorplan. Raises ``ValueError`` (file and line) on malformed lines, non-positive
     sizes, duplicate names, overlapping blocks, or gaps (unless ``allow_gaps``)."""
     rows = []
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "floorplan"):
         parts = line.split()
         if len(parts) not in (5, 7):
             raise ValueError(f"{path}:{lineno}: expected 'name width height left-x bottom-y "
@@ -88,7 +88,7 @@ def read_flp(path, *, validate: bool = True, allow_gaps: bool = False) -> Floorp
 
 def write_flp(flp: Floorplan, path) -> None:
     """Write a floorplan in HotSpot's ``.flp`` format."""
-    with open(path, "w") as f:
+    with atomic_write(path, "floorplan") as f:
         f.write("# <unit-name>\t<width>\t<height>\t<left-x>\t<bottom-y>\n")
         f.writelines(f"{name}\t{float(flp.width_m[i]):.6f}\t{float(flp.height_m[i]):.6f}\t"
                     f"{float(flp.x_m[i]):.6f}\t{float(flp.y_m[i]):.6f}\n" for i, name in enumerate(flp.names))
@@ -118,7 +118,7 @@ class PowerTrace(NamedTuple):
 def read_ptrace(path, floorplan: Floorplan | None = None) -> PowerTrace:
     """Read a HotSpot ``.ptrace``. With ``floorplan``, names are checked against it (see
     :meth:`PowerTrace.for_floorplan`). Negative or non-finite powers raise ``ValueError``."""
-    lines = list(_lines(path))
+    lines = list(_lines(path, "power trace"))
     if not lines:
         raise ValueError(f"{path}: empty power trace")
     names = tuple(lines[0][1].split())
@@ -150,7 +150,9 @@ def read_ptrace(path, floorplan: Floorplan | None = None) -> PowerTrace:
 def _write_table(path, names, rows, fmt) -> None:
     """HotSpot's trace layout: a tab-separated header of block names, then one line per interval."""
     rows = np.atleast_2d(np.asarray(rows, float))
-    with open(path, "w") as f:
+    if not np.all(np.isfinite(rows)):
+        raise ValueError(f"{path}: refusing to write non-finite values (the model returned NaN or inf)")
+    with atomic_write(path, "trace file") as f:
         f.write("\t".join(names) + "\n")
         f.writelines("\t".join(format(v, fmt) for v in row) + "\n" for row in rows)
 
@@ -187,6 +189,8 @@ def parse_config_pairs(pairs, *, where: str = "config") -> HotSpotConfig:
                 kw[name] = float(table[name])
             except ValueError:
                 raise ValueError(f"{where}: -{name} must be a number, got {table[name]!r}") from None
+            if not math.isfinite(kw[name]):
+                raise ValueError(f"{where}: -{name} must be a finite number, got {table[name]!r}")
     if "model_type" in table:
         kw["model_type"] = table["model_type"].lower()
     if "grid_map_mode" in table:
@@ -209,7 +213,7 @@ def parse_config_pairs(pairs, *, where: str = "config") -> HotSpotConfig:
 def read_config(path) -> HotSpotConfig:
     """Read a HotSpot ``.config`` file (``-name value`` lines). Absent entries take HotSpot 6's defaults."""
     pairs = []
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "HotSpot config"):
         parts = line.split()
         if not parts[0].startswith("-") or len(parts) != 2:
             raise ValueError(f"{path}:{lineno}: expected '-name value', got {line!r}")
@@ -220,21 +224,26 @@ def read_config(path) -> HotSpotConfig:
 def format_steady(names, temps_K) -> str:
     """HotSpot's steady-state file body: ``name<TAB>%.2f`` per node."""
     temps_K = np.asarray(temps_K, float)
+    if not np.all(np.isfinite(temps_K)):
+        bad = [n for n, t in zip(names, temps_K) if not math.isfinite(t)]
+        raise ValueError(f"non-finite temperature for node(s) {bad[:5]} (check the power and package inputs)")
     return "".join(f"{n}\t{t:.2f}\n" for n, t in zip(names, temps_K))
 
 
 def write_steady(path, names, temps_K) -> None:
-    pathlib.Path(path).write_text(format_steady(names, temps_K))
+    """Write a steady-state file atomically (no partial file on failure)."""
+    write_text(path, format_steady(names, temps_K), "steady-state file")
 
 
 def read_steady(path) -> dict:
     """Read a HotSpot steady-state file into ``{node name: kelvin}``."""
     out = {}
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "steady-state file"):
         parts = line.split()
         if len(parts) != 2:
             raise ValueError(f"{path}:{lineno}: expected 'name value', got {line!r}")
-        out[parts[0]] = float(parts[1])
+        out[parts[0]] = parse_number(f"{path}:{lineno}: temperature of {parts[0]!r}", parts[1], 0.0, None,
+                                     lo_open=True, unit="K")
     return out
 
 
