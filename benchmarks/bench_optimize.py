@@ -19,13 +19,13 @@ import time
 import jax
 import numpy as np
 
-from diffsys.optimize import evolutionary_search, gradient_search, miqp_search, problem as get_problem, sweep
+from diffsys.optimize import evolutionary_search, gradient_search, miqp_search, sweep
+from diffsys.problems import problem as get_problem
 
 
 def exhaustive(problem):
     t0 = time.perf_counter()
-    res = sweep(problem.sweep_model, problem.space, objective=problem.objective, feasible=problem.feasible,
-                top_k=1, progress=False)
+    res = sweep(problem, top_k=1, progress=False)
     return {"best": float(res.top_objective[0]), "evaluations": int(res.n_evaluated),
             "seconds": time.perf_counter() - t0, "evals_per_s": res.evals_per_s}
 

@@ -17,13 +17,28 @@ import argparse
 import platform
 import time
 
+import equinox as eqx
 import jax
 import numpy as np
 
-from diffsys.cli._cmd_sweep import _LAYER_GEMMS, roofline_model
+from diffsys import Metrics
 from diffsys.optimize import sweep
+from diffsys.problems import LAYER_GEMMS as _LAYER_GEMMS, AcceleratorDesign, accelerator_model as roofline_model
 from diffsys.roofline import roofline
 from diffsys.space import Continuous, DesignSpace
+
+
+class OpGrid(eqx.Module):
+    """Peak FLOP/s, bandwidth (B/s), op FLOPs and op bytes."""
+
+    peak: float = 1.0
+    bw: float = 1.0
+    flops: float = 1.0
+    bytes: float = 1.0
+
+
+class OpTime(Metrics):
+    time_s: jax.Array
 
 
 def op_space(points):
@@ -33,11 +48,11 @@ def op_space(points):
         "bw": Continuous(1e11, 1e13, log=True, grid=side),
         "flops": Continuous(1e6, 1e15, log=True, grid=side),
         "bytes": Continuous(1e4, 1e12, log=True, grid=side),
-    })
+    }, base=OpGrid())
 
 
-def op_model(d):
-    return {"time_s": roofline(d["flops"], d["bytes"], d["peak"], d["bw"]).time_s}
+def op_model(d, *, temperature=0.0):
+    return OpTime(roofline(d.flops, d.bytes, d.peak, d.bw, temperature=temperature).time_s)
 
 
 def numpy_op(space, chunk=1 << 20, k=10):
@@ -66,7 +81,7 @@ def codesign_space(points):
         "hbm_bandwidth_Bps": Continuous(0.5e12, 12e12, log=True, grid=side),
         "sram_MiB": PowerOfTwo(4, 1024),
         "bytes_per_element": Continuous(1.0, 2.0, grid=2),
-    })
+    }, base=AcceleratorDesign())
 
 
 def numpy_codesign(space, chunk=1 << 18, k=10):

@@ -12,8 +12,11 @@ Each family is a sub-package; all are pure JAX (``jit``/``vmap``/``grad``-able):
 - :mod:`diffsys.chiplet` — multi-chip modules: packaging, die-to-die networks, partitioning, EdP
 - :mod:`diffsys.llm` — distributed LLM training steps and inference serving
 - :mod:`diffsys.optimize` — sweep engine, gradient/evolutionary/MIQP search, calibration
+- :mod:`diffsys.problems` — example problems (protocol models with design spaces) for the searches and the command
 - :mod:`diffsys.learned` — residual/surrogate networks (equinox; flax adapter), NAS helpers
 - :mod:`diffsys.io` — peers' formats: Calculon, HotSpot, BookSim, nccl-tests
+
+Every model follows one protocol, ``model(spec, *, temperature=0.0) -> Metrics`` (:class:`Metrics`; docs/design.md).
 """
 
 __version__ = "0.1.0"
@@ -28,10 +31,12 @@ from . import (
     optimize as optimize,
     power as power,
     primitives as primitives,
+    problems as problems,
     roofline as roofline,
     space as space,
     topologies as topologies,
 )
 from .hardware import Accelerator as Accelerator, MemoryLevel as MemoryLevel, PowerSpec as PowerSpec
 from .optimize import sweep as sweep
+from .primitives import Metrics as Metrics
 from .space import DesignSpace as DesignSpace

@@ -1,7 +1,7 @@
 """EdP improvement of co-optimized chiplet packages over the uniform-partition, mesh-only baseline.
 
 For ResNet-50 and ViT-B/16 (batch 8) on 4 (2x2), 9 (3x3) and 16 (4x4) chiplets with organic-substrate or
-silicon-interposer die-to-die links, run GA, MIQP and gradient search (``diffsys.chiplet.optimize``) and print the
+silicon-interposer die-to-die links, run GA, MIQP and gradient search (``diffsys.problems.optimize_mcm``) and print the
 baseline EdP, each method's EdP (re-evaluated by the exact model at the discretized design), the improvement, the
 evaluations used and the wall time.
 
@@ -22,7 +22,7 @@ import time
 
 import jax
 
-from diffsys import chiplet
+from diffsys import chiplet, problems
 
 GRIDS = {4: (2, 2), 9: (3, 3), 16: (4, 4)}
 
@@ -39,7 +39,7 @@ def run(workloads, chiplets, packagings, methods, budget="quick", batch=8, seed=
                 package = chiplet.ChipletPackage.split(n, tech)
                 designs = {"baseline": chiplet.baseline(model, package)[0]}
                 for method in methods:
-                    res = chiplet.optimize(model, package, method, key=jax.random.PRNGKey(seed), budget=budget)
+                    res = problems.optimize_mcm(model, package, method, key=jax.random.PRNGKey(seed), budget=budget)
                     row = {"workload": wname, "chiplets": n, "packaging": tech, "method": method, "edp": res.edp,
                                "baseline_edp": res.baseline_edp, "improvement": res.improvement,
                                "evaluations": res.evaluations, "seconds": round(res.seconds, 2),
@@ -71,7 +71,7 @@ def main(argv=None):
     ap.add_argument("--workloads", nargs="+", default=["resnet50", "vit_b16"], choices=["resnet50", "vit_b16"])
     ap.add_argument("--chiplets", nargs="+", type=int, default=[4, 9, 16], choices=sorted(GRIDS))
     ap.add_argument("--packaging", nargs="+", default=["organic", "interposer"], choices=list(chiplet.PACKAGING_NAMES))
-    ap.add_argument("--methods", nargs="+", default=["ga", "miqp"], choices=list(chiplet.METHODS),
+    ap.add_argument("--methods", nargs="+", default=["ga", "miqp"], choices=list(problems.MCM_METHODS),
                     help="search methods (default ga miqp; add gradient / ga+gradient, slower)")
     ap.add_argument("--budget", default="quick", choices=["quick", "default"])
     ap.add_argument("--batch", type=int, default=8)

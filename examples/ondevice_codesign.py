@@ -24,14 +24,16 @@ through latency: this is a co-design of *speed* for a given quality, not a claim
 from __future__ import annotations
 
 import argparse
+import functools
 import time
-from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import diffsys
+from diffsys import Metrics
 from diffsys.optimize import Problem, gradient_search, sweep
 from diffsys.primitives import relu
 from diffsys.roofline import roofline
@@ -46,16 +48,22 @@ ORIN = diffsys.hardware.preset("jetson_orin")
 PEAK, BW = float(ORIN.peak_flops("fp16")), float(ORIN.main_memory.bandwidth_Bps)
 
 
-class LMMetrics(NamedTuple):
+class LMShape(eqx.Module):
+    """A decoder's width, depth and head count (float leaves)."""
+
+    d_model: float = 1024.0
+    n_layers: float = 12.0
+    n_heads: float = 16.0
+
+
+class LMMetrics(Metrics):
     loss: jnp.ndarray
     latency_s: jnp.ndarray
     params: jnp.ndarray
-    violation: jnp.ndarray
-    feasible: jnp.ndarray
 
 
-def lm_model(design, temperature=0.0, *, budget_s=None) -> LMMetrics:
-    d, layers, heads = design["d_model"], design["n_layers"], design["n_heads"]
+def lm_model(design: LMShape, *, temperature=0.0, budget_s=None) -> LMMetrics:
+    d, layers, heads = design.d_model, design.n_layers, design.n_heads
     n = 12.0 * layers * d**2 + VOCAB * d
     loss = E + A / n**ALPHA + B / TOKENS**BETA
     head_dim = d / heads
@@ -70,12 +78,13 @@ def lm_model(design, temperature=0.0, *, budget_s=None) -> LMMetrics:
     if budget_s is not None:
         ratios.append(latency / budget_s)
     ratios = jnp.stack(ratios)
-    return LMMetrics(loss, latency, n, jnp.sum(relu(ratios - 1.0, 0.01 * temperature)), jnp.all(ratios <= 1.0))
+    return LMMetrics(loss, latency, n, violation=jnp.sum(relu(ratios - 1.0, 0.01 * temperature)),
+                     feasible=jnp.all(ratios <= 1.0))
 
 
 def shape_space() -> DesignSpace:
     return DesignSpace({"d_model": Integer(256, 4096, step=128), "n_layers": Integer(2, 48),
-                        "n_heads": PowerOfTwo(2, 64)})
+                        "n_heads": PowerOfTwo(2, 64)}, base=LMShape())
 
 
 def main(argv=None):
@@ -85,8 +94,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     space = shape_space()
     t0 = time.perf_counter()
-    res = sweep(lm_model, space, objective="loss", feasible="feasible", pareto=("loss", "latency_s"), top_k=1,
-                progress=False)
+    res = sweep(lm_model, space, objective="loss", pareto=("loss", "latency_s"), top_k=1, progress=False)
     front = np.asarray(res.pareto_objectives)
     order = np.argsort(front[:, 1])
     front = front[order]
@@ -95,15 +103,12 @@ def main(argv=None):
     for b_ms in map(float, args.budgets_ms.split(",")):
         budget = b_ms * 1e-3
 
-        def model(design, temperature=0.0, budget=budget):
-            return lm_model(design, temperature, budget_s=budget)
-
-        problem = Problem(model, space, objective="loss", feasible="feasible", violation="violation",
+        problem = Problem(functools.partial(lm_model, budget_s=budget), space, objective="loss",
                           name=f"lm@{b_ms}ms")
         g = gradient_search(problem, key=jax.random.key(0), n_starts=8, steps=150)
         ok = front[:, 1] <= budget
         exact = float(front[ok, 0].min()) if ok.any() else float("nan")
-        m = lm_model({k: jnp.float32(v) for k, v in g.point.items()})
+        m = lm_model(space.apply({k: jnp.float32(v) for k, v in g.point.items()}))
         rows.append((b_ms, g, float(m.latency_s), exact))
         lab = space.label(g.point)
         print(f"budget {b_ms:5.1f} ms: gradient search loss {g.objective:.4f} (exhaustive {exact:.4f}) "

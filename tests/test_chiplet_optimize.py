@@ -10,6 +10,8 @@ import pytest
 
 from diffsys import chiplet as C
 from diffsys import optimize as opt
+from diffsys import problems as P
+from diffsys.problems._chiplet import _baseline_point
 
 
 @functools.cache
@@ -32,7 +34,7 @@ def test_miqp_matches_enumeration_on_a_small_instance():
     and its two sub-problem solvers (JAX enumeration + ADMM, SCIP branch-and-bound) agree on the quadratic model."""
     model, pk = _setup()
     fixed = _fixed_affinity(model)
-    problem = C.mcm_problem(model, pk, "affinity", fixed=fixed)
+    problem = P.mcm_problem(model, pk, "affinity", fixed=fixed)
     space = problem.space
     grids = [np.asarray(d.values, float) for d in space.params.values()]
     combos = np.array(list(itertools.product(*grids)))
@@ -43,7 +45,7 @@ def test_miqp_matches_enumeration_on_a_small_instance():
     assert len(combos) == 3**2 * 4 * 2
 
     base_design, _ = C.baseline(model, pk)
-    x0 = {n: v for n, v in C._optimize._baseline_point(model, space, base_design).items()}
+    x0 = {n: v for n, v in _baseline_point(model, space, base_design).items()}
     res = opt.miqp_search(problem, key=jax.random.PRNGKey(0), x0=x0, solver="jax", method="fit", radius=3,
                           iterations=4, max_radius=3)
     assert res.feasible
@@ -68,7 +70,7 @@ def test_miqp_matches_enumeration_on_a_small_instance():
                                            ("gradient", {"n_starts": 2, "steps": 10})])
 def test_searched_designs_are_reevaluated_exactly_and_never_worse_than_baseline(method, kwargs):
     model, pk = _setup()
-    res = C.optimize(model, pk, method, key=jax.random.PRNGKey(1), budget="quick", **kwargs)
+    res = P.optimize_mcm(model, pk, method, key=jax.random.PRNGKey(1), budget="quick", **kwargs)
     exact = model(res.design, pk)  # temperature 0 at the discretized design
     assert bool(exact.feasible)
     assert res.edp == pytest.approx(float(exact.edp_Js), rel=1e-6)
@@ -85,7 +87,7 @@ def test_space_and_method_errors():
     with pytest.raises(ValueError, match="parametrization"):
         C.mcm_space(model, "polar")
     with pytest.raises(ValueError, match="method"):
-        C.optimize(model, pk, "annealing")
+        P.optimize_mcm(model, pk, "annealing")
     with pytest.raises(ValueError, match="fixed parameter"):
         C.mcm_space(model, fixed={"nonexistent": 1.0})
     s = C.mcm_space(model, "full")

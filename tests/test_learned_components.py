@@ -66,12 +66,12 @@ def test_residual_improves_held_out_error_and_stays_differentiable(measured):
 
 
 def test_surrogate_of_an_analytical_model_generalises():
-    from diffsys.optimize._problems import systolic_model, systolic_space
     from diffsys.optimize._objective import to_unit
+    from diffsys.problems import systolic_model, systolic_space
 
     space = systolic_space()
     pts = space.sample(jax.random.key(0), 1500)
-    y = jax.jit(jax.vmap(systolic_model))(pts).time_s
+    y = jax.jit(jax.vmap(lambda p: systolic_model(space.apply(p))))(pts).time_s
     x = to_unit(space, pts)
     s = surrogate(x, y, key=jax.random.key(1), width=64, depth=2)
     out = fit(s, x, y, key=jax.random.key(2), steps=800, learning_rate=5e-3)

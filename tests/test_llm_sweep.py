@@ -51,7 +51,7 @@ def test_sweep_json_summary_and_files(small_run, capsys):
 def test_top_k_excludes_infeasible_points():
     base = llm.default_training_design()
     space = llm.default_training_space(base)
-    res = sweep(llm.training_design_metrics, space, "time_s", n_samples=4096, key=jax.random.PRNGKey(3), top_k=8,
+    res = sweep(llm.training_model, space, "time_s", n_samples=4096, key=jax.random.PRNGKey(3), top_k=8,
                 progress=False)
     assert 0 < res.n_feasible < res.n_evaluated  # the space has OOM and non-dividing points
     for row in res.labels():
@@ -94,7 +94,7 @@ def test_default_space_size_documented():
 def test_parallelism_space_constraints_and_exact_sweep():
     base = llm.default_training_design(gpus=256, global_batch=512)
     space = llm.parallelism_space(base)
-    res = sweep(llm.exact_parallelism_metrics, space, "time_s", top_k=5, progress=False)
+    res = sweep(llm.exact_parallelism_model, space, "time_s", top_k=5, progress=False)
     assert res.n_evaluated == space.size and 0 < res.n_feasible < space.size
     for row in res.labels():
         assert row["par.tp"] * row["par.pp"] * row["par.dp"] == 256

@@ -6,7 +6,7 @@ import pytest
 
 from diffsys.optimize import NoFeasiblePointError, sweep
 from diffsys.optimize._evolution import cma_es, evolutionary_search, genetic_search
-from diffsys.optimize._problems import toy_problem
+from diffsys.problems import toy_problem
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,7 @@ def toy():
 
 @pytest.fixture(scope="module")
 def toy_best(toy):
-    res = sweep(toy.sweep_model, toy.space, objective="cost", feasible=None, top_k=1, progress=False,
-                chunk_size=toy.space.size)
+    res = sweep(toy, top_k=1, progress=False, chunk_size=toy.space.size)
     return float(res.top_objective[0])
 
 

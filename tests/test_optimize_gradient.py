@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from diffsys.optimize import NoFeasiblePointError, gradient_search, sweep
-from diffsys.optimize._problems import edge_soc_problem, toy_problem
+from diffsys.problems import edge_soc_problem, toy_problem
 
 
 def exhaustive(problem):
     """The exact optimum by enumerating every grid point (the sweep engine)."""
-    res = sweep(problem.sweep_model, problem.space, objective=problem.objective, feasible=problem.feasible,
-                top_k=1, progress=False, chunk_size=min(problem.space.size, 65536))
+    res = sweep(problem, top_k=1, progress=False, chunk_size=min(problem.space.size, 65536))
     return float(res.top_objective[0]), res.n_evaluated
 
 

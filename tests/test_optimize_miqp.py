@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from diffsys.optimize._miqp import MIQP, miqp_search, psd_project, solve_miqp_enumerate, solve_miqp_scip
-from diffsys.optimize._problems import toy_problem
+from diffsys.problems import toy_problem
 
 pytest.importorskip("pyscipopt")
 

@@ -3,31 +3,43 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from diffsys import Metrics
 from diffsys.optimize import pareto_candidates, pareto_front, pareto_mask, sweep
 from diffsys.optimize._sweep import _Engine
 from diffsys.space import Continuous, DesignSpace, Integer
 
 
+class AB(eqx.Module):
+    a: jax.Array = eqx.field(converter=jnp.asarray, default=0.0)
+    b: jax.Array = eqx.field(converter=jnp.asarray, default=0.0)
+
+
+class TE(Metrics):
+    time_s: jax.Array
+    energy_J: jax.Array
+
+
 def space():
-    return DesignSpace({"a": Continuous(0.0, 1.0, grid=50), "b": Integer(0, 59)})
+    return DesignSpace({"a": Continuous(0.0, 1.0, grid=50), "b": Integer(0, 59)}, base=AB())
 
 
-def model(d):
-    t = (d["a"] - 0.3) ** 2 + (d["b"] - 40.0) ** 2 / 1e4 + 0.01 * jnp.sin(7 * d["a"] * d["b"])
-    e = (d["a"] - 0.8) ** 2 + d["b"] / 100.0
-    return {"time_s": t, "energy_J": e, "feasible": (d["b"] % 7) != 3}
+def model(d: AB, *, temperature=0.0) -> TE:
+    t = (d.a - 0.3) ** 2 + (d.b - 40.0) ** 2 / 1e4 + 0.01 * jnp.sin(7 * d.a * d.b)
+    e = (d.a - 0.8) ** 2 + d.b / 100.0
+    return TE(t, e, feasible=(d.b % 7) != 3)
 
 
 def brute_force():
     sp = space()
     pts, _ = sp.grid_chunk(sp.digits(0), sp.size)
-    m = jax.vmap(model)(pts)
-    t = np.where(np.asarray(m["feasible"]), np.asarray(m["time_s"]), np.inf)
+    m = jax.vmap(lambda p: model(sp.apply(p)))(pts)
+    t = np.where(np.asarray(m.feasible), np.asarray(m.time_s), np.inf)
     return pts, m, t
 
 
@@ -39,13 +51,13 @@ def test_top_k_matches_brute_force_across_chunks():
     np.testing.assert_allclose(res.top_points["a"], np.asarray(pts["a"])[order], rtol=1e-6)
     assert res.n_evaluated == 3000
     assert res.n_feasible == int(np.isfinite(t).sum())
-    assert all(np.asarray(res.top_metrics["feasible"]))  # infeasible points never enter the top-k
+    assert all(np.asarray(res.top_metrics.feasible))  # infeasible points never enter the top-k
     assert res.labels()[0]["time_s"] == pytest.approx(float(t[order[0]]))
 
 
 def test_pareto_front_matches_exhaustive_dominance():
     pts, m, t = brute_force()
-    vals = np.stack([t, np.where(np.isfinite(t), np.asarray(m["energy_J"]), np.inf)], -1)
+    vals = np.stack([t, np.where(np.isfinite(t), np.asarray(m.energy_J), np.inf)], -1)
     exact = np.asarray(pareto_mask(jnp.asarray(vals)))
     res = sweep(model, space(), "time_s", pareto=("time_s", "energy_J"), pareto_capacity=512, chunk_size=512,
                 progress=False)
@@ -125,14 +137,15 @@ def test_checkpoint_resume_after_interruption_gives_same_result(tmp_path):
     np.testing.assert_array_equal(np.sort(resumed.pareto_objectives, 0), np.sort(full.pareto_objectives, 0))
     assert resumed.n_feasible == full.n_feasible
     # a checkpoint of another space is refused
-    other = DesignSpace({"a": Continuous(0.0, 1.0, grid=49), "b": Integer(0, 59)})
+    other = DesignSpace({"a": Continuous(0.0, 1.0, grid=49), "b": Integer(0, 59)}, base=AB())
     with pytest.raises(ValueError, match="fingerprint"):
         sweep(model, other, "time_s", top_k=5, pareto=("time_s", "energy_J"), chunk_size=128, progress=False,
               checkpoint=ck, resume=True)
 
 
 def test_bad_arguments():
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(ValueError, match="objective 'nope' is not a metric of TE; available metrics: feasible, "
+                                         "violation, time_s, energy_J"):
         sweep(model, space(), "nope", progress=False)
     with pytest.raises(ValueError, match="key"):
         sweep(model, space(), "time_s", n_samples=10, progress=False)
@@ -140,9 +153,26 @@ def test_bad_arguments():
         sweep(model, space(), "time_s", pareto=("time_s",), progress=False)
 
 
+def test_unknown_metric_names_raise_before_compiling():
+    """A misspelled ``feasible=`` used to treat every point as feasible; every name is now checked."""
+    with pytest.raises(ValueError, match="feasible 'feasable' is not a metric of TE"):
+        sweep(model, space(), "time_s", feasible="feasable", progress=False)
+    with pytest.raises(ValueError, match="pareto objective 'energy' is not a metric of TE.*energy_J"):
+        sweep(model, space(), "time_s", pareto=("time_s", "energy"), progress=False)
+    with pytest.raises(ValueError, match="histogram metric 'power_W' is not a metric"):
+        sweep(model, space(), "time_s", histograms={"power_W": (0.0, 1.0, 4)}, progress=False)
+
+
+def test_models_must_follow_the_protocol():
+    with pytest.raises(TypeError, match="returned dict; models must return a diffsys.Metrics"):
+        sweep(lambda d, *, temperature=0.0: {"time_s": d.a}, space(), progress=False)
+    with pytest.raises(TypeError, match="does not follow the model protocol"):
+        sweep(lambda d: TE(d.a, d.b), space(), progress=False)
+
+
 def test_nan_points_are_flagged_not_fatal():
-    def nan_model(d):
-        return {"time_s": jnp.where(d["b"] > 50, jnp.nan, d["a"] + d["b"])}
+    def nan_model(d, *, temperature=0.0):
+        return TE(jnp.where(d.b > 50, jnp.nan, d.a + d.b), d.a)
 
     res = sweep(nan_model, space(), "time_s", feasible=None, chunk_size=512, progress=False)
     assert res.n_feasible == 50 * 51 and np.isfinite(res.top_objective).all()
@@ -153,11 +183,14 @@ def test_sharded_over_two_forced_cpu_devices():
         import os
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
         import jax, jax.numpy as jnp, numpy as np
+        from diffsys import Metrics
         from diffsys.optimize import sweep
         from diffsys.space import Continuous, DesignSpace, Integer
         assert len(jax.devices()) == 2
+        class T(Metrics):
+            time_s: jax.Array
         sp = DesignSpace({"a": Continuous(0.0, 1.0, grid=50), "b": Integer(0, 59)})
-        f = lambda d: {"time_s": (d["a"] - 0.3) ** 2 + (d["b"] - 40.0) ** 2 / 1e4}
+        f = lambda d, *, temperature=0.0: T((d["a"] - 0.3) ** 2 + (d["b"] - 40.0) ** 2 / 1e4)
         r2 = sweep(f, sp, "time_s", top_k=4, chunk_size=256, progress=False)
         r1 = sweep(f, sp, "time_s", top_k=4, chunk_size=256, progress=False, devices=jax.devices()[:1])
         np.testing.assert_allclose(r2.top_objective, r1.top_objective)

@@ -32,28 +32,19 @@ from ._model import (
     MCMModel as MCMModel,
 )
 from ._optimize import (
-    METHODS as METHODS,
-)
-from ._optimize import (
-    MCMResult as MCMResult,
-)
-from ._optimize import (
     baseline as baseline,
 )
 from ._optimize import (
-    design_from_point as design_from_point,
+    baseline_placement as baseline_placement,
 )
 from ._optimize import (
-    mcm_problem as mcm_problem,
+    design_from_point as design_from_point,
 )
 from ._optimize import (
     mcm_space as mcm_space,
 )
 from ._optimize import (
     memory_proximity as memory_proximity,
-)
-from ._optimize import (
-    optimize as optimize,
 )
 from ._package import ChipletPackage as ChipletPackage
 from ._packaging import PACKAGING_NAMES as PACKAGING_NAMES
@@ -79,4 +70,10 @@ from ._workloads import (
 )
 from ._workloads import (
     workload as workload,
+)
+from ._protocol import (
+    PackageMetrics as PackageMetrics,
+    PackageSpec as PackageSpec,
+    package_metrics as package_metrics,
+    package_model as package_model,
 )

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..io._calculon import run_calculon, write_calculon_stats
+    from ..io import run_calculon, write_calculon_stats
 
     stats = run_calculon(args.model, args.execution, args.system)
     write_calculon_stats(stats, args.output)

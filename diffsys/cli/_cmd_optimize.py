@@ -55,7 +55,8 @@ def run(args) -> int:
     import jax
     from tqdm import tqdm
 
-    from ..optimize import problem as get_problem, sweep
+    from ..optimize import sweep
+    from ..problems import problem as get_problem
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
@@ -72,8 +73,7 @@ def run(args) -> int:
         bar.set_description(f"optimize [{stage}]")
         if stage == "exhaustive":
             t0 = time.perf_counter()
-            res = sweep(problem.sweep_model, space, objective=problem.objective, feasible=problem.feasible,
-                        top_k=1, progress=False, chunk_size=min(space.size, 65536))
+            res = sweep(problem, top_k=1, progress=False, chunk_size=min(space.size, 65536))
             best = float(res.top_objective[0])
             exhaustive = {"best": best, "evaluations": int(res.n_evaluated), "seconds": time.perf_counter() - t0,
                           "feasible_points": int(res.n_feasible),

@@ -20,52 +20,9 @@ import json
 import os
 import sys
 
-import jax.numpy as jnp
-import numpy as np
-
-from ..roofline import roofline
-from ..space import Continuous, DesignSpace, PowerOfTwo, load_space
+from ..problems import AcceleratorDesign, accelerator_model as roofline_model, accelerator_space as roofline_space
+from ..space import load_space
 from ._sweep_report import format_table, json_safe, plot_front, write_rows
-
-# GPT-3 175B (Brown et al. 2020): hidden 12288, 96 heads, FFN 4h. GEMM shapes (M, N, K) of one layer's forward for a
-# 4,096-token microbatch (QKV, attention projection, MLP up, MLP down) and the same weights at decode batch 8.
-_H = 12288
-_LAYER_GEMMS = np.array([(4096, 3 * _H, _H), (4096, _H, _H), (4096, 4 * _H, _H), (4096, _H, 4 * _H),
-                         (8, 3 * _H, _H), (8, _H, _H), (8, 4 * _H, _H), (8, _H, 4 * _H)], dtype=np.float32)
-_BPE = 2.0  # bf16
-
-# Cost proxy (documented estimates): matrix-unit density 1.2 TFLOP/s per mm² (H100: 989 TFLOP/s bf16 dense on a
-# ~814 mm² die of which roughly 800 mm² is SMs+L2, NVIDIA Hopper whitepaper 2022); SRAM 0.5 mm² per MiB at 5 nm
-# (TSMC N5 high-density bit cell 0.021 µm², Chang et al. ISSCC 2020, ×2.5 for periphery); silicon $0.25/mm²
-# (~$17k per 300 mm wafer); HBM3 stacks of 819 GB/s (JEDEC JESD238) at $150 each (industry estimate).
-_TFLOPS_PER_MM2, _MM2_PER_MIB, _USD_PER_MM2, _STACK_BPS, _USD_PER_STACK = 1.2e12, 0.5, 0.25, 819e9, 150.0
-
-
-def roofline_space() -> DesignSpace:
-    return DesignSpace({
-        "peak_flops": Continuous(100e12, 4000e12, log=True, grid=160),
-        "hbm_bandwidth_Bps": Continuous(0.5e12, 12e12, log=True, grid=160),
-        "sram_MiB": PowerOfTwo(4, 1024),
-        "bytes_per_element": Continuous(1.0, 2.0, grid=2),
-    })
-
-
-def roofline_model(design):
-    """Roofline time of the GEMM suite on a hypothetical accelerator, its cost proxy and feasibility."""
-    peak, bw, sram = design["peak_flops"], design["hbm_bandwidth_Bps"], design["sram_MiB"] * 2**20
-    bpe = design.get("bytes_per_element", _BPE)
-    m, n, k = _LAYER_GEMMS[:, 0], _LAYER_GEMMS[:, 1], _LAYER_GEMMS[:, 2]
-    tile = jnp.sqrt(sram / (3.0 * bpe))  # square output-stationary tiles: 3 tiles of side t fit in SRAM
-    compulsory = bpe * (m * k + k * n + m * n)
-    tiled = bpe * (m * n * k * (1.0 / jnp.minimum(tile, n) + 1.0 / jnp.minimum(tile, m)) + m * n)
-    # fp8 (1 byte) runs at twice the bf16 matrix peak (H100 datasheet)
-    r = roofline(2 * m * n * k, jnp.maximum(compulsory, tiled), peak * (2.0 / bpe), bw)
-    area = peak / _TFLOPS_PER_MM2 + design["sram_MiB"] * _MM2_PER_MIB
-    cost = area * _USD_PER_MM2 + jnp.ceil(bw / _STACK_BPS) * _USD_PER_STACK
-    return {"time_s": jnp.sum(r.time_s), "cost_usd": cost, "die_area_mm2": area,
-            "feasible": area <= 858.0}  # reticle limit 26 × 33 mm
-
-
 
 _LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
                 ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
@@ -140,14 +97,14 @@ def _llm_problem(args):
         system = llm.cluster_preset(args.system, args.gpus)
     base = llm.default_training_design(model, system, args.gpus, args.global_batch)
     space = load_space(args.space, base=base) if args.space else llm.default_training_space(base)
-    return space, llm.training_design_metrics
+    return space, llm.training_model
 
 
 def run(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.problem == "roofline":
-        space = load_space(args.space) if args.space else roofline_space()
+        space = load_space(args.space, base=AcceleratorDesign()) if args.space else roofline_space()
         model, pareto, title = roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost"
         labels = ("cost proxy (USD)", "time per layer (s)")
         to_rows = list

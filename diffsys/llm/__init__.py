@@ -16,6 +16,14 @@ from ._design import (
     training_design_metrics as training_design_metrics,
 )
 from ._inference import InferenceMetrics as InferenceMetrics, Serving as Serving, inference_step as inference_step
+from ._model import (
+    InferenceDesign as InferenceDesign,
+    InferenceStepMetrics as InferenceStepMetrics,
+    TrainingStepMetrics as TrainingStepMetrics,
+    exact_parallelism_model as exact_parallelism_model,
+    inference_model as inference_model,
+    training_model as training_model,
+)
 from ._parallel import (
     CLUSTER_SOURCES as CLUSTER_SOURCES,
     RECOMPUTE_MODES as RECOMPUTE_MODES,

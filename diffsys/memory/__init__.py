@@ -39,3 +39,8 @@ from ._tiling import (
     gemm_traffic as gemm_traffic,
     gemm_traffic_lower_bound as gemm_traffic_lower_bound,
 )
+from ._model import (
+    GemmTrafficSpec as GemmTrafficSpec,
+    TrafficMetrics as TrafficMetrics,
+    gemm_traffic_model as gemm_traffic_model,
+)

@@ -1,4 +1,9 @@
-"""Search over design spaces: the sweep engine, Pareto utilities, gradient/evolutionary/MIQP search, calibration."""
+"""Search over design spaces: the sweep engine, Pareto utilities, gradient/evolutionary/MIQP search, calibration.
+
+Every method takes a protocol model ``model(spec, *, temperature=0.0) -> Metrics`` (:class:`diffsys.Metrics`);
+metric names are checked against the model's result type before anything compiles. Example problems live in
+:mod:`diffsys.problems`.
+"""
 
 from ._pareto import (
     pareto_candidates as pareto_candidates,
@@ -6,7 +11,6 @@ from ._pareto import (
     pareto_front_2d as pareto_front_2d,
     pareto_mask as pareto_mask,
 )
-from ._metrics import metric_getter as metric_getter
 from ._sweep import SweepResult as SweepResult, sweep as sweep
 
 # search methods
@@ -32,14 +36,5 @@ from ._objective import (
     NoFeasiblePointError as NoFeasiblePointError,
     Problem as Problem,
     SearchResult as SearchResult,
-)
-from ._problems import (
-    default_problem as default_problem,
-    edge_soc_model as edge_soc_model,
-    edge_soc_problem as edge_soc_problem,
-    problem as problem,
-    systolic_model as systolic_model,
-    systolic_problem as systolic_problem,
-    toy_problem as toy_problem,
 )
 from ._repair import local_search as local_search

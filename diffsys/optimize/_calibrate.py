@@ -1,8 +1,12 @@
 """Calibration: fit model constants (efficiencies, latencies, fitted-law coefficients) to measurements.
 
-``calibrate(model, params0, inputs, targets)`` fits ``model(params, x) -> prediction`` with optax (L-BFGS by
-default, Adam on request) on a loss in log space (scale-free: every row weighs the same however large its target).
-Positive constants are fitted through ``log`` (so they stay positive); bounded ones through a logistic map.
+``calibrate(model, spec, params0, inputs, targets, metric="time_s")`` fits the constants of a protocol model
+``model(spec, *, temperature=0.0) -> Metrics``: ``params0`` and ``inputs`` are ``{path: value}`` leaves of ``spec``
+(paths as in :class:`~diffsys.space.DesignSpace`, e.g. ``"op.flops"``), the constants shared by every row, the
+inputs one value per row; the prediction of a row is ``model(spec with those leaves)``'s ``metric`` at temperature 0
+(the exact model). The fit is optax (L-BFGS by default, Adam on request) on a loss in log space (scale-free: every
+row weighs the same however large its target). Positive constants are fitted through ``log`` (so they stay
+positive); bounded ones through a logistic map.
 
 Honest error reporting is built in: a held-out split (``holdout``) is never seen by any fit; the rest is split into
 ``k_folds`` folds and the fit is repeated ``k`` times, each time leaving one fold out, to estimate the error on
@@ -17,10 +21,14 @@ import math
 import time
 from typing import Any, Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from ..space import get_path
+from ._metrics import metric_getter, result_type
 
 LOSSES = ("log", "relative", "squared")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -115,16 +123,46 @@ def _transforms(params0, positive, bounds):
     return to_raw, from_raw
 
 
-def calibrate(model: Callable, params0, inputs, targets, *, key, k_folds: int = 5, holdout: float = 0.2,
-              loss: str = "log", optimizer: str = "lbfgs", steps: int = 200, learning_rate: float = 0.05,
-              positive=True, bounds=None, l2: float = 0.0) -> CalibrationResult:
-    """Fit ``model(params, x)`` to ``targets`` with k-fold cross-validation and a held-out report.
+def _substitute(spec, values: dict):
+    """``spec`` with the leaves at the paths of ``values`` replaced."""
+    names = list(values)
+    return eqx.tree_at(lambda t: [get_path(t, n) for n in names], spec, [jnp.asarray(values[n]) for n in names])
+
+
+def _row_model(model, spec, params0, inputs, metric):
+    """``predict(params, x)`` for one row, after checking the paths and the metric name against the model."""
+    for what, tree in (("params0", params0), ("inputs", inputs)):
+        if not isinstance(tree, dict):
+            raise TypeError(f"{what} must be a dict {{path: value}} of leaves of spec, got {type(tree).__name__}")
+        for path in tree:
+            try:
+                get_path(spec, path)
+            except KeyError as e:
+                raise ValueError(f"{what}: {e.args[0]}") from None
+    overlap = set(params0) & set(inputs)
+    if overlap:
+        raise ValueError(f"paths {sorted(overlap)} are both fitted constants (params0) and inputs")
+
+    def metrics(params, x):
+        return model(_substitute(spec, {**params, **x}), temperature=0.0)
+
+    row0 = {k: jnp.asarray(v)[0] for k, v in inputs.items()}
+    get = metric_getter(metric, result_type(metrics, params0, row0), "metric")
+    return lambda params, x: get(metrics(params, x))
+
+
+def calibrate(model: Callable, spec, params0: dict, inputs: dict, targets, *, metric="time_s", key,
+              k_folds: int = 5, holdout: float = 0.2, loss: str = "log", optimizer: str = "lbfgs", steps: int = 200,
+              learning_rate: float = 0.05, positive=True, bounds=None, l2: float = 0.0) -> CalibrationResult:
+    """Fit the constants ``params0`` of ``model`` to ``targets`` with k-fold cross-validation and a held-out report.
 
     Args:
-        model: ``model(params, x) -> prediction`` for one row ``x`` (a pytree slice of ``inputs``); vmapped here.
-        params0: initial constants (a pytree of floats).
-        inputs: a pytree whose leaves have a leading axis of ``N`` rows.
-        targets: ``(N,)`` measurements (positive for ``loss="log"``/``"relative"``).
+        model: a protocol model ``model(spec, *, temperature=0.0) -> Metrics``, evaluated exactly.
+        spec: the base spec (an ``equinox.Module``); ``params0`` and ``inputs`` replace its leaves by path.
+        params0: initial constants ``{path: float}``, shared by every row.
+        inputs: ``{path: (N,) values}``, one value per row.
+        targets: ``(N,)`` measurements of ``metric`` (positive for ``loss="log"``/``"relative"``).
+        metric: the metric predicted (a name, checked against the model's ``Metrics``, or a callable).
         key: PRNG key for the splits (deterministic given the key).
         k_folds: cross-validation folds (``>= 2``; ``0`` or ``1`` skips cross-validation).
         holdout: fraction of rows held out from every fit and reported at the end (``0`` to disable).
@@ -135,6 +173,7 @@ def calibrate(model: Callable, params0, inputs, targets, *, key, k_folds: int = 
         bounds: optional pytree like ``params0`` of ``(lo, hi)`` or ``None`` per leaf (logistic map).
         l2: ridge weight on the raw (transformed) parameters' distance from ``params0``.
     """
+    model = _row_model(model, spec, params0, inputs, metric)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if optimizer not in OPTIMIZERS:

@@ -14,7 +14,7 @@ loops carry integer :data:`RESULTS` codes. The top-level functions raise :class:
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import weakref
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..space import Categorical, Continuous, DesignSpace
-from ._metrics import metric_getter
+from ._metrics import metric_getter, output_type
 
 
 class RESULTS:
@@ -86,35 +86,32 @@ class SearchResult(NamedTuple):
                 "point": {k: float(v) for k, v in self.point.items()}}
 
 
-def _accepts_temperature(fn) -> bool:
-    try:
-        return "temperature" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Problem:
     """A model, its design space and what to minimize.
 
     Args:
-        model: ``model(design[, temperature=t]) -> metrics`` with ``design = space.apply(point)``. When the model
-            accepts ``temperature``, relaxed searches pass their (annealed) temperature to it.
+        model: a protocol model ``model(spec, *, temperature=0.0) -> Metrics`` (:class:`diffsys.Metrics`), called
+            with ``spec = space.apply(point)``; relaxed searches pass their (annealed) temperature.
         space: the design space (its constraints are part of the problem).
         objective: metric name or ``callable(metrics) -> scalar``; minimized.
-        feasible: metric name / ``callable(metrics) -> bool`` / ``None`` (exact feasibility).
-        violation: metric name / ``callable(metrics) -> scalar >= 0`` / ``None``: a smooth violation amount used
-            by penalties and augmented Lagrangians (0 when feasible). When ``None`` but ``feasible`` is set, a
-            violation of ``1`` is charged to infeasible points (no gradient signal).
+        feasible: metric name (default ``"feasible"``, which every ``Metrics`` has), ``callable(metrics) -> bool``,
+            or ``None`` (only the space's constraints decide).
+        violation: metric name (default ``"violation"``) or ``callable(metrics) -> scalar >= 0``: the smooth
+            violation used by penalties and augmented Lagrangians (0 when feasible). ``None`` charges a violation of
+            ``1`` to points that are not ``feasible`` (no gradient signal).
         log_objective: optimize ``log(objective)`` in relaxed searches (scale-free; needs a positive objective).
         name: a display name.
+
+    Metric names are checked against the model's :class:`~diffsys.Metrics` type by :meth:`check` (every search
+    calls it first): an unknown name raises ``ValueError`` listing the available metrics.
     """
 
     model: Callable
     space: DesignSpace
     objective: Any = "time_s"
     feasible: Any = "feasible"
-    violation: Any = None
+    violation: Any = "violation"
     log_objective: bool = True
     name: str = "problem"
 
@@ -124,33 +121,37 @@ class Problem:
         if not callable(self.model):
             raise TypeError("Problem.model must be callable")
 
+    # -- protocol checks --------------------------------------------------------------------------------------
+    def check(self) -> "_Selectors":
+        """Trace the model once (abstractly) and check every metric name; the selectors are cached."""
+        sel = _SELECTORS.get(self)
+        if sel is None:
+            mtype = output_type(self.model, self.space)
+            sel = _SELECTORS[self] = _Selectors(
+                mtype, metric_getter(self.objective, mtype, "objective"),
+                metric_getter(self.feasible, mtype, "feasible", allow_none=True),
+                metric_getter(self.violation, mtype, "violation", allow_none=True))
+        return sel
+
     # -- evaluation -------------------------------------------------------------------------------------------
     def metrics(self, point, temperature=0.0):
-        design = self.space.apply(point)
-        if _accepts_temperature(self.model):
-            return self.model(design, temperature=temperature)
-        return self.model(design)
-
-    def sweep_model(self, design):
-        """``model(design)`` at temperature 0 — what :func:`~diffsys.optimize.sweep` evaluates."""
-        return self.model(design)
+        """The model's :class:`~diffsys.Metrics` at ``point`` (a point dict) and relaxation ``temperature``."""
+        return self.model(self.space.apply(point), temperature=temperature)
 
     def evaluate(self, point, temperature=0.0) -> Evaluation:
         """Objective, total violation (space constraints + model violation) and exact feasibility at ``point``."""
+        sel = self.check()
         m = self.metrics(point, temperature)
-        obj = jnp.asarray(metric_getter(self.objective, "objective")(m), dtype=jnp.result_type(float))
+        obj = jnp.asarray(sel.objective(m), dtype=jnp.result_type(float))
         viol = jnp.sum(self.space.violations(point, temperature), axis=-1)
         ok = self.space.feasible(point)
-        if self.feasible is not None:
-            f_ok = _optional_metric(m, self.feasible, bool)
-            if f_ok is not None:
-                ok = ok & f_ok
-        if self.violation is not None:
-            viol = viol + jnp.asarray(metric_getter(self.violation, "violation")(m), dtype=viol.dtype)
-        elif self.feasible is not None:
-            f_ok = _optional_metric(m, self.feasible, bool)
-            if f_ok is not None:
-                viol = viol + jnp.where(f_ok, 0.0, 1.0)
+        f_ok = None if sel.feasible is None else jnp.asarray(sel.feasible(m), bool)
+        if f_ok is not None:
+            ok = ok & f_ok
+        if sel.violation is not None:
+            viol = viol + jnp.asarray(sel.violation(m), dtype=viol.dtype)
+        elif f_ok is not None:
+            viol = viol + jnp.where(f_ok, 0.0, 1.0)
         ok = ok & jnp.isfinite(obj)
         return Evaluation(obj, jnp.asarray(viol, obj.dtype), ok)
 
@@ -166,24 +167,29 @@ class Problem:
         return self.space.names
 
 
-def _optional_metric(metrics, spec, dtype):
-    if callable(spec):
-        return jnp.asarray(spec(metrics), dtype)
-    has = (spec in metrics) if isinstance(metrics, dict) else hasattr(metrics, spec)
-    if not has:
-        return None
-    return jnp.asarray(metric_getter(spec, "feasible")(metrics), dtype)
+class _Selectors(NamedTuple):
+    metrics_type: type
+    objective: Callable
+    feasible: Callable | None
+    violation: Callable | None
+
+
+_SELECTORS: "weakref.WeakKeyDictionary[Problem, _Selectors]" = weakref.WeakKeyDictionary()
 
 
 def as_problem(problem_or_model, space=None, **kwargs) -> Problem:
-    """A :class:`Problem` from a problem, or from ``(model, space, objective=..., ...)``."""
+    """A checked :class:`Problem` from a problem, or from ``(model, space, objective=..., ...)``."""
     if isinstance(problem_or_model, Problem):
         if space is not None or kwargs:
-            return dataclasses.replace(problem_or_model, **({"space": space} if space is not None else {}), **kwargs)
-        return problem_or_model
-    if space is None:
+            problem_or_model = dataclasses.replace(
+                problem_or_model, **({"space": space} if space is not None else {}), **kwargs)
+        problem = problem_or_model
+    elif space is None:
         raise TypeError("pass a Problem, or a model together with its DesignSpace")
-    return Problem(problem_or_model, space, **kwargs)
+    else:
+        problem = Problem(problem_or_model, space, **kwargs)
+    problem.check()
+    return problem
 
 
 # -- shared helpers for the search methods ---------------------------------------------------------------------

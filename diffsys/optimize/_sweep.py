@@ -20,13 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..primitives import check_metric_names
 from ..space import DesignSpace
-from ._metrics import metric_getter
+from ._metrics import metric_getter, output_type, selector_name
+from ._objective import Problem
 from ._pareto import pareto_candidates, pareto_front
-
-
-def _has_metric(metrics, name):
-    return (name in metrics) if isinstance(metrics, dict) else hasattr(metrics, name)
 
 
 class SweepState(dict):
@@ -84,16 +82,8 @@ class SweepResult:
 
 
 def _scalar_metrics(metrics) -> dict:
-    """The per-point scalar fields of a batched metrics pytree (dict, NamedTuple or dataclass-like Module)."""
-    if isinstance(metrics, dict):
-        items = metrics.items()
-    elif hasattr(metrics, "_asdict"):
-        items = metrics._asdict().items()
-    elif dataclasses.is_dataclass(metrics):
-        items = ((f.name, getattr(metrics, f.name)) for f in dataclasses.fields(metrics))
-    else:
-        return {}
-    return {k: np.asarray(v) for k, v in items if np.ndim(v) == 1}
+    """The per-point scalar fields of a batched :class:`~diffsys.Metrics`."""
+    return {k: np.asarray(v) for k, v in metrics.as_dict().items() if np.ndim(v) == 1}
 
 
 def _histogram_counts(values, valid, lo, hi, bins):
@@ -109,17 +99,20 @@ class _Engine:
     def __init__(self, model, space, objective, feasible, top_k, pareto, pareto_capacity, histograms, chunk_size,
                  n_samples, key, devices):
         self.model, self.space = model, space
-        self.objective = metric_getter(objective)
-        self.objective_name = objective if isinstance(objective, str) else getattr(objective, "__name__", "objective")
-        self.feasible = feasible
+        # the one metric code path: the model's Metrics type, and every name checked against it before compiling
+        self.metrics_type = output_type(model, space)
+        self.objective = metric_getter(objective, self.metrics_type, "objective")
+        self.objective_name = selector_name(objective, "objective")
+        self.feasible = metric_getter(feasible, self.metrics_type, "feasible", allow_none=True)
         self.top_k = int(top_k)
-        self.pareto = tuple(metric_getter(p, "pareto objective") for p in (pareto or ()))
-        self.pareto_names = tuple(p if isinstance(p, str) else getattr(p, "__name__", f"f{i}")
-                                  for i, p in enumerate(pareto or ()))
+        self.pareto = tuple(metric_getter(p, self.metrics_type, "pareto objective") for p in (pareto or ()))
+        self.pareto_names = tuple(selector_name(p, f"f{i}") for i, p in enumerate(pareto or ()))
         if self.pareto and not 2 <= len(self.pareto) <= 3:
             raise ValueError(f"pareto takes 2 or 3 objectives, got {len(self.pareto)}")
         self.pareto_capacity = int(pareto_capacity)
         self.histograms = dict(histograms or {})
+        check_metric_names(self.metrics_type, tuple(self.histograms), "histogram metric")
+        self._hist_get = {n: metric_getter(n, self.metrics_type, "histogram metric") for n in self.histograms}
         for name, spec in self.histograms.items():
             if len(spec) != 3 or not spec[1] > spec[0] or int(spec[2]) < 1:
                 raise ValueError(f"histograms[{name!r}] must be (lo, hi, bins) with hi > lo and bins >= 1")
@@ -157,31 +150,22 @@ class _Engine:
         valid = chunk_index * self.chunk_size + offsets < self.total
         return points, valid
 
+    def _metrics(self, point):
+        return self.model(self.space.apply(point), temperature=0.0)
+
     def _evaluate(self, points):
         def one(point):
-            metrics = self.model(self.space.apply(point))
+            metrics = self._metrics(point)
             obj = jnp.asarray(self.objective(metrics), dtype=jnp.float32)
-            if self.feasible is None:
-                ok = jnp.asarray(True)
-            elif isinstance(self.feasible, str):
-                ok = jnp.asarray(metric_getter(self.feasible, "feasible")(metrics), bool) if _has_metric(
-                    metrics, self.feasible) else jnp.asarray(True)
-            else:
-                ok = jnp.asarray(self.feasible(metrics), bool)
+            ok = jnp.asarray(True) if self.feasible is None else jnp.asarray(self.feasible(metrics), bool)
             ok = ok & self.space.feasible(point) & jnp.isfinite(obj)
             extra = tuple(jnp.asarray(p(metrics), jnp.float32) for p in self.pareto)
-            hist = {n: jnp.asarray(metric_getter(n, "histogram metric")(metrics), jnp.float32)
-                    for n in self.histograms}
+            hist = {n: jnp.asarray(get(metrics), jnp.float32) for n, get in self._hist_get.items()}
             return metrics, obj, ok, extra, hist
 
         return jax.vmap(one)(points)
 
     def init_state(self):
-        def shapes():
-            points, _ = self._points(jnp.int32(0), jnp.zeros(self.space.ndim, jnp.int32))
-            return self._evaluate(points)
-
-        jax.eval_shape(shapes)  # fails early, with the model's own error, if the model does not trace
         k = self.top_k
         state = {
             "top_obj": jnp.full((k,), jnp.inf, jnp.float32),
@@ -243,7 +227,7 @@ class _Engine:
     def evaluate_points(self, points):
         """Metrics of a batch of points (the top-k at the end of a sweep)."""
         if self._metrics_fn is None:
-            self._metrics_fn = jax.jit(jax.vmap(lambda p: self.model(self.space.apply(p))))
+            self._metrics_fn = jax.jit(jax.vmap(self._metrics))
         return self._metrics_fn(points)
 
     def step(self, state, chunk):
@@ -284,6 +268,9 @@ def _engine_for(model, space, objective, feasible, top_k, pareto, pareto_capacit
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------
+_FROM_PROBLEM = object()  # sentinel: the Problem's setting, else "feasible"
+
+
 def _save_checkpoint(path, state, meta):
     leaves, _ = jax.tree_util.tree_flatten(state)
     tmp = f"{path}.tmp.npz"
@@ -302,19 +289,21 @@ def _load_checkpoint(path, template):
     return jax.tree_util.tree_unflatten(treedef, loaded), meta
 
 
-def sweep(model, space: DesignSpace, objective="time_s", *, feasible="feasible", n_samples=None, key=None,
-          top_k=10, pareto=None, pareto_capacity=256, histograms=None, chunk_size=65536, checkpoint=None,
+def sweep(model, space: DesignSpace | None = None, objective=None, *, feasible=_FROM_PROBLEM, n_samples=None,
+          key=None, top_k=10, pareto=None, pareto_capacity=256, histograms=None, chunk_size=65536, checkpoint=None,
           checkpoint_every=10, resume=False, progress=True, callback=None, devices=None) -> SweepResult:
     """Evaluate ``model`` over ``space`` and reduce to top-k / Pareto front / histograms.
 
     Args:
-        model: ``model(design) -> metrics`` with ``design = space.apply(point)``; metrics a NamedTuple,
-            ``eqx.Module`` or dict of scalars.
+        model: a protocol model ``model(spec, *, temperature=0.0) -> Metrics`` (:class:`diffsys.Metrics`),
+            evaluated exactly (temperature 0) at ``spec = space.apply(point)``; or a
+            :class:`~diffsys.optimize.Problem`, whose space, objective and feasibility are the defaults.
         space: the :class:`~diffsys.space.DesignSpace`.
-        objective: metric name or ``callable(metrics) -> scalar``; minimized.
-        feasible: metric name (used when the model has it), ``callable(metrics) -> bool``, or ``None``. The space's
+        objective: metric name or ``callable(metrics) -> scalar``; minimized (default ``"time_s"``).
+        feasible: metric name (default ``"feasible"``), ``callable(metrics) -> bool``, or ``None``. The space's
             own constraints and a finite objective are required as well; infeasible points count in
             ``n_evaluated`` but never enter the top-k or the front.
+
         n_samples: ``None`` enumerates the full grid; an int draws that many uniform samples (needs ``key``).
         top_k: how many best points to keep.
         pareto: 2 or 3 metrics (names or callables), all minimized; the front keeps ``pareto_capacity`` points.
@@ -325,7 +314,20 @@ def sweep(model, space: DesignSpace, objective="time_s", *, feasible="feasible",
         progress: show a progress bar.
         callback: ``callback(chunks_done, n_chunks)`` after each chunk (may raise to stop; the checkpoint is saved).
         devices: devices to shard chunks over (default ``jax.devices()``).
+
+    Every metric name (``objective``, ``feasible``, ``pareto``, ``histograms``) is checked against the model's
+    :class:`~diffsys.Metrics` type before anything compiles: an unknown name raises ``ValueError`` naming it and
+    the available metrics.
     """
+    if isinstance(model, Problem):
+        space = model.space if space is None else space
+        objective = model.objective if objective is None else objective
+        feasible = model.feasible if feasible is _FROM_PROBLEM else feasible
+        model = model.model
+    if space is None:
+        raise TypeError("sweep needs a DesignSpace (or a Problem)")
+    objective = "time_s" if objective is None else objective
+    feasible = "feasible" if feasible is _FROM_PROBLEM else feasible
     if n_samples is not None:
         if int(n_samples) < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")

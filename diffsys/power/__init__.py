@@ -166,3 +166,8 @@ from ._thermal_grid import (
 from ._thermal_grid import (
     plot_heatmap as plot_heatmap,
 )
+from ._model import (
+    DevicePowerMetrics as DevicePowerMetrics,
+    DevicePowerSpec as DevicePowerSpec,
+    device_power_model as device_power_model,
+)

@@ -1,4 +1,12 @@
-"""Smooth math and relaxations shared by every model family (temperature 0 = exact)."""
+"""Smooth math and relaxations shared by every model family (temperature 0 = exact), and :class:`Metrics`, the
+base of every model's result (the model protocol, see docs/design.md)."""
+
+from ._metrics import (
+    Metrics as Metrics,
+    check_metric_names as check_metric_names,
+    is_metrics as is_metrics,
+    metrics_class as metrics_class,
+)
 
 from ._queueing import (
     DEFAULT_RHO_MAX as DEFAULT_RHO_MAX,

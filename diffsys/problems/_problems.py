@@ -1,5 +1,9 @@
 """Embedded benchmark problems for the search methods (and the ``diffsys optimize`` command).
 
+Every problem is a protocol model ``model(spec, *, temperature=0.0) -> Metrics`` over an ``equinox.Module`` spec,
+a :class:`~diffsys.space.DesignSpace` whose base is that spec, and a :class:`~diffsys.optimize.Problem` tying them
+to an objective.
+
 - :func:`edge_soc_problem` (the *default* problem): an edge SoC serving a 1.3B-parameter decoder LLM — compute
   cores, clock (DVFS), L2 size, LPDDR5 channels, batch size and weight precision — minimizing energy per generated
   token under a per-step latency budget, a power cap, a die-area budget, DRAM capacity and a quality budget.
@@ -15,15 +19,20 @@ non-smooth step (max, ceil, selection among dataflows) has its smooth twin selec
 
 from __future__ import annotations
 
+import functools
+
 from typing import NamedTuple
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..primitives import relative_temperature, relu, smooth_max, soft_argmin_weights, soft_round
+from .._pytree import as_float
+from ..optimize import Problem
+from ..primitives import Metrics, relative_temperature, relu, smooth_max, soft_argmin_weights, soft_round
 from ..roofline import roofline
 from ..space import Categorical, Continuous, DesignSpace, Integer, PowerOfTwo
-from ._objective import Problem
 
 KiB, MiB, GiB = 2.0**10, 2.0**20, 2.0**30
 
@@ -63,16 +72,28 @@ def _voltage(f_Hz, f_lo, f_hi, v_lo, v_hi):
 
 
 # == default problem: edge SoC for LLM decode ===================================================================
-class EdgeSoCMetrics(NamedTuple):
-    energy_per_token_J: jnp.ndarray
-    step_time_s: jnp.ndarray
-    tokens_per_s: jnp.ndarray
-    power_W: jnp.ndarray
-    area_mm2: jnp.ndarray
-    memory_B: jnp.ndarray
-    quality_loss: jnp.ndarray  # relative perplexity increase from weight quantization
-    violation: jnp.ndarray
-    feasible: jnp.ndarray
+class EdgeSoCDesign(eqx.Module):
+    """An edge SoC: core count, clock (Hz), L2 capacity (bytes), LPDDR5 channels, decode batch, bytes per weight."""
+
+    num_cores: jax.Array = eqx.field(converter=as_float, default=16.0)
+    frequency_Hz: jax.Array = eqx.field(converter=as_float, default=1.0e9)
+    l2_B: jax.Array = eqx.field(converter=as_float, default=4 * MiB)
+    dram_channels: jax.Array = eqx.field(converter=as_float, default=2.0)
+    batch: jax.Array = eqx.field(converter=as_float, default=1.0)
+    weight_bytes: jax.Array = eqx.field(converter=as_float, default=1.0)
+
+
+class EdgeSoCMetrics(Metrics):
+    """Decode-step metrics of :func:`edge_soc_model` (``feasible``/``violation``: latency, power, area, DRAM
+    capacity and quality budgets)."""
+
+    energy_per_token_J: jax.Array
+    step_time_s: jax.Array
+    tokens_per_s: jax.Array
+    power_W: jax.Array
+    area_mm2: jax.Array
+    memory_B: jax.Array
+    quality_loss: jax.Array  # relative perplexity increase from weight quantization
 
 
 class DecoderLLM(NamedTuple):
@@ -92,8 +113,8 @@ class DecoderLLM(NamedTuple):
 QUALITY_LOSS = {0.5: 0.03, 1.0: 0.003, 2.0: 0.0}
 
 
-def edge_soc_model(design, temperature=0.0, *, llm=DecoderLLM(), latency_budget_s=0.040, power_cap_W=15.0,
-                   area_budget_mm2=120.0, quality_budget=0.01) -> EdgeSoCMetrics:
+def edge_soc_model(design: EdgeSoCDesign, *, temperature=0.0, llm=DecoderLLM(), latency_budget_s=0.040,
+                   power_cap_W=15.0, area_budget_mm2=120.0, quality_budget=0.01) -> EdgeSoCMetrics:
     """Energy per token of a decode step on an edge SoC (roofline over DRAM, L2 and compute).
 
     Each core does 256 fp16 MAC/cycle (512 FLOP/cycle). A step decodes one token for ``batch`` sequences: weights
@@ -101,12 +122,8 @@ def edge_soc_model(design, temperature=0.0, *, llm=DecoderLLM(), latency_budget_
     otherwise the weights are re-read), the KV cache is read once. Voltage follows frequency between
     (0.5 GHz, 0.55 V) and (2 GHz, 0.9 V); dynamic energy scales with V², leakage with V.
     """
-    cores = design["num_cores"]
-    f = design["frequency_Hz"]
-    l2 = design["l2_B"]
-    ch = design["dram_channels"]
-    b = design["batch"]
-    wb = design["weight_bytes"]
+    cores, f, l2 = design.num_cores, design.frequency_Hz, design.l2_B
+    ch, b, wb = design.dram_channels, design.batch, design.weight_bytes
     v = _voltage(f, 0.5e9, 2.0e9, 0.55, 0.9)
     vr = v / 0.75
 
@@ -138,7 +155,7 @@ def edge_soc_model(design, temperature=0.0, *, llm=DecoderLLM(), latency_budget_
                         quality / quality_budget])
     viol = jnp.sum(relu(ratios - 1.0, temperature * 0.01))
     feasible = jnp.all(ratios <= 1.0)
-    return EdgeSoCMetrics(energy / b, t, b / t, power, area, memory, quality, viol, feasible)
+    return EdgeSoCMetrics(energy / b, t, b / t, power, area, memory, quality, feasible=feasible, violation=viol)
 
 
 def edge_soc_space() -> DesignSpace:
@@ -150,17 +167,14 @@ def edge_soc_space() -> DesignSpace:
         "dram_channels": Integer(1, 8),
         "batch": PowerOfTwo(1, 256),
         "weight_bytes": Categorical((0.5, 1.0, 2.0)),
-    })
+    }, base=EdgeSoCDesign())
 
 
 def edge_soc_problem(**model_kwargs) -> Problem:
     """The default problem: minimize energy per token of LLM decode on an edge SoC (see :func:`edge_soc_model`)."""
 
-    def model(design, temperature=0.0):
-        return edge_soc_model(design, temperature, **model_kwargs)
-
-    return Problem(model, edge_soc_space(), objective="energy_per_token_J", feasible="feasible",
-                   violation="violation", name="edge_soc")
+    model = functools.partial(edge_soc_model, **model_kwargs) if model_kwargs else edge_soc_model
+    return Problem(model, edge_soc_space(), objective="energy_per_token_J", name="edge_soc")
 
 
 default_problem = edge_soc_problem
@@ -180,19 +194,32 @@ TRANSFORMER_LAYER_GEMMS = np.array([
 DATAFLOWS = ("weight_stationary", "output_stationary", "input_stationary")
 
 
-class SystolicMetrics(NamedTuple):
-    edp_Js: jnp.ndarray
-    time_s: jnp.ndarray
-    energy_J: jnp.ndarray
-    power_W: jnp.ndarray
-    area_mm2: jnp.ndarray
-    utilization: jnp.ndarray
-    violation: jnp.ndarray
-    feasible: jnp.ndarray
+class SystolicDesign(eqx.Module):
+    """A systolic-array accelerator: array rows/cols, arrays, SRAM (bytes), HBM stacks, clock (Hz), dataflow index
+    into :data:`DATAFLOWS`."""
+
+    array_rows: jax.Array = eqx.field(converter=as_float, default=32.0)
+    array_cols: jax.Array = eqx.field(converter=as_float, default=32.0)
+    num_arrays: jax.Array = eqx.field(converter=as_float, default=4.0)
+    sram_B: jax.Array = eqx.field(converter=as_float, default=4 * MiB)
+    hbm_stacks: jax.Array = eqx.field(converter=as_float, default=2.0)
+    frequency_Hz: jax.Array = eqx.field(converter=as_float, default=1.0e9)
+    dataflow: jax.Array = eqx.field(converter=as_float, default=0.0)
 
 
-def systolic_model(design, temperature=0.0, *, gemms=TRANSFORMER_LAYER_GEMMS, area_budget_mm2=300.0,
-                   power_cap_W=100.0, bytes_per_element=2.0) -> SystolicMetrics:
+class SystolicMetrics(Metrics):
+    """Layer metrics of :func:`systolic_model` (``feasible``/``violation``: area and power caps)."""
+
+    edp_Js: jax.Array
+    time_s: jax.Array
+    energy_J: jax.Array
+    power_W: jax.Array
+    area_mm2: jax.Array
+    utilization: jax.Array
+
+
+def systolic_model(design: SystolicDesign, *, temperature=0.0, gemms=TRANSFORMER_LAYER_GEMMS,
+                   area_budget_mm2=300.0, power_cap_W=100.0, bytes_per_element=2.0) -> SystolicMetrics:
     """Time, energy and EDP of a transformer layer on ``num_arrays`` systolic arrays of ``rows × cols`` PEs.
 
     Compute cycles per GEMM follow SCALE-Sim's analytical model (Samajdar et al., ISPASS 2020): with weight
@@ -204,13 +231,8 @@ def systolic_model(design, temperature=0.0, *, gemms=TRANSFORMER_LAYER_GEMMS, ar
     the (soft) one-hot of the categorical design value. Voltage follows frequency between (0.6 GHz, 0.65 V) and
     (1.8 GHz, 0.95 V).
     """
-    R = design["array_rows"]
-    C = design["array_cols"]
-    A = design["num_arrays"]
-    S = design["sram_B"]
-    stacks = design["hbm_stacks"]
-    f = design["frequency_Hz"]
-    df = design["dataflow"]
+    R, C, A, S = design.array_rows, design.array_cols, design.num_arrays, design.sram_B
+    stacks, f, df = design.hbm_stacks, design.frequency_Hz, design.dataflow
     g = jnp.asarray(gemms, dtype=jnp.result_type(float))
     M, K, N, cnt = g[:, 0], g[:, 1], g[:, 2], g[:, 3]
     t_lat = temperature  # lattice-unit temperature for the ceilings
@@ -253,7 +275,8 @@ def systolic_model(design, temperature=0.0, *, gemms=TRANSFORMER_LAYER_GEMMS, ar
     util = jnp.sum(cnt * flops) / (t * 2.0 * pes * f)
     ratios = jnp.stack([area / area_budget_mm2, power / power_cap_W])
     viol = jnp.sum(relu(ratios - 1.0, temperature * 0.01))
-    return SystolicMetrics(energy * t, t, energy, power, area, util, viol, jnp.all(ratios <= 1.0))
+    return SystolicMetrics(energy * t, t, energy, power, area, util, feasible=jnp.all(ratios <= 1.0),
+                           violation=viol)
 
 
 def systolic_space() -> DesignSpace:
@@ -266,28 +289,37 @@ def systolic_space() -> DesignSpace:
         "hbm_stacks": Integer(1, 6),
         "frequency_Hz": Continuous(0.6e9, 1.8e9, grid=13),
         "dataflow": Categorical(DATAFLOWS),
-    })
+    }, base=SystolicDesign())
 
 
 def systolic_problem(**model_kwargs) -> Problem:
     """Roofline accelerator co-design: minimize the EDP of a transformer layer (see :func:`systolic_model`)."""
 
-    def model(design, temperature=0.0):
-        return systolic_model(design, temperature, **model_kwargs)
-
-    return Problem(model, systolic_space(), objective="edp_Js", feasible="feasible", violation="violation",
-                   name="systolic")
+    model = functools.partial(systolic_model, **model_kwargs) if model_kwargs else systolic_model
+    return Problem(model, systolic_space(), objective="edp_Js", name="systolic")
 
 
 # == a small toy with a known structure (tests, docs) ==========================================================
-class ToyMetrics(NamedTuple):
-    cost: jnp.ndarray
-    budget_use: jnp.ndarray
+class ToyDesign(eqx.Module):
+    """The toy's four parameters: an integer ``x``, a power of two ``y``, a log-continuous ``z``, a categorical
+    index ``c``."""
+
+    x: jax.Array = eqx.field(converter=as_float, default=0.0)
+    y: jax.Array = eqx.field(converter=as_float, default=1.0)
+    z: jax.Array = eqx.field(converter=as_float, default=1.0)
+    c: jax.Array = eqx.field(converter=as_float, default=0.0)
 
 
-def toy_model(design, temperature=0.0) -> ToyMetrics:
+class ToyMetrics(Metrics):
+    """The toy's cost and budget use (always feasible: its constraint lives in the space)."""
+
+    cost: jax.Array
+    budget_use: jax.Array
+
+
+def toy_model(design: ToyDesign, *, temperature=0.0) -> ToyMetrics:
     """A separable bowl over an integer, a power of two, a log-continuous value and a categorical, plus 1."""
-    x, y, z, c = design["x"], design["y"], design["z"], design["c"]
+    x, y, z, c = design.x, design.y, design.z, design.c
     w = soft_argmin_weights((c - jnp.arange(3.0)) ** 2, temperature=temperature)
     cat_cost = jnp.sum(w * jnp.array([0.5, 0.0, 1.0]))
     cost = 1.0 + 0.1 * (x - 7.3) ** 2 + (jnp.log2(y) - 3.6) ** 2 + 0.3 * jnp.log(z) ** 2 + cat_cost
@@ -300,6 +332,7 @@ def toy_space(budget=10.0) -> DesignSpace:
 
     return DesignSpace({"x": Integer(0, 20), "y": PowerOfTwo(1, 64), "z": Continuous(0.1, 10.0, log=True, grid=8),
                         "c": Categorical(("a", "b", "c"))},
+                       base=ToyDesign(),
                        constraints=[less_equal(lambda p: p["x"] + jnp.log2(p["y"]), budget, "x+log2(y)<=budget")])
 
 
@@ -314,11 +347,8 @@ def llm_training_problem(size: str = "default") -> Problem:
     (2,540,160 designs) — minimizing the step time; violation = memory excess + divisibility remainders."""
     from .. import llm
 
-    def violation(m):
-        return m["memory_violation"] + m["divisibility_violation"]
-
-    return Problem(llm.training_design_metrics, llm.default_training_space(size=size), objective="time_s",
-                   feasible="feasible", violation=violation, name="llm_training")
+    return Problem(llm.training_model, llm.default_training_space(size=size), objective="time_s",
+                   name="llm_training")
 
 
 PROBLEMS = {"edge_soc": edge_soc_problem, "default": edge_soc_problem, "systolic": systolic_problem,
