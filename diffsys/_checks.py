@@ -89,8 +89,11 @@ def check_name(name: str, value, choices):
 
 
 def _range_text(lo, hi, lo_open, hi_open, unit=""):
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
+    def fmt(v):
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    lo_s = "-inf" if lo is None else fmt(lo)
+    hi_s = "inf" if hi is None else fmt(hi)
     return f"{'(' if lo_open else '['}{lo_s}, {hi_s}{')' if hi_open else ']'}{' ' + unit if unit else ''}"
 
 
@@ -165,3 +168,12 @@ def arg_number(name: str, lo=None, hi=None, *, lo_open=False, hi_open=False, uni
 
     parse.__name__ = "integer" if integer else "number"
     return parse
+
+
+def with_suggestion(flag: str, error: ValueError, value) -> ValueError:
+    """``error`` (an "unknown X 'v'; known: [...]" message) prefixed by ``flag``, with a "did you mean" for the
+    closest known name."""
+    import re
+
+    known = re.findall(r"'([^']+)'", str(error).split("known:")[-1]) if "known:" in str(error) else []
+    return ValueError(f"{flag}: {error}{did_you_mean(value, known)}")

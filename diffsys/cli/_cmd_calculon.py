@@ -25,6 +25,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..io import run_calculon, write_calculon_stats
 
+    from .._files import check_output_file
+
+    if args.output != "-":
+        check_output_file(args.output, "Calculon output")  # before the run, so a bad path costs nothing
     stats = run_calculon(args.model, args.execution, args.system)
     write_calculon_stats(stats, args.output)
     return 0

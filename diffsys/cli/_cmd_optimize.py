@@ -13,6 +13,8 @@ import json
 import sys
 import time
 
+from .._checks import SEED_MAX, arg_number, check_name, with_suggestion
+
 METHODS = ("gradient", "evolutionary", "miqp")
 
 
@@ -23,7 +25,8 @@ def register(subparsers):
     p.add_argument("--problem", default="edge_soc", help="edge_soc (default), systolic, llm or toy")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (results are deterministic given the seed)")
+    p.add_argument("--seed", type=arg_number("--seed", 0, SEED_MAX, integer=True), default=0,
+                   help="PRNG seed in [0, 2^63-1] (results are deterministic given the seed)")
     p.add_argument("--miqp-solver", default=_default_miqp_solver(), choices=("scip", "jax"),
                    help="MIQP sub-problem solver: SCIP (exact branch-and-bound, the [miqp] extra; default when "
                         "installed) or jax (batched enumeration)")
@@ -58,11 +61,15 @@ def run(args) -> int:
     from ..optimize import sweep
     from ..problems import problem as get_problem
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
+    if not methods:
+        raise ValueError(f"--methods must name at least one of {', '.join(METHODS)}; got {args.methods!r}")
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"--methods: unknown method {m!r}; choose from {', '.join(METHODS)}")
-    problem = get_problem(args.problem)
+        check_name("--methods: method", m, METHODS)
+    try:
+        problem = get_problem(args.problem)
+    except ValueError as e:  # unknown problem: suggest the closest known name
+        raise with_suggestion("--problem", e, args.problem) from None
     space = problem.space
     stages = ([] if args.no_exhaustive else ["exhaustive"]) + methods
     show = not (args.no_progress or args.json)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 
 
 def format_table(rows: list, columns=None, max_rows=None) -> str:
@@ -29,10 +28,11 @@ def format_table(rows: list, columns=None, max_rows=None) -> str:
 
 def write_rows(rows: list, path_stem: str) -> list:
     """Write rows as ``<stem>.csv`` and ``<stem>.json``; returns the paths."""
-    os.makedirs(os.path.dirname(path_stem) or ".", exist_ok=True)
-    with open(f"{path_stem}.json", "w") as f:
-        json.dump(rows, f, indent=2)
-    with open(f"{path_stem}.csv", "w", newline="") as f:
+    from .._files import atomic_write
+
+    with atomic_write(f"{path_stem}.json") as f:
+        json.dump(json_safe(rows), f, indent=2, allow_nan=False)
+    with atomic_write(f"{path_stem}.csv") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -62,8 +62,10 @@ def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: di
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path)
+    from .._files import atomic_write
+
+    with atomic_write(path, "plot", binary=True) as f:
+        fig.savefig(f, format="png")
     plt.close(fig)
     return path
 
