@@ -25,6 +25,13 @@ from ._collectives import (
     normalize_op as normalize_op,
 )
 from ._graphs import dgx1_ring_count as dgx1_ring_count
+from ._nccl import NCCL_PRIOR as NCCL_PRIOR
+from ._nccl import NcclParams as NcclParams
+from ._nccl import nccl_fabric_constants as nccl_fabric_constants
+from ._nccl import nccl_fabrics as nccl_fabrics
+from ._nccl import nccl_params as nccl_params
+from ._nccl import nccl_provenance as nccl_provenance
+from ._nccl import pipelined_transfer as pipelined_transfer
 from ._graphs import directed_ring_count as directed_ring_count
 from ._hierarchical import (
     DIMENSION_KINDS as DIMENSION_KINDS,

@@ -67,6 +67,11 @@ NO_NVLS_REDUCTION_DTYPES = ("int8", "uint8", "char", "fp8", "fp8_e4m3", "fp8_e5m
 REDUCING_OPS = ("all_reduce", "reduce_scatter", "reduce")
 
 
+def _as_float_array(x):
+    """Field converter: numbers, arrays and (nested) lists of numbers become float arrays."""
+    return as_float(np.asarray(x, dtype=float) if isinstance(x, (list, tuple)) else x)
+
+
 class NcclParams(eqx.Module):
     """Per-protocol latencies and bandwidth shares of NCCL's cost model (protocol order ``ll, ll128, simple``).
 
@@ -82,15 +87,15 @@ class NcclParams(eqx.Module):
         nvls_base_s: base latency of NVLS (NVLink SHARP) collectives, s.
     """
 
-    base_s: jnp.ndarray = eqx.field(converter=as_float)
-    hop_s: jnp.ndarray = eqx.field(converter=as_float)
-    bw_fraction: jnp.ndarray = eqx.field(converter=as_float)
-    pipeline_s: jnp.ndarray = eqx.field(converter=as_float)
-    p2p_base_s: jnp.ndarray = eqx.field(converter=as_float)
-    p2p_hop_s: jnp.ndarray = eqx.field(converter=as_float)
-    p2p_ll_fraction: jnp.ndarray = eqx.field(converter=as_float)
-    p2p_ll_threshold_B: jnp.ndarray = eqx.field(converter=as_float, default=16384.0)
-    nvls_base_s: jnp.ndarray = eqx.field(converter=as_float, default=25e-6)
+    base_s: jnp.ndarray = eqx.field(converter=_as_float_array)
+    hop_s: jnp.ndarray = eqx.field(converter=_as_float_array)
+    bw_fraction: jnp.ndarray = eqx.field(converter=_as_float_array)
+    pipeline_s: jnp.ndarray = eqx.field(converter=_as_float_array)
+    p2p_base_s: jnp.ndarray = eqx.field(converter=_as_float_array)
+    p2p_hop_s: jnp.ndarray = eqx.field(converter=_as_float_array)
+    p2p_ll_fraction: jnp.ndarray = eqx.field(converter=_as_float_array)
+    p2p_ll_threshold_B: jnp.ndarray = eqx.field(converter=_as_float_array, default=16384.0)
+    nvls_base_s: jnp.ndarray = eqx.field(converter=_as_float_array, default=25e-6)
 
     def __check_init__(self):
         for name, shape in (("base_s", (3,)), ("hop_s", (3,)), ("bw_fraction", (3,)), ("p2p_base_s", (2,))):
