@@ -130,7 +130,8 @@ def run(args) -> int:
         count = int(s // (word * per))
         sizes.append((int(count * word * per), count))
     size_arr = np.array([s for s, _ in sizes], dtype=float)
-    res = system.collective_time(op, size_arr, algorithm=args.algorithm, protocol=args.protocol)
+    res = system.collective_time(op, size_arr, algorithm=args.algorithm, protocol=args.protocol,
+                                dtype=args.datatype)
     root = args.root if op in ("broadcast", "reduce") else -1
     redop = args.op_type if op in ("all_reduce", "reduce_scatter", "reduce") else "none"
     print(f"# diffsys nccl-tests (analytical model): {op} on {system.name} ({system.description}); "
