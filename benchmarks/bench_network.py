@@ -2,6 +2,8 @@
 
 - ``collective``: :func:`collective_time` all-reduce with NCCL-style selection (ring/tree × LL/LL128/Simple = 6
   candidates, exact argmin) at random (size, ranks, bandwidth, latency) points; also one fixed algorithm/protocol.
+- ``NCCL model``: :func:`collective_time` with the fitted NCCL constants of the HGX H100 preset (``nccl=``):
+  all-reduce over ring/tree × LL/LL128/Simple + NVLS (7 candidates), all-to-all with NCCL's peer-to-peer rule.
 - ``hierarchical``: 2-level (NVLink × InfiniBand) all-reduce of the HGX H100 preset at random sizes and node counts.
 - ``noc``: :func:`noc_latency` on a 6×6 mesh (uniform) and 8×8 mesh (transpose) at random injection rates and
   router delays; BookSim2 needs about 0.5 s per (config, load) point on this machine.
@@ -55,6 +57,17 @@ def main(n=2_000_000):
                                                                 protocol="simple").time_s))
     t = best_of(fixed, size, ranks, bw, lat)
     rows.append(("collective_time all_reduce, ring/Simple", n, n / t))
+
+    # NCCL's fitted cost model (what the HGX/DGX presets run): ring/tree x LL/LL128/Simple + NVLS = 7 candidates
+    d0 = system_preset("hgx_h100").dims[0]
+    nccl_kw = {"nccl": d0.nccl, "efficiency": d0.efficiency, "local_Bps": d0.local_Bps,
+               "in_network_Bps": d0.in_network_Bps}
+    n8 = rng.integers(2, 9, n).astype(np.float32)
+    for op in ("all_reduce", "all_to_all"):
+        f = jax.jit(jax.vmap(lambda s, r, b, a, op=op: collective_time(op, s, r, b, a, **nccl_kw).time_s))
+        t = best_of(f, size, n8, bw, lat)
+        rows.append((f"collective_time {op}, NCCL model (H100 constants{', NVLS' if op == 'all_reduce' else ''})",
+                     n, n / t))
 
     base = system_preset("hgx_h100")
     dims = base.dims
