@@ -216,24 +216,26 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
 def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, c, accel, temperature):
     """One decode kernel with one CTA per (sequence, ``heads`` head, KV split) [FD]: ``(time, ctas, waves)``.
 
-    ``splits = max(1, min(⌈N/(b·heads)⌉, ⌈L/L_chunk⌉))`` (split only to fill the device, never below one chunk);
+    ``splits = min(⌈N/(b·heads)⌉, max(1, L/L_chunk))``: split only to fill the device, each split at least
+    ``L_chunk`` tokens; the count is kept continuous (an average over the heuristic's integer choices), so a longer
+    cache is never faster;
     a CTA walks its ``⌈L/(splits·page)⌉`` KV pages one after the other, each page a dependent load plus
     QKᵀ/softmax/PV, so its latency is ``t_cta + pages·t_page``. The kernel is issue-bound or stream-bound:
-    ``time = max(waves·(t_cta + pages·t_page), bytes/(B·η·u) + t_cta)`` with ``u = min(1, ctas/N)`` the fraction
-    of cores streaming.
+    ``time = max(waves·(t_cta + pages·t_page), KV/(B·η·u) + QO/(B·η) + t_cta)`` with ``u = min(1, ctas/N)`` the
+    fraction of cores streaming the cache.
     """
     cores, clock = accel.num_cores, accel.frequency_Hz
     rows = b * heads
     fill = soft_ceil(safe_divide(cores, rows, 1.0), temperature)
-    chunks = soft_ceil(kv_len / c["decode_split_tokens"], temperature)
-    splits = smooth_max(smooth_min(fill, chunks, temperature), 1.0, temperature)
+    chunks = smooth_max(kv_len / c["decode_split_tokens"], 1.0, temperature)
+    splits = smooth_min(fill, chunks, temperature)
     ctas = rows * splits
     waves = _waves(ctas, cores, temperature)
     util = clamp(ctas / cores, 0.0, 1.0, temperature)
     pages = soft_ceil(kv_len / (splits * c["decode_page_tokens"]), temperature)
     t_issue = waves * (cta_s + pages * c["decode_tile_cycles"] / clock)
-    t_stream = (safe_divide(kv_bytes + qo_bytes, accel.main_memory.bandwidth_Bps * bw_eff * util)
-                + cta_s * clamp(ctas, 0.0, 1.0, temperature))
+    bw = accel.main_memory.bandwidth_Bps * bw_eff
+    t_stream = safe_divide(kv_bytes, bw * util) + (qo_bytes / bw + cta_s) * clamp(ctas, 0.0, 1.0, temperature)
     return smooth_max(t_issue, t_stream, relative_temperature(temperature, t_issue, t_stream)), ctas, waves
 
 

@@ -1,0 +1,252 @@
+"""Attention-kernel latency models (prefill FMHA, decode): measured TensorRT-LLM rows, physics and JAX contracts."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import diffsys.hardware as H
+import diffsys.roofline as R
+from diffsys.hardware import calibration_provenance
+from diffsys.testing import (TraceCounter, assert_grad_matches_fd, assert_jit_matches_eager, assert_vmap_matches_loop,
+                             float64)
+
+A100, H100 = H.preset("a100_80gb"), H.preset("h100_sxm")
+GPUS = {"a100_sxm": A100, "h100_sxm": H100}
+FUNCS = {"context": R.prefill_attention_time, "generation": R.decode_attention_time}
+
+
+@jax.jit
+def _prefill(x, accel):
+    return R.prefill_attention_time(x[..., 0], x[..., 1], x[..., 2], x[..., 3], x[..., 4], accel).time_s
+
+
+@jax.jit
+def _decode(x, accel):
+    return R.decode_attention_time(x[..., 0], x[..., 1], x[..., 2], x[..., 3], x[..., 4], accel).time_s
+
+
+EVAL = {"context": _prefill, "generation": _decode}
+
+
+def _rows(validation_dir, kind, tag, step=6):
+    """Held-out (odd, file order) rows of one file, every ``step``-th of them: inputs and latency in seconds."""
+    path = validation_dir / "attention" / f"{kind}_attention_{tag}_bf16_hd128.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    data = np.loadtxt(path, delimiter=",", skiprows=1)
+    held = data[1::2][::step]
+    return jnp.asarray(held[:, :5], dtype=jnp.float32), held[:, 5] * 1e-6
+
+
+def _rel(pred, meas):
+    return np.abs(np.asarray(pred, dtype=float) / meas - 1.0)
+
+
+# Held-out MAPE of the shipped constants on the sub-sampled rows (full held-out figures: docs/roofline.md).
+# Bounds are the achieved values rounded up by about one point; the decode rows miss the 10 % target (see docs).
+BOUNDS = {("context", "a100_sxm"): 0.075, ("context", "h100_sxm"): 0.06,
+          ("generation", "a100_sxm"): 0.16, ("generation", "h100_sxm"): 0.14}
+
+
+@pytest.mark.parametrize("kind, tag", list(BOUNDS))
+def test_held_out_error_against_measured_trtllm_rows(validation_dir, kind, tag):
+    x, meas = _rows(validation_dir, kind, tag)
+    rel = _rel(EVAL[kind](x, GPUS[tag]), meas)
+    assert rel.mean() < BOUNDS[kind, tag], f"MAPE {rel.mean():.3f}"
+    assert np.percentile(rel, 90) < 2.5 * BOUNDS[kind, tag]
+    assert np.all(np.isfinite(rel))
+
+
+@pytest.mark.parametrize("tag", list(GPUS))
+def test_bandwidth_bound_decode_rows_track_the_kv_cache_bytes(validation_dir, tag):
+    """Rows whose KV cache alone needs > 60 % of the measured time at datasheet bandwidth: the KV-bytes term."""
+    x, meas = _rows(validation_dir, "generation", tag, step=1)
+    b, L, hq, hk, d = (np.asarray(x[:, i], dtype=float) for i in range(5))
+    kv_s = 2 * b * L * hk * d * 2 / float(GPUS[tag].main_memory.bandwidth_Bps)
+    group = hq / hk
+    sel = (kv_s > 0.6 * meas) & (group >= 2) & (group <= 32)
+    assert sel.sum() > 50
+    rel = _rel(_decode(x[sel], GPUS[tag]), meas[sel])
+    # A100's group-aware rows imply more than the datasheet HBM bandwidth (see docs), hence its looser bound
+    bound = {"a100_sxm": 0.165, "h100_sxm": 0.09}[tag]
+    assert rel.mean() < bound, f"MAPE {rel.mean():.3f} on {sel.sum()} bandwidth-bound rows"
+
+
+@pytest.mark.parametrize("tag", list(GPUS))
+def test_long_prefill_rows_track_the_tile_flops(validation_dir, tag):
+    """Prefill of >= 4k tokens is matrix-bound: the tile-FLOP term alone must carry it."""
+    x, meas = _rows(validation_dir, "context", tag, step=1)
+    sel = np.asarray(x[:, 1]) >= 4096
+    rel = _rel(_prefill(x[sel], GPUS[tag]), meas[sel])
+    assert rel.mean() < 0.06, f"MAPE {rel.mean():.3f}"
+
+
+def test_shipped_constants_and_provenance():
+    prov = calibration_provenance("attention")
+    for key in ("data", "fit", "split", "script", "date"):
+        assert prov[key]
+    assert prov["date"] == "2026-12-02"
+    for accel in (A100, H100, H.preset("h200"), H.preset("b200")):
+        c = accel.kernel_constants("attention", "bf16")
+        assert c is not None and set(c) >= set(R.DEFAULT_ATTENTION_CONSTANTS) - {"decode_split_tokens",
+                                                                                   "decode_page_tokens",
+                                                                                   "decode_max_group"}
+    # the A100 and H100 fits differ from each other and from the portable entry
+    a, h = A100.kernel_constants("attention"), H100.kernel_constants("attention")
+    assert float(a["prefill_mma_efficiency"]) != float(h["prefill_mma_efficiency"])
+    assert float(H.preset("h200").kernel_constants("attention")["decode_launch_s"]) not in (
+        float(a["decode_launch_s"]), float(h["decode_launch_s"]))
+
+
+def test_datasheet_arithmetic_of_the_bandwidth_and_compute_limits():
+    # decode far into the bandwidth regime: time -> KV bytes / (B·η)
+    c = H100.kernel_constants("attention")
+    r = R.decode_attention_time(256, 65536, 32, 8, 128, H100)
+    kv = 2 * 256 * 65536 * 8 * 128 * 2
+    assert float(r.bytes) == pytest.approx(kv + 2 * 256 * 32 * 128 * 2, rel=1e-6)
+    bw = float(H100.main_memory.bandwidth_Bps) * float(c["decode_grouped_bw_efficiency"])
+    assert float(r.time_s) == pytest.approx(kv / bw, rel=0.02)
+    # fp8 KV cache halves the stream
+    r8 = R.decode_attention_time(256, 65536, 32, 8, 128, H100, kv_dtype="fp8")
+    assert float(r8.time_s) == pytest.approx(0.5 * float(r.time_s), rel=0.02)
+    # long causal prefill: padded causal tiles at the per-core matrix peak
+    p = R.prefill_attention_time(4, 16384, 32, 8, 128, H100)
+    tq, tk = float(c["prefill_tile_q"]), float(c["prefill_tile_kv"])
+    nq, nk = 16384 / tq, 16384 / tk
+    assert float(p.flops) == pytest.approx(4 * 32 * (tq / tk * nq * (nq - 1) / 2 + nk) * 4 * tq * tk * 128)
+    assert float(p.flops) == pytest.approx(4 * 4 * 32 * 16384 ** 2 * 128 / 2, rel=0.01)  # ≈ causal half
+    assert 0.3 < float(p.achieved_flops) / 989.4e12 < 0.8
+
+
+def test_causal_tile_pairs_match_an_explicit_block_mask():
+    for s, tq, tk in [(1, 64, 64), (100, 64, 64), (1000, 128, 64), (4096, 128, 128), (300, 128, 64)]:
+        q_end = np.minimum((np.arange(int(np.ceil(s / tq))) + 1) * tq, s)  # last query row (exclusive) per q tile
+        blocks = sum(int(np.ceil(e / tk)) for e in q_end)  # key tiles 0 .. ceil(end/Tkv)-1
+        pairs, nq, nk = R.causal_tile_pairs(s, tq, tk)
+        assert float(pairs) == blocks
+        full, _, _ = R.causal_tile_pairs(s, tq, tk, causal=False)
+        assert float(full) == np.ceil(s / tq) * np.ceil(s / tk)
+
+
+def test_zero_size_costs_the_launch_floor():
+    for accel in (A100, H100):
+        c = accel.kernel_constants("attention")
+        assert float(R.prefill_attention_time(0, 4096, 32, 8, 128, accel).time_s) == pytest.approx(
+            float(c["prefill_launch_s"]))
+        assert float(R.prefill_attention_time(8, 0, 32, 8, 128, accel).time_s) == pytest.approx(
+            float(c["prefill_launch_s"]))
+        assert float(R.decode_attention_time(0, 4096, 32, 8, 128, accel).time_s) == pytest.approx(
+            float(c["decode_launch_s"]))
+
+
+def _scaled(accel, bw=1.0, peak=1.0):
+    out = eqx.tree_at(lambda a: a.memory[a.main_memory_index].bandwidth_Bps, accel,
+                      accel.main_memory.bandwidth_Bps * bw)
+    return eqx.tree_at(lambda a: (a.matrix_flops, a.vector_flops), out,
+                       ({k: v * peak for k, v in accel.matrix_flops.items()},
+                        {k: v * peak for k, v in accel.vector_flops.items()}))
+
+
+_sizes = st.tuples(st.sampled_from([1, 3, 16, 64, 256]), st.integers(1, 40000), st.sampled_from([1, 8, 32, 64]),
+                   st.sampled_from([1, 2, 8]), st.sampled_from([64, 128]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(_sizes, st.floats(1.0, 4.0), st.floats(1.0, 4.0), st.sampled_from(["context", "generation"]))
+def test_more_bandwidth_or_peak_is_never_slower(size, bw, peak, kind):
+    x = jnp.asarray(size, dtype=jnp.float32)
+    base = float(EVAL[kind](x, H100))
+    assert float(EVAL[kind](x, _scaled(H100, bw=bw))) <= base * (1 + 1e-6)
+    assert float(EVAL[kind](x, _scaled(H100, peak=peak))) <= base * (1 + 1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_sizes, st.integers(1, 40000), st.sampled_from(["context", "generation"]))
+def test_longer_sequence_or_cache_is_never_faster(size, extra, kind):
+    x = jnp.asarray(size, dtype=jnp.float32)
+    longer = x.at[1].add(extra)
+    for accel in (A100, H100):
+        assert float(EVAL[kind](longer, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
+        bigger = x.at[0].multiply(2.0)
+        assert float(EVAL[kind](bigger, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
+
+
+def test_mha_decode_reads_every_q_head_and_gqa_shares_kv():
+    mha = R.decode_attention_time(16, 8192, 32, 32, 128, H100)
+    gqa = R.decode_attention_time(16, 8192, 32, 8, 128, H100)
+    assert float(mha.bytes) / float(gqa.bytes) == pytest.approx(4.0, rel=1e-3)
+    assert float(mha.time_s) > 3.0 * float(gqa.time_s)
+    # a group beyond the group-aware kernel's limit falls back to per-q-head K/V reads
+    big = R.decode_attention_time(16, 8192, 64, 1, 128, H100)
+    small = R.decode_attention_time(16, 8192, 32, 1, 128, H100)
+    assert float(big.bytes) > 30 * float(small.bytes)
+
+
+def _point():
+    return jnp.asarray([8.0, 3000.0, 32.0, 8.0, 128.0])
+
+
+def _fn(kind, temperature=0.0, jit=True):
+    f = FUNCS[kind]
+    fn = lambda x: f(x[0], x[1], x[2], x[3], x[4], H100, temperature=temperature).time_s  # noqa: E731
+    return jax.jit(fn) if jit else fn
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+def test_jit_vmap_and_no_retrace(kind):
+    fn = _fn(kind, jit=False)
+    assert_jit_matches_eager(lambda x: FUNCS[kind](x[0], x[1], x[2], x[3], x[4], H100), _point())
+    xs = jnp.asarray([[1, 16, 8, 1, 128], [8, 3000, 32, 8, 128], [64, 70000, 64, 64, 128], [2, 1, 96, 2, 64]],
+                     dtype=jnp.float32)
+    assert_vmap_matches_loop(fn, xs)
+    counter = TraceCounter(fn)
+    jf = jax.jit(counter)
+    jf(xs[0])
+    jf(xs[1] * 2.0)
+    assert counter.count == 1
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+def test_smooth_twin_converges_and_has_finite_gradients(kind):
+    f = FUNCS[kind]
+
+    def time_of(x, temperature, bw):  # temperature traced: one compilation serves every temperature
+        accel = eqx.tree_at(lambda a: a.memory[a.main_memory_index].bandwidth_Bps, H100, bw)
+        return f(x[0], x[1], x[2], x[3], x[4], accel, temperature=temperature).time_s
+
+    value = jax.jit(time_of)
+    grad = jax.jit(jax.grad(time_of, argnums=(0, 2)))
+    x, bw = _point(), H100.main_memory.bandwidth_Bps
+    exact = float(_fn(kind)(x))
+    assert float(value(x, 0.0, bw)) == pytest.approx(exact, rel=1e-6)
+    assert float(value(x, 1e-4, bw)) == pytest.approx(exact, rel=2e-3)
+    for temperature in (0.0, 0.05):
+        gx, gbw = grad(x, temperature, bw)
+        assert np.all(np.isfinite(np.asarray(gx))) and np.isfinite(float(gbw))
+    assert float(gbw) < 0  # more bandwidth, less time
+    assert float(gx[1]) > 0  # longer sequence, more time
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+def test_float64_gradient_matches_finite_differences(kind):
+    with float64():
+        accel = H.preset("h100_sxm")
+        x = jnp.asarray([8.0, 3000.0, 32.0, 8.0, 128.0], dtype=jnp.float64)
+        f = FUNCS[kind]
+        fn = jax.jit(lambda v: f(v[0], v[1], v[2], v[3], v[4], accel, temperature=0.1).time_s * 1e3)
+        assert_grad_matches_fd(fn, x, rtol=1e-4, atol=1e-9)
+
+
+def test_bad_input_names_the_field():
+    with pytest.raises(ValueError, match="seq_len"):
+        R.prefill_attention_time(1, -4, 8, 8, 128, H100)
+    with pytest.raises(ValueError, match="kv_len"):
+        R.decode_attention_time(1, -1, 8, 8, 128, H100)
+    with pytest.raises(ValueError, match="kv_dtype"):
+        R.decode_attention_time(1, 10, 8, 8, 128, H100, kv_dtype="int3")
+    with pytest.raises(ValueError, match="unknown attention constants"):
+        R.decode_attention_time(1, 10, 8, 8, 128, H100, constants={"decode_lunch_s": 1e-6})
