@@ -50,22 +50,23 @@ SOFTMAX_VECTOR_FLOPS_PER_SCORE = 4.0
 #: with the clock; the launch floor is in seconds.
 DEFAULT_ATTENTION_CONSTANTS = {
     # prefill
-    "prefill_launch_s": 1.1e-5,             # launch + RoPE/KV-append pre-pass floor of the op
-    "prefill_mma_efficiency": 0.75,         # achieved fraction of the per-core matrix peak inside a tile
-    "prefill_prologue_cycles": 1.0e3,       # per-CTA prologue (Q tile load, pipeline fill, epilogue)
-    "prefill_memory_efficiency": 0.9,       # achievable fraction of HBM bandwidth of the Q/K/V/O passes
-    "prefill_tile_q": 128.0,                # query rows per CTA (Tq)
-    "prefill_tile_kv": 128.0,               # keys per inner-loop tile (Tkv)
+    "prefill_launch_s": 1.15e-5,            # launch + RoPE/KV-append pre-pass floor of the op
+    "prefill_mma_efficiency": 0.70,         # achieved fraction of the per-core matrix peak inside a tile
+    "prefill_prologue_cycles": 3.0e3,       # per-CTA prologue (Q tile load, pipeline fill, epilogue)
+    "prefill_memory_efficiency": 1.18,      # effective fraction of HBM bandwidth of the Q/K/V/O passes (> 1:
+                                            # part of that traffic is served by L2)
+    "prefill_tile_q": 64.0,                 # query rows per CTA (Tq)
+    "prefill_tile_kv": 64.0,                # keys per inner-loop tile (Tkv)
     # decode
-    "decode_launch_s": 7.0e-6,              # launch + KV-append floor of the op
-    "decode_grouped_cta_cycles": 6.5e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
-    "decode_grouped_head_cycles": 150.0,    # extra per q head of the group in that CTA
-    "decode_head_cta_cycles": 1.6e3,        # per-CTA cost of the per-q-head kernel (MHA, very large groups)
-    "decode_grouped_bw_efficiency": 0.9,    # achieved HBM fraction, group-aware kernel
+    "decode_launch_s": 6.4e-6,              # launch + KV-append floor of the op
+    "decode_grouped_cta_cycles": 6.4e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
+    "decode_grouped_head_cycles": 145.0,    # extra per q head of the group in that CTA
+    "decode_head_cta_cycles": 1.5e3,        # per-CTA cost of the per-q-head kernel (MHA, very large groups)
+    "decode_grouped_bw_efficiency": 1.0,    # achieved HBM fraction, group-aware kernel
     "decode_mha_bw_efficiency": 0.8,        # achieved HBM fraction, per-head kernel, MHA (group 1)
-    "decode_fallback_bw_efficiency": 1.5,   # per-head kernel on groups > max_group (K/V re-read per q head,
+    "decode_fallback_bw_efficiency": 1.9,   # per-head kernel on groups > max_group (K/V re-read per q head,
                                             # partly from L2, hence > 1 of the HBM figure)
-    "decode_tile_cycles": 1.2e3,            # one KV page (decode_page_tokens) processed serially by a CTA
+    "decode_tile_cycles": 1.4e3,            # one KV page (decode_page_tokens) processed serially by a CTA
     "decode_split_tokens": 128.0,           # smallest KV chunk of a split [FD]
     "decode_page_tokens": 64.0,             # tokens per KV-cache page / inner tile
     "decode_max_group": 32.0,               # largest q-heads-per-kv-head group of the group-aware kernel
