@@ -4,7 +4,8 @@
 - :func:`assert_vmap_matches_loop` — ``vmap(f)(xs) == [f(x) for x in xs]``;
 - :func:`assert_finite_grads` — every gradient leaf is finite;
 - :func:`assert_grad_matches_fd` — reverse-mode gradient vs central finite differences (run under float64);
-- :class:`TraceCounter` — counts traces, to assert that a second call does not recompile.
+- :class:`TraceCounter` — counts traces, to assert that a second call does not recompile;
+- :func:`check_model` — all of the above on a protocol model ``model(spec, *, temperature=0.0) -> Metrics``.
 """
 
 from __future__ import annotations
@@ -98,3 +99,50 @@ class TraceCounter:
     def __call__(self, *args, **kwargs):
         self.count += 1
         return self.fn(*args, **kwargs)
+
+
+def check_model(model, specs, *, metric="time_s", wrt=None, temperature=0.1, rtol=None, atol=None):
+    """Every check of the model protocol on ``model(spec, *, temperature=0.0) -> Metrics`` (docs/design.md).
+
+    ``specs`` is a batch of at least two specs (an ``equinox.Module`` whose array leaves share a leading axis).
+    Checks that the model returns a :class:`diffsys.Metrics` holding ``metric``, ``jit == eager`` on the first spec,
+    ``vmap == loop`` over the batch, that the loop (other specs, same shapes) never retraces the jitted model, and
+    that ``sum(metric)`` has finite gradients at temperature 0 and at ``temperature`` w.r.t. the spec's float leaves
+    (or only the leaves at the paths ``wrt``, e.g. ``("size_B",)``). Returns the batched metrics.
+    """
+    import equinox as eqx
+
+    from .primitives import Metrics
+    from .space import get_path
+
+    n = jax.tree_util.tree_leaves(specs)[0].shape[0]
+    assert n >= 2, "check_model needs a batch of at least two specs"
+    items = [jax.tree_util.tree_map(lambda x, i=i: x[i], specs) for i in range(n)]
+    eager = model(items[0], temperature=0.0)
+    assert isinstance(eager, Metrics), f"the model returned {type(eager).__name__}, not a diffsys.Metrics"
+    assert metric in eager.metric_names(), f"metric {metric!r} not in {eager.metric_names()}"
+    counter = TraceCounter(lambda s: model(s, temperature=0.0))
+    jitted = jax.jit(counter)
+    assert_trees_close(eager, jitted(items[0]), rtol, atol, "jit vs eager")
+    batched = jax.jit(jax.vmap(lambda s: model(s, temperature=0.0)))(specs)
+    looped = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[jitted(s) for s in items])
+    assert_trees_close(batched, looped, rtol, atol, "vmap vs loop")
+    assert counter.count == 1, f"a call with another spec retraced the model ({counter.count} traces)"
+
+    def total(s, t):
+        return jnp.sum(getattr(model(s, temperature=t), metric))
+
+    if wrt is None:
+        grads = jax.jit(lambda s: [eqx.filter_grad(total)(s, t) for t in (0.0, temperature)])(items[0])
+    else:
+        paths = tuple(wrt)
+        values = {p: jnp.asarray(get_path(items[0], p), dtype=jnp.result_type(float)) for p in paths}
+
+        def at(v):
+            return eqx.tree_at(lambda tree: [get_path(tree, p) for p in paths], items[0], [v[p] for p in paths])
+
+        grads = jax.jit(lambda v: [jax.grad(lambda w, t=t: total(at(w), t))(v) for t in (0.0, temperature)])(values)
+    for t, g in zip((0.0, temperature), grads):
+        for leaf in jax.tree_util.tree_leaves(g):
+            assert np.all(np.isfinite(np.asarray(leaf))), f"non-finite gradient of {metric} at temperature {t}"
+    return batched

@@ -88,7 +88,7 @@ def test_device_power_jit_vmap_grad_retrace():
     jf(jnp.float32(1.2e9))
     assert cnt.count == 1
     with float64():
-        assert_grad_matches_fd(lambda x: P.device_power(H100, x[0], x[1], clock_Hz=x[2], temperature_K=x[3],
+        assert_grad_matches_fd(lambda x: P.device_power(H100, x[0], x[1], clock_Hz=x[2], die_temperature_K=x[3],
                                                         temperature=0.05).energy_J,
                                jnp.array([1e12, 2e9, 1.4e9, 350.0]), rtol=1e-5)
 

@@ -57,12 +57,14 @@ class DevicePower(NamedTuple):
 
 
 def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", clock_Hz=None,
-                 dvfs: DVFSCurve | None = None, temperature_K=358.15, ref_temperature_K=358.15,
+                 dvfs: DVFSCurve | None = None, die_temperature_K=358.15, ref_temperature_K=358.15,
                  compute_share=0.85, beta_per_K=0.02, compute_efficiency=1.0, memory_efficiency=1.0,
                  temperature=0.0) -> DevicePower:
     """Power, time, energy and EDP of a roofline workload (``flops``, ``bytes_moved`` to main memory) on ``acc``.
 
     ``clock_Hz`` defaults to the device's boost clock; peak FLOP/s scales with the clock, bandwidth does not.
+    ``die_temperature_K`` is the physical die temperature (kelvin) that sets the leakage; ``temperature`` is only the
+    relaxation temperature of the roofline's max (0 = exact).
     """
     dvfs = default_dvfs(acc) if dvfs is None else dvfs
     flops = jnp.asarray(flops, dtype=float)
@@ -78,7 +80,7 @@ def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", c
     u_m = rl.memory_time_s / rl.time_s
     spec = acc.power
     budget = spec.tdp_W - spec.idle_W
-    leak = spec.static_fraction * budget * (v / v0) * jnp.exp(beta_per_K * (temperature_K - ref_temperature_K))
+    leak = spec.static_fraction * budget * (v / v0) * jnp.exp(beta_per_K * (die_temperature_K - ref_temperature_K))
     dyn = (1 - spec.static_fraction) * budget * (compute_share * u_c * (f / f0) * (v / v0) ** 2
                                                  + (1 - compute_share) * u_m)
     p = spec.idle_W + leak + dyn
@@ -179,12 +181,12 @@ def throttle(acc: Accelerator, flops, bytes_moved, *, thermal, power_split, temp
 
     def at_clock(f):
         def it(T, _):
-            p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, temperature_K=T, **power_kw)
+            p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, die_temperature_K=T, **power_kw)
             return thermal(p.power_W * split).peak_K, None
 
         T0 = jnp.asarray(thermal(jnp.zeros_like(split)).peak_K)
         T, _ = jax.lax.scan(it, T0, None, length=n_leak_iter)
-        p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, temperature_K=T, **power_kw)
+        p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, die_temperature_K=T, **power_kw)
         return p, thermal(p.power_W * split).peak_K
 
     def viol(f):

@@ -38,6 +38,6 @@ DevicePowerMetrics = metrics_class("DevicePowerMetrics", DevicePower._fields, mo
 def device_power_model(spec: DevicePowerSpec, *, temperature=0.0) -> DevicePowerMetrics:
     """Power, time, energy and EDP of the workload on the device (:func:`device_power`)."""
     p = device_power(spec.accel, spec.flops, spec.bytes_moved, dtype=spec.dtype, clock_Hz=spec.clock_Hz,
-                     temperature_K=spec.die_temperature_K, temperature=temperature)
+                     die_temperature_K=spec.die_temperature_K, temperature=temperature)
     return DevicePowerMetrics.from_values(p, feasible=p.power_W <= spec.power_cap_W,
                                           violation=relu(p.power_W / spec.power_cap_W - 1.0, temperature))

@@ -8,6 +8,7 @@ size-dependent efficiencies of :func:`default_efficiency`). A single op is alway
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 
 from .._pytree import as_float
 from ..hardware import Accelerator
@@ -17,16 +18,27 @@ from ._ops import OpCost
 from ._optime import op_time
 
 
-def _as_op(op) -> OpCost:
-    return OpCost(*(as_float(x) for x in op))
-
-
 class OpSpec(eqx.Module):
-    """An op (:class:`OpCost`) on an accelerator, in the data type ``dtype`` (static)."""
+    """An op's work and traffic (the fields of :class:`OpCost`, flat so a design space can vary them by name:
+    ``"flops"``, ``"bytes_read"``) on an accelerator, in the data type ``dtype`` (static). ``gemm`` holds the op's
+    GEMM kernels when it has them (timed by the calibrated kernel model). :meth:`of` builds one from an
+    :class:`OpCost` (e.g. :func:`gemm`)."""
 
-    op: OpCost = eqx.field(converter=_as_op)
+    flops: jax.Array = eqx.field(converter=as_float)
+    bytes_read: jax.Array = eqx.field(converter=as_float)
+    bytes_written: jax.Array = eqx.field(converter=as_float)
     accel: Accelerator
+    matrix: jax.Array = eqx.field(converter=as_float, default=1.0)
+    gemm: jax.Array | None = None
     dtype: str = eqx.field(static=True, default="bf16")
+
+    @classmethod
+    def of(cls, op: OpCost, accel: Accelerator, dtype: str = "bf16") -> "OpSpec":
+        return cls(op.flops, op.bytes_read, op.bytes_written, accel, op.matrix, op.gemm, dtype)
+
+    @property
+    def op(self) -> OpCost:
+        return OpCost(self.flops, self.bytes_read, self.bytes_written, self.matrix, self.gemm)
 
 
 OpMetrics = metrics_class("OpMetrics", Roofline._fields, module=__name__,
