@@ -49,7 +49,7 @@ def _rel(pred, meas):
 # Held-out MAPE of the shipped constants on the sub-sampled rows (full held-out figures: docs/roofline.md).
 # Bounds are the achieved values rounded up by about one point; the decode rows miss the 10 % target (see docs).
 BOUNDS = {("context", "a100_sxm"): 0.075, ("context", "h100_sxm"): 0.06,
-          ("generation", "a100_sxm"): 0.16, ("generation", "h100_sxm"): 0.14}
+          ("generation", "a100_sxm"): 0.14, ("generation", "h100_sxm"): 0.13}
 
 
 @pytest.mark.parametrize("kind, tag", list(BOUNDS))
@@ -72,7 +72,7 @@ def test_bandwidth_bound_decode_rows_track_the_kv_cache_bytes(validation_dir, ta
     assert sel.sum() > 50
     rel = _rel(_decode(x[sel], GPUS[tag]), meas[sel])
     # A100's group-aware rows imply more than the datasheet HBM bandwidth (see docs), hence its looser bound
-    bound = {"a100_sxm": 0.165, "h100_sxm": 0.09}[tag]
+    bound = {"a100_sxm": 0.10, "h100_sxm": 0.08}[tag]
     assert rel.mean() < bound, f"MAPE {rel.mean():.3f} on {sel.sum()} bandwidth-bound rows"
 
 

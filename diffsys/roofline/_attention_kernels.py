@@ -58,16 +58,17 @@ DEFAULT_ATTENTION_CONSTANTS = {
     "prefill_tile_q": 64.0,                 # query rows per CTA (Tq)
     "prefill_tile_kv": 64.0,                # keys per inner-loop tile (Tkv)
     # decode
-    "decode_launch_s": 6.4e-6,              # launch + KV-append floor of the op
-    "decode_grouped_cta_cycles": 6.4e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
-    "decode_grouped_head_cycles": 145.0,    # extra per q head of the group in that CTA
-    "decode_head_cta_cycles": 1.5e3,        # per-CTA cost of the per-q-head kernel (MHA, very large groups)
-    "decode_grouped_bw_efficiency": 1.0,    # achieved HBM fraction, group-aware kernel
+    "decode_launch_s": 6.5e-6,              # launch + KV-append floor of the op
+    "decode_grouped_cta_cycles": 6.5e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
+    "decode_grouped_head_cycles": 124.0,    # extra per q head of the group in that CTA
+    "decode_head_cta_cycles": 1.6e3,        # per-CTA cost of the per-q-head kernel (MHA, very large groups)
+    "decode_grouped_bw_efficiency": 1.13,   # achieved HBM fraction, group-aware kernel
     "decode_mha_bw_efficiency": 0.8,        # achieved HBM fraction, per-head kernel, MHA (group 1)
     "decode_fallback_bw_efficiency": 1.9,   # per-head kernel on groups > max_group (K/V re-read per q head,
                                             # partly from L2, hence > 1 of the HBM figure)
-    "decode_tile_cycles": 1.4e3,            # one KV page (decode_page_tokens) processed serially by a CTA
+    "decode_tile_cycles": 1.25e3,           # one KV page (decode_page_tokens) processed serially by a CTA
     "decode_split_tokens": 128.0,           # smallest KV chunk of a split [FD]
+    "decode_split_ctas_per_core": 8.0,      # CTAs per core the split aims for (fills the device several deep)
     "decode_page_tokens": 64.0,             # tokens per KV-cache page / inner tile
     "decode_max_group": 32.0,               # largest q-heads-per-kv-head group of the group-aware kernel
 }
@@ -217,7 +218,8 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
 def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, c, accel, temperature):
     """One decode kernel with one CTA per (sequence, ``heads`` head, KV split) [FD]: ``(time, ctas, waves)``.
 
-    ``splits = min(⌈N/(b·heads)⌉, max(1, L/L_chunk))``: split only to fill the device, each split at least
+    ``splits = min(⌈k·N/(b·heads)⌉, max(1, L/L_chunk))``: split only to fill the device ``k`` CTAs deep
+    (``k = decode_split_ctas_per_core``), each split at least
     ``L_chunk`` tokens; the count is kept continuous (an average over the heuristic's integer choices), so a longer
     cache is never faster;
     a CTA walks its ``⌈L/(splits·page)⌉`` KV pages one after the other, each page a dependent load plus
@@ -227,7 +229,7 @@ def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, c, accel
     """
     cores, clock = accel.num_cores, accel.frequency_Hz
     rows = b * heads
-    fill = soft_ceil(safe_divide(cores, rows, 1.0), temperature)
+    fill = soft_ceil(safe_divide(c["decode_split_ctas_per_core"] * cores, rows, 1.0), temperature)
     chunks = smooth_max(kv_len / c["decode_split_tokens"], 1.0, temperature)
     splits = smooth_min(fill, chunks, temperature)
     ctas = rows * splits
