@@ -1,8 +1,9 @@
 """Op-roofline throughput: evaluations/s of ``op_time`` (jit + vmap, float32) vs a hand-fused NumPy evaluation.
 
-Each evaluation is one GEMM shape on one accelerator variant (peak FLOP/s and HBM bandwidth varied per point) with
-the default size-dependent efficiency curves; all Roofline metrics are produced (time, compute/memory times, bound,
-achieved FLOP/s, intensity, energies). Run: ``JAX_PLATFORMS=cpu python benchmarks/bench_roofline.py [N]``.
+Each evaluation is one GEMM shape on one accelerator variant (peak FLOP/s and HBM bandwidth varied per point); all
+Roofline metrics are produced (time, compute/memory times, bound, achieved FLOP/s, intensity, energies). Two
+sections: the generic roofline with the size-dependent efficiency curves (checked against NumPy), and the default
+``op_time`` of a GEMM, the calibrated kernel model ``gemm_time`` (tiles, waves, stream-K, L2 residency, launch). Run: ``JAX_PLATFORMS=cpu python benchmarks/bench_roofline.py [N]``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ H100 = H.preset("h100")
 HBM = H100.main_memory_index
 
 
+def _scaled(ps, bs):
+    return eqx.tree_at(lambda a: (a.matrix_flops["bf16"], a.memory[HBM].bandwidth_Bps), H100,
+                       (H100.matrix_flops["bf16"] * ps, H100.main_memory.bandwidth_Bps * bs))
+
+
 def model(x):
-    """x = (m, n, k, peak_scale, bw_scale) -> Roofline of a bf16 GEMM on a scaled H100."""
-    m, n, k, ps, bs = x[0], x[1], x[2], x[3], x[4]
-    acc = eqx.tree_at(lambda a: (a.matrix_flops["bf16"], a.memory[HBM].bandwidth_Bps), H100,
-                      (H100.matrix_flops["bf16"] * ps, H100.main_memory.bandwidth_Bps * bs))
-    return R.op_time(R.gemm(m, n, k), acc, "bf16")
+    """x = (m, n, k, peak_scale, bw_scale) -> generic Roofline (size-dependent efficiency curves) of a bf16 GEMM on
+    a scaled H100."""
+    acc = _scaled(x[3], x[4])
+    return R.op_time(R.gemm(x[0], x[1], x[2]), acc, "bf16", R.default_efficiency(acc, "bf16"))
+
+
+def kernel_model(x):
+    """The same point through the default ``op_time``: the calibrated GEMM kernel model (``gemm_time``)."""
+    return R.op_time(R.gemm(x[0], x[1], x[2]), _scaled(x[3], x[4]), "bf16")
 
 
 def numpy_fused(x):
@@ -75,6 +85,9 @@ def main(n=2_000_000):
     jax.block_until_ready(f(x))  # compile
     t_jax = best_of(lambda: jax.block_until_ready(f(x)))
     t_np = best_of(lambda: numpy_fused(x_np))
+    g = jax.jit(jax.vmap(kernel_model))
+    jax.block_until_ready(g(x))  # compile
+    t_kernel = best_of(lambda: jax.block_until_ready(g(x)))
     # the two agree
     ref = numpy_fused(x_np[:1000])
     got = f(x[:1000])
@@ -83,9 +96,11 @@ def main(n=2_000_000):
               f"({jax.default_backend()})"
     print(f"op_time (jit+vmap, float32), {n:,} GEMM roofline evaluations: {t_jax:.3f} s -> {n / t_jax:,.0f} evals/s")
     print(f"hand-fused NumPy, same formulas:                  {t_np:.3f} s -> {n / t_np:,.0f} evals/s")
+    print(f"calibrated GEMM kernel model (default op_time):   {t_kernel:.3f} s -> {n / t_kernel:,.0f} evals/s "
+          f"({t_kernel / t_jax:.2f}x the generic roofline's time)")
     print(f"ratio (NumPy time / JAX time): {t_np / t_jax:.2f}")
     print(f"machine: {machine}")
-    return n / t_jax, n / t_np
+    return n / t_jax, n / t_np, n / t_kernel
 
 
 if __name__ == "__main__":

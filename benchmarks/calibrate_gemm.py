@@ -34,8 +34,9 @@ OUT = ROOT / "diffsys" / "hardware" / "calibration" / "gemm.json"
 FILES = (("gemm_h100_sxm_bfloat16.csv", "h100_sxm", "bf16"), ("gemm_h100_sxm_fp8.csv", "h100_sxm", "fp8"),
          ("gemm_a100_sxm_bfloat16.csv", "a100_80gb", "bf16"))
 #: constants fitted per (GPU, dtype); quant_s only where the GEMM quantizes its activations
-FITTED = {"bf16": ("launch_s", "compute_efficiency", "memory_efficiency", "tile_cycles"),
-          "fp8": ("launch_s", "compute_efficiency", "memory_efficiency", "tile_cycles", "quant_s")}
+_COMMON = ("launch_s", "compute_efficiency", "memory_efficiency", "tile_cycles", "epilogue_exposed",
+           "k_iter_cycles", "splitk_cycles", "l2_resident_fraction", "memory_ramp_latencies")
+FITTED = {"bf16": _COMMON, "fp8": _COMMON + ("quant_s",)}
 
 
 def load(name):
@@ -106,7 +107,8 @@ def main(argv):
     jax.config.update("jax_enable_x64", True)
     fitted, report = {}, {}
     for name, builder, dtype in FILES:
-        init = fitted.get((builder, "bf16")) if dtype == "fp8" else None
+        # fp8 starts from the same GPU's bf16 constants, A100 from H100's (LM is local)
+        init = fitted.get((builder, "bf16")) if dtype == "fp8" else fitted.get(("h100_sxm", "bf16"))
         consts, res = fit_one(name, builder, dtype, init)
         fitted[(builder, dtype)] = consts
         stats, p = evaluate(name, builder, dtype, consts)

@@ -24,7 +24,7 @@ from ._graphs import (
     vit_b16_layers as vit_b16_layers,
 )
 from ._ops import (
-    GEMM_COLUMNS as GEMM_COLUMNS,
+    GemmKernels as GemmKernels,
     OpCost as OpCost,
     add_ops as add_ops,
     attention as attention,

@@ -40,28 +40,36 @@ Calibrated constants (``accel.kernel_constants("gemm", dtype)``, shipped in
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_range
 from .._pytree import as_float
 from ..hardware import DTYPE_BYTES
-from ..primitives import ceil_ste, relative_temperature, smooth_max, soft_argmin_weights, soft_ceil
+from ..primitives import ceil_ste, relative_temperature, smooth_max, smooth_min, soft_argmin_weights, soft_ceil
 from ._core import Roofline
 
-#: Candidate CTA output tiles ``(T_m, T_n)`` (cuBLAS / CUTLASS Hopper and Ampere tile shapes).
-TILES = ((128.0, 256.0), (128.0, 128.0), (64.0, 128.0), (64.0, 64.0))
-#: Candidate split-K factors.
-SPLITS = (1.0, 2.0, 4.0, 8.0, 16.0)
+#: Candidate CTA output tiles ``(T_m, T_n)`` (cuBLAS / CUTLASS Hopper and Ampere tile shapes; a larger set
+#: (256×128, 64×128 added) changes the fitted error by < 0.2 points and costs evaluation speed).
+TILES = ((128.0, 256.0), (128.0, 128.0), (64.0, 64.0))
 #: Bytes per element moved by dynamic per-tensor fp8 quantization of the activations (amax read 2 B, cast read 2 B
 #: and write 1 B).
 QUANT_BYTES_PER_ELEMENT = 5.0
 #: Bytes of one fp32 partial-sum element of split-K.
 PARTIAL_BYTES = 4.0
 #: Names of the calibrated constants.
-GEMM_CONSTANT_NAMES = ("launch_s", "compute_efficiency", "memory_efficiency", "tile_cycles", "quant_s")
+GEMM_CONSTANT_NAMES = ("launch_s", "compute_efficiency", "memory_efficiency", "tile_cycles", "quant_s",
+                       "epilogue_exposed", "k_iter_cycles", "splitk_cycles", "l2_resident_fraction",
+                       "memory_ramp_latencies")
+#: k elements per main-loop iteration (the CTA's k tile).
+K_STEP = 64.0
+#: Steepness of the L2-residency curve (dimensionless).
+L2_SHARPNESS = 6
 #: Model defaults where a preset ships no constants (portable values, see docs/roofline.md).
 GEMM_DEFAULT_CONSTANTS = {"launch_s": 2.5e-6, "compute_efficiency": 0.85, "memory_efficiency": 0.85,
-                     "tile_cycles": 2000.0, "quant_s": 8.0e-6}
+                     "tile_cycles": 2000.0, "quant_s": 8.0e-6, "epilogue_exposed": 0.3,
+                     "k_iter_cycles": 200.0, "splitk_cycles": 1000.0, "l2_resident_fraction": 0.7,
+                     "memory_ramp_latencies": 3.0}
 _LOW_PRECISION = ("fp8", "int8", "fp4")
 
 
@@ -69,12 +77,29 @@ def _ceil(x, temperature):
     """Exact ceil with a straight-through gradient at temperature 0; above, :func:`soft_ceil` moved left by two
     temperatures (so that it converges to the ceiling at the integers too, where the tile and wave counts of
     power-of-two shapes sit) and never below ``x``."""
-    if isinstance(temperature, (int, float)) and temperature == 0:
+    if _is_zero(temperature):
         return ceil_ste(x)
     soft = jnp.maximum(soft_ceil(x - 2.0 * temperature, temperature), x)
     if isinstance(temperature, (int, float)):
         return soft
     return jnp.where(temperature > 0, soft, ceil_ste(x))
+
+
+def _l2_hit(reused_B, resident_B):
+    """Fraction of the reused bytes served by L2, ``1 / (1 + (reused / resident)^L2_SHARPNESS)``: ~1 while the
+    footprint fits, ~0 beyond (a cyclic stream through an LRU-like cache thrashes once it exceeds the capacity;
+    Hill & Smith, IEEE TC 1989), smoothed by the hashed set mapping and non-LRU replacement of GPU L2s."""
+    ratio = reused_B / jnp.maximum(resident_B, 1.0)
+    return 1.0 / (1.0 + ratio ** L2_SHARPNESS)
+
+
+def _is_zero(temperature) -> bool:
+    return isinstance(temperature, (int, float)) and temperature == 0
+
+
+def _max3(a, b, c, temperature):
+    rel = relative_temperature(temperature, a, b, c)
+    return smooth_max(smooth_max(a, b, rel), c, rel)
 
 
 def gemm_constants(accel, dtype="bf16", constants=None) -> dict:
@@ -120,39 +145,60 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
     l2 = accel.level("l2") if "l2" in accel.level_names else mem
     flops = 2.0 * batch * m * n * k
 
-    # candidate axis: (tiles x splits) flattened, trailing
-    tm = jnp.asarray([t[0] for t in TILES for _ in SPLITS])
-    tn = jnp.asarray([t[1] for t in TILES for _ in SPLITS])
-    s = jnp.asarray([sp for _ in TILES for sp in SPLITS])
-    me, ne, ke, be = (x[..., None] for x in (m, n, k, batch))
-    rows = _ceil(me / tm, temperature)
-    cols = _ceil(ne / tn, temperature)
-    ctas = be * rows * cols * s
-    waves = _ceil(ctas / sms, temperature)
-    k_cta = ke / s
-    t_math = 2.0 * tm * tn * k_cta / (peak / sms * c["compute_efficiency"])
-    t_feed = (tm + tn) * k_cta * b_in / (l2.bandwidth_Bps / sms)
-    t_tile = smooth_max(t_math, t_feed, relative_temperature(temperature, t_math, t_feed)) \
-        + c["tile_cycles"] / accel.frequency_Hz
-    t_comp = waves * t_tile
-
-    a_bytes = be * me * ke * b_in
-    w_bytes = be * ne * ke * b_in
-    partial = be * me * ne * PARTIAL_BYTES * 2.0 * (s - 1.0)  # write and read back s-1 extra fp32 partials
-    traffic = a_bytes + w_bytes + be * me * ne * b_out + partial
-    t_mem = traffic / bw
-    t_cand = smooth_max(t_comp, t_mem, relative_temperature(temperature, t_comp, t_mem))
-    # the fastest candidate (cuBLAS heuristics pick near-optimal kernels); soft: softmin weights of the candidates
-    w = soft_argmin_weights(t_cand, axis=-1,
-                            temperature=relative_temperature(temperature, jnp.min(t_cand, -1, keepdims=True)))
-    t_kernel = jnp.sum(w * t_cand, axis=-1)
-    t_c = jnp.sum(w * t_comp, axis=-1)
-    t_m = jnp.sum(w * t_mem, axis=-1)
+    cyc = 1.0 / accel.frequency_Hz
+    tile_s = c["tile_cycles"] * cyc
+    iters = _ceil(k / K_STEP, temperature)  # main-loop iterations per tile
+    # main-memory traffic: weights are streamed; activations and outputs reused call after call stay in L2 when they
+    # fit; plus the pipeline fill, ``memory_ramp_latencies`` loaded HBM latencies (Little's law: the bytes in
+    # flight before the stream runs at full bandwidth)
+    a_bytes = batch * m * k * b_in
+    y_bytes = batch * m * n * b_out
+    hit = _l2_hit(a_bytes + y_bytes, l2.capacity_B * c["l2_resident_fraction"])
+    y_hbm = (1.0 - hit) * y_bytes
+    t_mem = (batch * n * k * b_in + (1.0 - hit) * a_bytes + y_hbm) / bw + c["memory_ramp_latencies"] * mem.latency_s
+    # the operand loads overlap the main loop (multistage pipeline); a fraction of the epilogue's writes trails it
+    t_epi = c["epilogue_exposed"] * y_hbm / bw
+    # one main-loop iteration of one CTA: math at the SM's share of the peak, the operand panels through the L2
+    # shared by the busy CTAs, or the latency of its pipelined loads, whichever binds
+    math_s = 2.0 * K_STEP * sms / (peak * c["compute_efficiency"])  # per output element of the tile
+    feed_s = K_STEP * b_in / l2.bandwidth_Bps  # per operand row/column of the tile and busy CTA
+    lat_s = c["k_iter_cycles"] * cyc
+    sk_s = (c["tile_cycles"] + c["splitk_cycles"]) * cyc
+    t_cands = []
+    for tm, tn in TILES:
+        tiles = batch * _ceil(m * (1.0 / tm), temperature) * _ceil(n * (1.0 / tn), temperature)
+        waves = _ceil(tiles / sms, temperature)
+        t_math = tm * tn * math_s
+        # data-parallel: one CTA per output tile, in waves of one per SM
+        t_iter = _max3(t_math, (tm + tn) * feed_s * jnp.minimum(tiles, sms), lat_s, temperature)
+        t_dp = waves * (iters * t_iter + tile_s)
+        t_cands.append(smooth_max(t_dp, t_mem, relative_temperature(temperature, t_dp, t_mem)))
+        # stream-K (Osama et al., PPoPP 2023): the tiles' k iterations spread evenly over all SMs, the partial
+        # tiles fixed up through memory (fp32, written and read back)
+        t_iter = _max3(t_math, (tm + tn) * feed_s * sms, lat_s, temperature)
+        t_sk = _ceil(tiles * iters / sms, temperature) * t_iter + waves * tile_s + sk_s
+        t_msk = t_mem + jnp.minimum(tiles, sms) * (tm * tn * 2.0 * PARTIAL_BYTES / bw)
+        t_cands.append(smooth_max(t_sk, t_msk, relative_temperature(temperature, t_sk, t_msk)))
+    # the fastest candidate (cuBLAS heuristics pick near-optimal kernels): exact min, or softmin
+    if _is_zero(temperature):
+        t_kernel = t_cands[0]
+        for t_cand in t_cands[1:]:
+            t_kernel = jnp.minimum(t_kernel, t_cand)
+    else:
+        cands = jnp.stack(jnp.broadcast_arrays(*t_cands), -1)
+        w = soft_argmin_weights(cands, axis=-1, temperature=relative_temperature(
+            temperature, jnp.min(cands, -1, keepdims=True)))
+        t_kernel = jnp.sum(w * cands, axis=-1)
+    t_kernel = t_kernel + t_epi
+    # the two ceilings reported beside the kernel time: the tile-padded matrix work at the achievable peak and the
+    # streaming time of the main-memory traffic
+    t_c = 2.0 * batch * (ceil_ste(m * (1.0 / TILES[0][0])) * TILES[0][0]) * n * k / (peak * c["compute_efficiency"])
+    t_m = t_mem + t_epi
 
     time = t_kernel + c["launch_s"]
     nbytes = batch * ((m * k + n * k) * b_in + m * n * b_out)
     if quantized:
-        t_q = c["quant_s"] + batch * m * k * QUANT_BYTES_PER_ELEMENT / bw
+        t_q = c["quant_s"] + (1.0 - hit) * batch * m * k * QUANT_BYTES_PER_ELEMENT / bw
         time = time + t_q
         t_m = t_m + t_q
         nbytes = nbytes + batch * m * k * QUANT_BYTES_PER_ELEMENT

@@ -18,8 +18,8 @@ from .._checks import check_choice
 from ._core import Roofline
 from ._efficiency import as_efficiency
 from ._ops import (
-    OpCost, _op, attention, bytes_of, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward, pad_gemm,
-    reduction, rmsnorm, softmax,
+    GemmKernels, OpCost, _op, attention, bytes_of, concat_gemm, conv2d, elementwise, embedding, gemm, layernorm,
+    matmul_backward, pad_gemm, reduction, rmsnorm, softmax,
 )
 from ._optime import op_time
 
@@ -42,10 +42,13 @@ class OpGraph(eqx.Module):
         names = tuple(n for n, _ in named_ops)
         ops = [_op(*o) for _, o in named_ops]
         shape = jnp.broadcast_shapes(*(f.shape for o in ops for f in o[:4]),
-                                     *(o.gemm.shape[:-2] for o in ops if o.gemm is not None))
+                                     *(o.gemm.m.shape[:-1] for o in ops if o.gemm is not None))
         stacked = [jnp.stack([jnp.broadcast_to(o[j], shape) for o in ops]) for j in range(4)]
-        rows = max((o.gemm.shape[-2] for o in ops if o.gemm is not None), default=0)
-        gemm = jnp.stack([pad_gemm(o.gemm, shape, rows) for o in ops]) if rows else None
+        rows = max((o.gemm.m.shape[-1] for o in ops if o.gemm is not None), default=0)
+        gemm = None
+        if rows:
+            padded = [pad_gemm(o.gemm, shape, rows) for o in ops]
+            gemm = GemmKernels(*(jnp.stack([g[j] for g in padded]) for j in range(len(GemmKernels._fields))))
         return cls(names, OpCost(*stacked, gemm))
 
     def __len__(self):
@@ -54,7 +57,8 @@ class OpGraph(eqx.Module):
     def __getitem__(self, i) -> OpCost:
         if isinstance(i, str):
             i = self.names.index(i)
-        return OpCost(*(None if f is None else f[i] for f in self.ops))
+        o = self.ops
+        return OpCost(*(f[i] for f in o[:4]), None if o.gemm is None else GemmKernels(*(g[i] for g in o.gemm)))
 
     def items(self):
         """``[(name, OpCost), ...]``."""
@@ -63,7 +67,7 @@ class OpGraph(eqx.Module):
     def total(self) -> OpCost:
         """The whole graph as one op (sums; ``matrix`` is the FLOP-weighted mean)."""
         o = self.ops
-        gemm = None if o.gemm is None else jnp.concatenate(list(o.gemm), axis=-2)
+        gemm = None if o.gemm is None else GemmKernels(*(jnp.concatenate(list(g), axis=-1) for g in o.gemm))
         return _op(jnp.sum(o.flops, axis=0), jnp.sum(o.bytes_read, axis=0), jnp.sum(o.bytes_written, axis=0),
                    _matrix_mean(o), gemm)
 
@@ -71,8 +75,8 @@ class OpGraph(eqx.Module):
         a, b = self.ops, other.ops
         gemm = None
         if a.gemm is not None or b.gemm is not None:
-            rows = max(g.shape[-2] for g in (a.gemm, b.gemm) if g is not None)
-            gemm = jnp.concatenate([pad_gemm(g, o.flops.shape, rows) for g, o in ((a.gemm, a), (b.gemm, b))], 0)
+            rows = max(g.m.shape[-1] for g in (a.gemm, b.gemm) if g is not None)
+            gemm = concat_gemm([pad_gemm(g, o.flops.shape, rows) for g, o in ((a.gemm, a), (b.gemm, b))], 0)
         return OpGraph(self.names + other.names,
                        OpCost(*(jnp.concatenate([x, y], axis=0) for x, y in zip(a[:4], b[:4])), gemm))
 

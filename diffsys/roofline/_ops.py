@@ -29,18 +29,17 @@ class OpCost(NamedTuple):
         bytes_read: bytes read from main memory.
         bytes_written: bytes written to main memory.
         matrix: fraction of ``flops`` executed on the matrix units (1 for GEMM/conv, 0 for elementwise ops).
-        gemm: ``None``, or the GEMM kernels this op is made of, an array ``(..., G, 6)`` with columns
-            ``(m, n, k, batch, count, bytes)`` (:data:`GEMM_COLUMNS`; ``count`` launches of a ``batch``-batched
-            ``m×n×k`` GEMM moving ``bytes`` each). :func:`op_time` times these with the calibrated kernel model
-            (:func:`diffsys.roofline.gemm_time`) and any remaining work with the roofline; rows with ``count = 0``
-            are padding.
+        gemm: ``None``, or the GEMM kernels this op is made of (:class:`GemmKernels`, fields of shape ``(..., G)``:
+            ``count`` launches of a ``batch``-batched ``m×n×k`` GEMM moving ``bytes`` each). :func:`op_time` times
+            these with the calibrated kernel model (:func:`diffsys.roofline.gemm_time`) and any remaining work of
+            the op with the roofline; kernels with ``count = 0`` are padding.
     """
 
     flops: jnp.ndarray
     bytes_read: jnp.ndarray
     bytes_written: jnp.ndarray
     matrix: jnp.ndarray = 1.0
-    gemm: jnp.ndarray | None = None
+    gemm: "GemmKernels | None" = None
 
     @property
     def bytes(self):
@@ -62,13 +61,25 @@ class OpCost(NamedTuple):
         """``factor`` copies of this op (e.g. the same layer repeated; GEMM kernels are launched ``factor`` times)."""
         g = self.gemm
         if g is not None:
-            f = jnp.asarray(factor, dtype=g.dtype)[..., None, None]
-            g = jnp.where(jnp.arange(len(GEMM_COLUMNS)) == GEMM_COLUMNS.index("count"), g * f, g)
+            g = g._replace(count=g.count * jnp.asarray(factor, dtype=g.count.dtype)[..., None])
         return OpCost(self.flops * factor, self.bytes_read * factor, self.bytes_written * factor, self.matrix, g)
 
 
-#: Columns of :attr:`OpCost.gemm`.
-GEMM_COLUMNS = ("m", "n", "k", "batch", "count", "bytes")
+class GemmKernels(NamedTuple):
+    """GEMM kernels of an op (:attr:`OpCost.gemm`): per kernel ``(..., G)`` its sizes ``m, n, k``, the problems
+    ``batch`` per launch, the ``count`` of launches and the main-memory ``bytes`` of one launch."""
+
+    m: jnp.ndarray
+    n: jnp.ndarray
+    k: jnp.ndarray
+    batch: jnp.ndarray
+    count: jnp.ndarray
+    bytes: jnp.ndarray
+
+    @property
+    def flops(self):
+        """FLOPs of all launches of each kernel."""
+        return 2.0 * self.count * self.batch * self.m * self.n * self.k
 
 
 def _op(flops, bytes_read, bytes_written, matrix=1.0, gemm=None) -> OpCost:
@@ -78,17 +89,24 @@ def _op(flops, bytes_read, bytes_written, matrix=1.0, gemm=None) -> OpCost:
     shape = jnp.broadcast_shapes(f.shape, r.shape, w.shape)
     m = jnp.broadcast_to(jnp.asarray(matrix, dtype=f.dtype), shape)
     if gemm is not None:
-        gemm = jnp.asarray(gemm, dtype=f.dtype)
-        gemm = jnp.broadcast_to(gemm, jnp.broadcast_shapes(gemm.shape[:-2], shape) + gemm.shape[-2:])
+        full = jnp.broadcast_shapes(gemm.m.shape[:-1], shape) + gemm.m.shape[-1:]
+        gemm = GemmKernels(*(jnp.broadcast_to(jnp.asarray(x, dtype=f.dtype), full) for x in gemm))
     return OpCost(f, r, w, m, gemm)
 
 
-def pad_gemm(gemm, shape, rows):
-    """``gemm`` (or ``None``) broadcast to batch ``shape`` and zero-padded to ``rows`` kernel rows."""
+def pad_gemm(gemm, shape, rows) -> GemmKernels:
+    """``gemm`` (or ``None``) broadcast to batch ``shape`` and zero-padded to ``rows`` kernels."""
     if gemm is None:
-        return jnp.zeros((*shape, rows, len(GEMM_COLUMNS)))
-    gemm = jnp.broadcast_to(gemm, (*shape, *gemm.shape[-2:]))
-    return jnp.concatenate([gemm, jnp.zeros((*shape, rows - gemm.shape[-2], len(GEMM_COLUMNS)), gemm.dtype)], -2)
+        return GemmKernels(*(jnp.zeros((*shape, rows)) for _ in GemmKernels._fields))
+    have = gemm.m.shape[-1]
+    return GemmKernels(*(jnp.concatenate([jnp.broadcast_to(x, (*shape, have)), jnp.zeros((*shape, rows - have),
+                                                                                          x.dtype)], -1)
+                         for x in gemm))
+
+
+def concat_gemm(kernels, axis=-1) -> GemmKernels:
+    """Kernels side by side (``axis`` = the kernel axis, or the leading op axis of a stacked graph)."""
+    return GemmKernels(*(jnp.concatenate([g[j] for g in kernels], axis) for j in range(len(GemmKernels._fields))))
 
 
 def add_ops(*ops: OpCost) -> OpCost:
@@ -100,8 +118,8 @@ def add_ops(*ops: OpCost) -> OpCost:
     gemm = None
     if any(o.gemm is not None for o in ops):
         shape = jnp.broadcast_shapes(*(jnp.shape(f) for o in ops for f in o[:4]),
-                                     *(o.gemm.shape[:-2] for o in ops if o.gemm is not None))
-        gemm = jnp.concatenate([pad_gemm(o.gemm, shape, 0 if o.gemm is None else o.gemm.shape[-2]) for o in ops], -2)
+                                     *(o.gemm.m.shape[:-1] for o in ops if o.gemm is not None))
+        gemm = concat_gemm([pad_gemm(o.gemm, shape, 0 if o.gemm is None else o.gemm.m.shape[-1]) for o in ops])
     return _op(flops, sum(o.bytes_read for o in ops), sum(o.bytes_written for o in ops), matrix, gemm)
 
 
@@ -128,10 +146,9 @@ def gemm(m, n, k, batch=1, bytes_per_element=2, *, bytes_out=None, shared_b=Fals
     written = batch * m * n * bo
     # a shared weight is one GEMM of batch·m rows; otherwise a batched GEMM
     rows, kb = (batch * m, 1.0) if shared_b else (m, batch)
-    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in (m, n, k, batch)))
-    cols = [rows, n, k, kb, 1.0, read + written]
-    kernel = jnp.stack([jnp.broadcast_to(jnp.asarray(c, dtype=jnp.result_type(float, c)), shape) for c in cols], -1)
-    return _op(2.0 * batch * m * n * k, read, written, 1.0, kernel[..., None, :])
+    kernel = GemmKernels(*(jnp.asarray(c, dtype=jnp.result_type(float, c))[..., None]
+                           for c in (rows, n, k, kb, 1.0, read + written)))
+    return _op(2.0 * batch * m * n * k, read, written, 1.0, kernel)
 
 
 def matmul_backward(m, n, k, batch=1, bytes_per_element=2) -> OpCost:

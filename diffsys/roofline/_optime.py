@@ -66,18 +66,17 @@ def op_time(op: OpCost, accel, dtype="bf16", efficiency=None, temperature=0.0, *
 
 def _kernel_op_time(op: OpCost, accel, dtype, temperature, overhead_s) -> Roofline:
     """``Σ count · gemm_time(m, n, k, batch)`` over the op's GEMM kernels plus the roofline of the remaining work."""
-    g = jnp.asarray(op.gemm)
-    count = g[..., 4]
-    pad = count == 0
-    m, n, k, batch = (jnp.where(pad, 1.0, g[..., i]) for i in range(4))  # padding rows: a safe dummy GEMM
+    g = op.gemm
+    pad = g.count == 0
+    m, n, k, batch = (jnp.where(pad, 1.0, x) for x in (g.m, g.n, g.k, g.batch))  # padding: a safe dummy GEMM
     r = gemm_time(m, n, k, accel, dtype, batch=batch, temperature=temperature)
     flops = jnp.asarray(op.flops)
     nbytes = jnp.asarray(op.bytes)
-    total = lambda x: jnp.sum(jnp.where(pad, 0.0, count * x), axis=-1)
+    total = lambda x: jnp.sum(jnp.where(pad, 0.0, g.count * x), axis=-1)
     g_flops = total(2.0 * batch * m * n * k)
     # work outside the GEMM kernels (an elementwise op fused with a GEMM via add_ops): the roofline, when any
     rest_f = jnp.maximum(flops - g_flops, 0.0)
-    rest_b = jnp.maximum(nbytes - total(g[..., 5]), 0.0)
+    rest_b = jnp.maximum(nbytes - total(g.bytes), 0.0)
     rest_mf = jnp.maximum(flops * op.matrix - g_flops, 0.0)
     has = (rest_f > 1e-6 * flops) | (rest_b > 1e-6 * nbytes)
     safe = lambda x: jnp.where(has, x, 1.0)
