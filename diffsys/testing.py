@@ -101,14 +101,15 @@ class TraceCounter:
         return self.fn(*args, **kwargs)
 
 
-def check_model(model, specs, *, metric="time_s", wrt=None, temperature=0.1, rtol=None, atol=None):
+def check_model(model, specs, *, metric="time_s", wrt=None, grad_temperatures=(0.0, 0.1), rtol=None, atol=None):
     """Every check of the model protocol on ``model(spec, *, temperature=0.0) -> Metrics`` (docs/design.md).
 
     ``specs`` is a batch of at least two specs (an ``equinox.Module`` whose array leaves share a leading axis).
     Checks that the model returns a :class:`diffsys.Metrics` holding ``metric``, ``jit == eager`` on the first spec,
     ``vmap == loop`` over the batch, that the loop (other specs, same shapes) never retraces the jitted model, and
-    that ``sum(metric)`` has finite gradients at temperature 0 and at ``temperature`` w.r.t. the spec's float leaves
-    (or only the leaves at the paths ``wrt``, e.g. ``("size_B",)``). Returns the batched metrics.
+    that ``sum(metric)`` has finite gradients at every temperature in ``grad_temperatures`` (exact and relaxed)
+    w.r.t. the spec's float leaves (or only the leaves at the paths ``wrt``, e.g. ``("size_B",)``). Returns the
+    batched metrics.
     """
     import equinox as eqx
 
@@ -133,7 +134,7 @@ def check_model(model, specs, *, metric="time_s", wrt=None, temperature=0.1, rto
         return jnp.sum(getattr(model(s, temperature=t), metric))
 
     if wrt is None:
-        grads = jax.jit(lambda s: [eqx.filter_grad(total)(s, t) for t in (0.0, temperature)])(items[0])
+        grads = jax.jit(lambda s: [eqx.filter_grad(total)(s, t) for t in grad_temperatures])(items[0])
     else:
         paths = tuple(wrt)
         values = {p: jnp.asarray(get_path(items[0], p), dtype=jnp.result_type(float)) for p in paths}
@@ -141,8 +142,8 @@ def check_model(model, specs, *, metric="time_s", wrt=None, temperature=0.1, rto
         def at(v):
             return eqx.tree_at(lambda tree: [get_path(tree, p) for p in paths], items[0], [v[p] for p in paths])
 
-        grads = jax.jit(lambda v: [jax.grad(lambda w, t=t: total(at(w), t))(v) for t in (0.0, temperature)])(values)
-    for t, g in zip((0.0, temperature), grads):
+        grads = jax.jit(lambda v: [jax.grad(lambda w, t=t: total(at(w), t))(v) for t in grad_temperatures])(values)
+    for t, g in zip(grad_temperatures, grads):
         for leaf in jax.tree_util.tree_leaves(g):
             assert np.all(np.isfinite(np.asarray(leaf))), f"non-finite gradient of {metric} at temperature {t}"
     return batched

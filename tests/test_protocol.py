@@ -126,7 +126,10 @@ SLOW = {"llm_training", "llm_inference", "chiplet"}
 @pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in sorted(CASES)])
 def test_entry_point_conforms_and_sweeps(family):
     model, specs, wrt, space, metric = CASES[family]()
-    batched = check_model(model, specs, metric=metric, wrt=wrt, rtol=1e-5, atol=1e-12)
+    # the LLM graphs take minutes to differentiate on a loaded CPU: one relaxed gradient here (their gradients are
+    # finite-difference checked in tests/test_llm_training.py)
+    temps = (0.1,) if family.startswith("llm") else (0.0, 0.1)
+    batched = check_model(model, specs, metric=metric, wrt=wrt, grad_temperatures=temps, rtol=1e-5, atol=1e-12)
     assert isinstance(batched, Metrics)
     assert {"feasible", "violation", metric} <= set(type(batched).metric_names())
     res = sweep(model, space, metric, top_k=3, chunk_size=8, progress=False)
