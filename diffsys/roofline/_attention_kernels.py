@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from .._checks import check_range
 from .._pytree import as_float
-from ..hardware._spec import DTYPE_BYTES
+from ..hardware import DTYPE_BYTES
 from ..primitives import clamp, relative_temperature, safe_divide, smooth_max, smooth_min, soft_ceil
 
 #: Special-function (exp) results per clock per core [CUDA]; [FA3] Sec. 3 for H100.
