@@ -247,3 +247,11 @@ def test_gradient_matches_finite_differences_float64():
         for op, x in (("all_reduce", [20.0, 8.0, 4.5, 1.4]), ("all_to_all", [26.0, 4.0, 3.0, 1.0])):
             f = jax.jit(lambda v, op=op: _fn(v, op, 0.05) * 1e6)
             assert_grad_matches_fd(f, jnp.asarray(x, jnp.float64), rtol=2e-4, atol=1e-9)
+
+
+def test_more_nodes_never_faster_with_nccl_presets():
+    """The multi-node flat ring pays NCCL's base latencies too: a second node never makes a collective faster."""
+    S = np.array([1024.0, 2.0**20, 2.0**28])
+    for name in ("hgx_a100", "hgx_h100"):
+        t = [np.asarray(system_preset(name, nodes=m).collective_time("all_reduce", S).time_s) for m in (1, 2, 16)]
+        assert np.all(np.diff(np.stack(t), axis=0) >= 0), name

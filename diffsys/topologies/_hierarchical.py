@@ -302,6 +302,8 @@ def _flat_ring(op, S, dims, n, *, protocol, temperature, reduce_Bps):
     for d in dims[1:]:
         overhead = jnp.maximum(overhead, d.overhead_s)
         local = jnp.minimum(local, d.local_Bps)
+    # with NCCL constants on the innermost dimension the ring pays NCCL's per-protocol base latencies too (its
+    # step latency is the average α above; LL / LL128 keep their fitted ratios to it)
     return collective_time(op, S, n, bottleneck, alpha, algorithm="ring", protocol=protocol,
                            temperature=temperature, overhead_s=overhead, reduce_Bps=reduce_Bps,
-                           local_Bps=local).time_s
+                           local_Bps=local, nccl=dims[0].nccl).time_s
