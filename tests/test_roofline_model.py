@@ -36,14 +36,20 @@ def test_8192_cubed_bf16_gemm_on_h100_is_compute_bound_at_datasheet_time():
 def test_a100_large_gemm_reaches_the_published_fraction_of_peak(accel, size):
     """Large cuBLAS bf16 GEMMs on A100 attain ~82 % of the 312 TFLOP/s peak (NVIDIA DL performance guide)."""
     a = H.preset(accel)
-    r = R.op_time(R.gemm(size, size, size), a, "bf16")  # default size-dependent efficiency curves
+    # the generic roofline with the size-dependent efficiency curves (the default of op_time for a GEMM is the
+    # calibrated kernel model, tested against the measured GEMMs in test_gemm_kernel.py)
+    r = R.op_time(R.gemm(size, size, size), a, "bf16", R.default_efficiency(a))
     frac = float(r.achieved_flops) / 312e12
     assert 0.79 <= frac <= 0.85, frac
+    # the kernel model stays within 12 % of that band (measured on A100-SXM4-80GB: 0.86 at 4096³, 0.84 at 8192³)
+    k = float(R.op_time(R.gemm(size, size, size), a, "bf16").achieved_flops) / 312e12
+    assert 0.79 / 1.12 <= k <= 0.85 * 1.12, k
 
 
 def test_small_gemms_fall_short_of_the_band():
     # the size-dependent curve separates small GEMMs (well below the large-GEMM fraction) from large ones
     fr = [float(R.op_time(R.gemm(s, s, s), A100).achieved_flops) / 312e12 for s in (256, 512, 1024, 2048, 8192)]
+    # (the calibrated kernel model; measured on A100: 0.02, 0.13, 0.38, 0.51, 0.84 of the peak)
     assert all(b > a for a, b in zip(fr, fr[1:])), fr
     assert fr[0] < 0.1 and fr[1] < 0.5
 

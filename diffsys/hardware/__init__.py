@@ -16,6 +16,7 @@ from ._presets import (
     a100_40gb as a100_40gb,
     a100_80gb as a100_80gb,
     b200 as b200,
+    gb200 as gb200,
     h100_sxm as h100_sxm,
     h200 as h200,
     jetson_orin as jetson_orin,

@@ -6,6 +6,7 @@ Sources (all accessed for the figures quoted in each builder's docstring):
 - [H100] NVIDIA H100 Tensor Core GPU datasheet (2023) and Hopper architecture whitepaper (2022).
 - [H200] NVIDIA H200 Tensor Core GPU datasheet (2024).
 - [B200] NVIDIA HGX B200 / DGX B200 datasheet (2024), per-GPU dense figures.
+- [GB200] NVIDIA GB200 NVL72 datasheet (2024), per-GPU dense figures (half the sparse ones).
 - [MI250X] AMD Instinct MI250X datasheet (2021).
 - [MI300X] AMD Instinct MI300X datasheet (2023).
 - [TPUv4] Jouppi et al., "TPU v4", ISCA 2023; Google Cloud TPU v4 documentation.
@@ -105,6 +106,17 @@ def b200() -> Accelerator:
                 cores=148, link_Bps=900 * GB, nic_Bps=50 * GB, pj_per_flop=0.22)
 
 
+def gb200() -> Accelerator:
+    """B200 GPU of a GB200 superchip (GB200 NVL72) [GB200]: configured at 1200 W, 2.5 PFLOP/s bf16 dense, 5 fp8,
+    10 fp4, 1.25 tf32, 45 fp64; HBM3e 186 GB (13.4 TB per 72 GPUs) at 8 TB/s; NVLink5 1.8 TB/s total
+    (900/direction). SM count and L2 as the B200 preset (not in the datasheet)."""
+    return _gpu("GB200", matrix={"fp64": 45 * T, "tf32": 1250 * T, "bf16": 2500 * T, "fp16": 2500 * T,
+                "fp8": 5000 * T, "int8": 5000 * T, "fp4": 10000 * T}, vector={"fp64": 45 * T, "fp32": 90 * T,
+                "bf16": 180 * T, "fp16": 180 * T}, hbm_B=186 * GB, hbm_Bps=8 * TB, l2_B=126 * MiB,
+                l2_Bps=20 * TB, l1_B=148 * 256 * KiB, l1_Bps=50 * TB, tdp_W=1200, idle_W=120, clock_Hz=1.965e9,
+                cores=148, link_Bps=900 * GB, nic_Bps=100 * GB, pj_per_flop=0.22)
+
+
 def mi250x() -> Accelerator:
     """AMD Instinct MI250X [MI250X]: 383 TFLOP/s bf16/fp16 matrix, 95.7 fp64/fp32 matrix, 47.9 fp64/fp32 vector;
     HBM2e 128 GB at 3.2768 TB/s; 2 × 8 MB L2; 220 CUs; 560 W; 1700 MHz; Infinity Fabric 8 × 50 GB/s per direction."""
@@ -180,6 +192,7 @@ PRESETS = {
     "h100": h100_sxm,
     "h200": h200,
     "b200": b200,
+    "gb200": gb200,
     "mi250x": mi250x,
     "mi300x": mi300x,
     "tpu_v4": tpu_v4,

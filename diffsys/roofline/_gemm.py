@@ -44,7 +44,6 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_range
-from .._pytree import as_float
 from ..hardware import DTYPE_BYTES
 from ..primitives import ceil_ste, relative_temperature, smooth_max, smooth_min, soft_argmin_weights, soft_ceil
 from ._core import Roofline
@@ -64,7 +63,7 @@ GEMM_CONSTANT_NAMES = ("launch_s", "compute_efficiency", "memory_efficiency", "t
 #: k elements per main-loop iteration (the CTA's k tile).
 K_STEP = 64.0
 #: Steepness of the L2-residency curve (dimensionless).
-L2_SHARPNESS = 6
+L2_SHARPNESS = 6.0
 #: Model defaults where a preset ships no constants (portable values, see docs/roofline.md).
 GEMM_DEFAULT_CONSTANTS = {"launch_s": 2.5e-6, "compute_efficiency": 0.85, "memory_efficiency": 0.85,
                      "tile_cycles": 2000.0, "quant_s": 8.0e-6, "epilogue_exposed": 0.3,
@@ -73,13 +72,17 @@ GEMM_DEFAULT_CONSTANTS = {"launch_s": 2.5e-6, "compute_efficiency": 0.85, "memor
 _LOW_PRECISION = ("fp8", "int8", "fp4")
 
 
+def _float(x):
+    return jnp.asarray(x, dtype=jnp.result_type(float, x))
+
+
 def _ceil(x, temperature):
     """Exact ceil with a straight-through gradient at temperature 0; above, :func:`soft_ceil` moved left by two
     temperatures (so that it converges to the ceiling at the integers too, where the tile and wave counts of
-    power-of-two shapes sit) and never below ``x``."""
+    power-of-two shapes sit), never below ``x`` nor below 1 (every argument is a positive count)."""
     if _is_zero(temperature):
         return ceil_ste(x)
-    soft = jnp.maximum(soft_ceil(x - 2.0 * temperature, temperature), x)
+    soft = jnp.maximum(jnp.maximum(soft_ceil(x - 2.0 * temperature, temperature), x), 1.0)  # counts: >= 1
     if isinstance(temperature, (int, float)):
         return soft
     return jnp.where(temperature > 0, soft, ceil_ste(x))
@@ -89,8 +92,9 @@ def _l2_hit(reused_B, resident_B):
     """Fraction of the reused bytes served by L2, ``1 / (1 + (reused / resident)^L2_SHARPNESS)``: ~1 while the
     footprint fits, ~0 beyond (a cyclic stream through an LRU-like cache thrashes once it exceeds the capacity;
     Hill & Smith, IEEE TC 1989), smoothed by the hashed set mapping and non-LRU replacement of GPU L2s."""
-    ratio = reused_B / jnp.maximum(resident_B, 1.0)
-    return 1.0 / (1.0 + ratio ** L2_SHARPNESS)
+    # the logistic form of the same curve, in log space (a power of a byte ratio overflows float32 once XLA
+    # distributes it over the quotient)
+    return jax.nn.sigmoid(L2_SHARPNESS * (jnp.log(jnp.maximum(resident_B, 1.0)) - jnp.log(jnp.maximum(reused_B, 1.0))))
 
 
 def _is_zero(temperature) -> bool:
@@ -111,7 +115,7 @@ def gemm_constants(accel, dtype="bf16", constants=None) -> dict:
         for name in constants:
             check_choice("gemm constant", name, GEMM_CONSTANT_NAMES)
         out.update(constants)
-    return {k: as_float(v) for k, v in out.items()}
+    return {k: _float(v) for k, v in out.items()}
 
 
 def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constants=None) -> Roofline:
@@ -137,7 +141,7 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
     b_in = float(DTYPE_BYTES[runs_as])
     b_out = 2.0 if b_in <= 2 else b_in  # low-precision GEMMs write bf16
     quantized = runs_as in _LOW_PRECISION
-    m, n, k, batch = (as_float(v) for v in (m, n, k, batch))
+    m, n, k, batch = (_float(v) for v in (m, n, k, batch))
     peak = accel.peak_flops(runs_as)
     sms = accel.num_cores
     mem = accel.main_memory
