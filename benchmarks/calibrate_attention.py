@@ -7,8 +7,9 @@ Split: rows are numbered in file order; even rows are fitted, odd rows are held 
 differ in the head counts, so both halves cover every regime). Fit: ``diffsys._fit.fit_least_squares``
 (optimistix Levenberg-Marquardt, relative residuals, log-space constants) per GPU, and jointly on both GPUs for the
 portable ``"*"`` entry. Two structural constants are discrete: the prefill tile shape (Tq, Tkv) in {64, 128}² and
-the decode split depth (CTAs per core the flash-decoding split aims for) in {1, 2, 4, 8, 16}; each candidate is
-fitted and the one with the lowest *fit-split* MAPE is kept. ``--write`` stores the constants and the error table in
+the decode split depth (CTAs per core the flash-decoding split aims for) in {2, 4, 8, 16} with the per-head
+kernel's smallest split in {128, 512} tokens; each candidate is fitted and the one with the lowest *fit-split* MAPE
+is kept (a wider search, {1, ..., 16} × {128, ..., 2048}, picks the same values). ``--write`` stores the constants and the error table in
 ``diffsys/hardware/calibration/attention.json``.
 """
 
@@ -34,7 +35,8 @@ from diffsys.roofline._attention_kernels import (  # noqa: E402
 
 GPUS = {"a100_80gb": ("a100", "a100_sxm"), "h100_sxm": ("h100", "h100_sxm")}
 TILES = [(64.0, 64.0), (128.0, 64.0), (64.0, 128.0), (128.0, 128.0)]
-SPLIT_DEPTHS = [1.0, 2.0, 4.0, 8.0, 16.0]
+SPLIT_DEPTHS = [2.0, 4.0, 8.0, 16.0]
+HEAD_SPLIT_TOKENS = [128.0, 512.0]
 DATE = "2026-12-02"
 
 
@@ -103,7 +105,8 @@ def calibrate(shared):
     consts, report = {}, {}
     for kind in ("context", "generation"):
         choices = ([{"prefill_tile_q": q, "prefill_tile_kv": k} for q, k in TILES] if kind == "context" else
-                   [{"decode_split_ctas_per_core": k} for k in SPLIT_DEPTHS])
+                   [{"decode_split_ctas_per_core": k, "decode_head_split_tokens": t}
+                    for k in SPLIT_DEPTHS for t in HEAD_SPLIT_TOKENS])
         per_gpu = {}
         for key in list(GPUS) + ["*"]:
             keys = list(GPUS) if key == "*" else [key]
@@ -182,8 +185,8 @@ def main(argv=None):
                 "data": "shared/validation/attention/{context,generation}_attention_{a100,h100}_sxm_bf16_hd128.csv "
                         "(TensorRT-LLM attention op, paged KV cache, CUDA-graph timed; aiconfigurator perf database)",
                 "fit": "diffsys._fit.fit_least_squares (optimistix Levenberg-Marquardt, relative residuals, "
-                       "log-space constants); prefill tile shape from {64,128}^2 and decode split depth from "
-                       "{1,2,4,8,16} chosen by fit-split MAPE",
+                       "log-space constants); prefill tile shape from {64,128}^2, decode split depth from "
+                       "{2,4,8,16} and per-head split tokens from {128,512} chosen by fit-split MAPE",
                 "split": "rows in file order: even rows fitted, odd rows held out and reported; '*' = joint fit on "
                          "the even rows of both GPUs",
                 "script": "benchmarks/calibrate_attention.py --write",

@@ -58,16 +58,17 @@ DEFAULT_ATTENTION_CONSTANTS = {
     "prefill_tile_q": 64.0,                 # query rows per CTA (Tq)
     "prefill_tile_kv": 64.0,                # keys per inner-loop tile (Tkv)
     # decode
-    "decode_launch_s": 6.5e-6,              # launch + KV-append floor of the op
+    "decode_launch_s": 6.3e-6,              # launch + KV-append floor of the op
     "decode_grouped_cta_cycles": 6.5e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
-    "decode_grouped_head_cycles": 124.0,    # extra per q head of the group in that CTA
-    "decode_head_cta_cycles": 1.6e3,        # per-CTA cost of the per-q-head kernel (MHA, very large groups)
+    "decode_grouped_head_cycles": 125.0,    # extra per q head of the group in that CTA
+    "decode_head_cta_cycles": 1.55e3,       # per-CTA cost of the per-q-head kernel (MHA, very large groups)
     "decode_grouped_bw_efficiency": 1.13,   # achieved HBM fraction, group-aware kernel
-    "decode_mha_bw_efficiency": 0.8,        # achieved HBM fraction, per-head kernel, MHA (group 1)
-    "decode_fallback_bw_efficiency": 1.9,   # per-head kernel on groups > max_group (K/V re-read per q head,
+    "decode_mha_bw_efficiency": 0.84,       # achieved HBM fraction, per-head kernel, MHA (group 1)
+    "decode_fallback_bw_efficiency": 1.85,  # per-head kernel on groups > max_group (K/V re-read per q head,
                                             # partly from L2, hence > 1 of the HBM figure)
-    "decode_tile_cycles": 1.25e3,           # one KV page (decode_page_tokens) processed serially by a CTA
-    "decode_split_tokens": 128.0,           # smallest KV chunk of a split [FD]
+    "decode_tile_cycles": 1.3e3,            # one KV page (decode_page_tokens) processed serially by a CTA
+    "decode_split_tokens": 128.0,           # smallest KV chunk of a split [FD], group-aware kernel
+    "decode_head_split_tokens": 512.0,      # smallest KV chunk of a split, per-head kernel
     "decode_split_ctas_per_core": 8.0,      # CTAs per core the split aims for (fills the device several deep)
     "decode_page_tokens": 64.0,             # tokens per KV-cache page / inner tile
     "decode_max_group": 32.0,               # largest q-heads-per-kv-head group of the group-aware kernel
@@ -215,12 +216,13 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
                                safe_divide(flops, t), safe_divide(bytes_moved, t))
 
 
-def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, c, accel, temperature):
+def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, split_tokens, c, accel, temperature):
     """One decode kernel with one CTA per (sequence, ``heads`` head, KV split) [FD]: ``(time, ctas, waves)``.
 
     ``splits = min(⌈k·N/(b·heads)⌉, max(1, L/L_chunk))``: split only to fill the device ``k`` CTAs deep
     (``k = decode_split_ctas_per_core``), each split at least
-    ``L_chunk`` tokens; the count is kept continuous (an average over the heuristic's integer choices), so a longer
+    ``L_chunk`` tokens (``decode_split_tokens`` for the group-aware kernel, ``decode_head_split_tokens`` for the
+    per-head one); the count is kept continuous (an average over the heuristic's integer choices), so a longer
     cache is never faster;
     a CTA walks its ``⌈L/(splits·page)⌉`` KV pages one after the other, each page a dependent load plus
     QKᵀ/softmax/PV, so its latency is ``t_cta + pages·t_page``. The kernel is issue-bound or stream-bound:
@@ -230,7 +232,7 @@ def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, c, accel
     cores, clock = accel.num_cores, accel.frequency_Hz
     rows = b * heads
     fill = soft_ceil(safe_divide(c["decode_split_ctas_per_core"] * cores, rows, 1.0), temperature)
-    chunks = smooth_max(kv_len / c["decode_split_tokens"], 1.0, temperature)
+    chunks = smooth_max(kv_len / split_tokens, 1.0, temperature)
     splits = smooth_min(fill, chunks, temperature)
     ctas = rows * splits
     waves = _waves(ctas, cores, temperature)
@@ -289,11 +291,11 @@ def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, ac
     t_g, ctas_g, waves_g = _decode_kernel(
         b, L, hk, kv_grouped, qo_bytes,
         (c["decode_grouped_cta_cycles"] + group * c["decode_grouped_head_cycles"]) / clock,
-        c["decode_grouped_bw_efficiency"], c, accel, temperature)
+        c["decode_grouped_bw_efficiency"], c["decode_split_tokens"], c, accel, temperature)
     per_head_eff = (w_mha * c["decode_mha_bw_efficiency"] + w_fallback * c["decode_fallback_bw_efficiency"]
                     + w_grouped * c["decode_mha_bw_efficiency"])  # the last term only keeps the branch finite
     t_h, ctas_h, waves_h = _decode_kernel(b, L, hq, kv_per_head, qo_bytes, c["decode_head_cta_cycles"] / clock,
-                                          per_head_eff, c, accel, temperature)
+                                          per_head_eff, c["decode_head_split_tokens"], c, accel, temperature)
     w_h = w_mha + w_fallback
     t_kernel = w_grouped * t_g + w_h * t_h
     floor = c["decode_launch_s"] * jnp.ones_like(t_kernel)
