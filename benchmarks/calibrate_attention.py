@@ -9,8 +9,8 @@ differ in the head counts, so both halves cover every regime). Fit: ``diffsys._f
 portable ``"*"`` entry. Two structural constants are discrete: the prefill tile shape (Tq, Tkv) in {64, 128}² and
 the decode split depth (CTAs per core the flash-decoding split aims for) in {2, 4, 8, 16} with the per-head
 kernel's smallest split in {128, 512} tokens; each candidate is fitted and the one with the lowest *fit-split* MAPE
-is kept (a wider search, {1, ..., 16} × {128, ..., 2048}, picks the same values). ``--write`` stores the constants and the error table in
-``diffsys/hardware/calibration/attention.json``.
+is kept (a wider search, {1, ..., 16} × {128, ..., 2048}, picks the same values). ``--write`` stores the constants
+and the error table in ``diffsys/hardware/calibration/attention.json``.
 """
 
 from __future__ import annotations

@@ -166,7 +166,8 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
 
     * tiles [FA2]: ``pairs`` blocks of ``Tq × Tkv`` per head (:func:`causal_tile_pairs`); executed matrix FLOPs
       ``4·Tq·Tkv·d`` per block (QKᵀ and PV, masked parts of diagonal blocks included).
-    * one block on one core: ``t_blk = 4·Tq·Tkv·d / (P_mat/N · η_mma) + Tq·Tkv / (16·f) + 4·Tq·Tkv / (P_vec/N)``
+    * one block on one core:
+      ``t_blk = 4·Tq·Tkv·d / (P_mat/N · η_mma) + Tq·Tkv / (16·f) + 4·Tq·Tkv / (P_vec/N)``
       — matrix work, exponentials on the special-function units [FA3, CUDA], other softmax work on the vector
       units (fp32).
     * CTAs ``b·hq·nq`` in waves of ``N`` [Wave]: ``t_kernel = max(waves·(t_pro + pairs/nq · t_blk),
