@@ -3,16 +3,27 @@
 Sakurai & Newton, "Alpha-power law MOSFET model and its applications to CMOS inverter delay and other formulas",
 IEEE JSSC 25(2), 1990: gate delay ``∝ V / (V − V_th)^α`` so the maximum clock is
 ``f(V) = f_max · [(V − V_th)^α / V] / [(V_max − V_th)^α / V_max]`` (α ≈ 1.3 for short-channel devices).
+
+The inverse ``V(f)`` is an :func:`optimistix.root_find` (Newton from ``V_max``; ``f(V)`` is concave and increasing
+above ``V_th``, so the iterates decrease monotonically to the root) with ``throw=False`` and implicit-function
+gradients (``dV/dθ = −(∂f/∂θ)/(∂f/∂V)`` at the root).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optimistix as optx
 
 from .._checks import check_range
 from .._pytree import as_float
+from .._status import log_unconverged, succeeded
+
+logger = logging.getLogger(__name__)
 
 _f = {"converter": as_float}
 
@@ -53,17 +64,39 @@ class DVFSCurve(eqx.Module):
         """Clock at the minimum voltage."""
         return self.frequency(self.v_min_V)
 
-    def voltage(self, frequency_Hz, n_newton: int = 25):
-        """Lowest voltage that sustains ``frequency_Hz`` (inverse of :meth:`frequency`, never below ``v_min_V``).
+    def solve_voltage(self, frequency_Hz, n_newton: int = 25) -> VoltageSolve:
+        """Lowest voltage that sustains ``frequency_Hz`` (never below ``v_min_V``) with the solver's status.
 
-        Newton iterations from ``v_max_V`` on the concave, increasing ``f(V)`` (converge monotonically)."""
+        Newton on ``f(V) − f_target`` from ``v_max_V`` (at most ``n_newton`` steps, stopping at a relative step
+        below ~100 machine epsilons), the result clipped to ``[v_min_V, 1.5·v_max_V]``; elementwise over the shape of
+        ``frequency_Hz``."""
         f = jnp.asarray(frequency_Hz)
         target = jnp.maximum(f, self.f_floor_Hz)
+        dtype = jnp.result_type(target, float)
+        eps = float(jnp.finfo(dtype).eps)
+        solver = optx.Newton(rtol=100 * eps, atol=100 * eps)
+        f_max = self.f_max_Hz
 
-        def step(v, _):
-            val, d = jax.jvp(self.frequency, (v,), (jnp.ones_like(v),))
-            return jnp.clip(v - (val - target) / d, self.v_min_V, self.v_max_V * 1.5), None
+        def one(t):
+            def resid(v, curve):
+                return (curve.frequency(v) - t) / f_max
 
-        v0 = jnp.broadcast_to(self.v_max_V, jnp.shape(target)).astype(jnp.result_type(target, float))
-        v, _ = jax.lax.scan(step, v0, None, length=n_newton)
-        return v
+            v0 = jnp.asarray(self.v_max_V, dtype)
+            sol = optx.root_find(resid, solver, v0, self, max_steps=n_newton, throw=False)
+            return jnp.clip(sol.value, self.v_min_V, self.v_max_V * 1.5), succeeded(sol.result)
+
+        flat = jnp.ravel(target).astype(dtype)
+        v, ok = jax.vmap(one)(flat) if flat.size != 1 or jnp.ndim(target) else one(flat[0])
+        v, ok = jnp.reshape(v, jnp.shape(target)), jnp.reshape(ok, jnp.shape(target))
+        log_unconverged(logger, ok, "DVFS voltage solve")
+        return VoltageSolve(v, ok)
+
+    def voltage(self, frequency_Hz, n_newton: int = 25):
+        """Lowest voltage that sustains ``frequency_Hz`` (inverse of :meth:`frequency`, never below ``v_min_V``);
+        :meth:`solve_voltage` also returns the convergence flag."""
+        return self.solve_voltage(frequency_Hz, n_newton).voltage_V
+
+
+class VoltageSolve(NamedTuple):
+    voltage_V: jnp.ndarray
+    converged: jnp.ndarray  # bool: the Newton solve met its tolerance within n_newton steps
