@@ -97,6 +97,20 @@ def _l2_hit(reused_B, resident_B):
     return jax.nn.sigmoid(L2_SHARPNESS * (jnp.log(jnp.maximum(resident_B, 1.0)) - jnp.log(jnp.maximum(reused_B, 1.0))))
 
 
+@jax.custom_jvp
+def _min_last(x):
+    """``min`` over the last axis; its derivative is the argmin's (the default rule compares the operand with the
+    min, which XLA may recompute with other rounding in the backward pass, leaving no candidate selected)."""
+    return jnp.min(x, axis=-1)
+
+
+@_min_last.defjvp
+def _min_last_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    idx = jnp.argmin(x, axis=-1)[..., None]
+    return jnp.min(x, axis=-1), jnp.take_along_axis(dx, idx, axis=-1)[..., 0]
+
+
 def _is_zero(temperature) -> bool:
     return isinstance(temperature, (int, float)) and temperature == 0
 
@@ -184,10 +198,8 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
         t_msk = t_mem + jnp.minimum(tiles, sms) * (tm * tn * 2.0 * PARTIAL_BYTES / bw)
         t_cands.append(smooth_max(t_sk, t_msk, relative_temperature(temperature, t_sk, t_msk)))
     # the fastest candidate (cuBLAS heuristics pick near-optimal kernels): exact min, or softmin
-    if _is_zero(temperature):
-        t_kernel = t_cands[0]
-        for t_cand in t_cands[1:]:
-            t_kernel = jnp.minimum(t_kernel, t_cand)
+    if _is_zero(temperature):  # one reduction: its consumers read it instead of re-fusing the candidate search
+        t_kernel = _min_last(jnp.stack(jnp.broadcast_arrays(*t_cands), -1))
     else:
         cands = jnp.stack(jnp.broadcast_arrays(*t_cands), -1)
         w = soft_argmin_weights(cands, axis=-1, temperature=relative_temperature(

@@ -18,8 +18,8 @@ from .._checks import check_choice
 from ._core import Roofline
 from ._efficiency import as_efficiency
 from ._ops import (
-    GemmKernels, OpCost, _op, attention, bytes_of, concat_gemm, conv2d, elementwise, embedding, gemm, layernorm,
-    matmul_backward, pad_gemm, reduction, rmsnorm, softmax,
+    OpCost, _op, attention, bytes_of, concat_gemm, conv2d, elementwise, embedding, gemm, layernorm, matmul_backward,
+    pad_gemm, reduction, rmsnorm, softmax, stack_gemm,
 )
 from ._optime import op_time
 
@@ -48,7 +48,7 @@ class OpGraph(eqx.Module):
         gemm = None
         if rows:
             padded = [pad_gemm(o.gemm, shape, rows) for o in ops]
-            gemm = GemmKernels(*(jnp.stack([g[j] for g in padded]) for j in range(len(GemmKernels._fields))))
+            gemm = stack_gemm(padded)
         return cls(names, OpCost(*stacked, gemm))
 
     def __len__(self):
@@ -58,7 +58,7 @@ class OpGraph(eqx.Module):
         if isinstance(i, str):
             i = self.names.index(i)
         o = self.ops
-        return OpCost(*(f[i] for f in o[:4]), None if o.gemm is None else GemmKernels(*(g[i] for g in o.gemm)))
+        return OpCost(*(f[i] for f in o[:4]), None if o.gemm is None else o.gemm.map(lambda g: g[i]))
 
     def items(self):
         """``[(name, OpCost), ...]``."""
@@ -67,7 +67,7 @@ class OpGraph(eqx.Module):
     def total(self) -> OpCost:
         """The whole graph as one op (sums; ``matrix`` is the FLOP-weighted mean)."""
         o = self.ops
-        gemm = None if o.gemm is None else GemmKernels(*(jnp.concatenate(list(g), axis=-1) for g in o.gemm))
+        gemm = None if o.gemm is None else o.gemm.map(lambda g: jnp.concatenate(list(g), axis=-1))
         return _op(jnp.sum(o.flops, axis=0), jnp.sum(o.bytes_read, axis=0), jnp.sum(o.bytes_written, axis=0),
                    _matrix_mean(o), gemm)
 

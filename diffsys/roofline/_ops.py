@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_positive
@@ -61,13 +62,14 @@ class OpCost(NamedTuple):
         """``factor`` copies of this op (e.g. the same layer repeated; GEMM kernels are launched ``factor`` times)."""
         g = self.gemm
         if g is not None:
-            g = g._replace(count=g.count * jnp.asarray(factor, dtype=g.count.dtype)[..., None])
+            g = eqx.tree_at(lambda x: x.count, g, g.count * jnp.asarray(factor, dtype=g.count.dtype)[..., None])
         return OpCost(self.flops * factor, self.bytes_read * factor, self.bytes_written * factor, self.matrix, g)
 
 
-class GemmKernels(NamedTuple):
+class GemmKernels(eqx.Module):
     """GEMM kernels of an op (:attr:`OpCost.gemm`): per kernel ``(..., G)`` its sizes ``m, n, k``, the problems
-    ``batch`` per launch, the ``count`` of launches and the main-memory ``bytes`` of one launch."""
+    ``batch`` per launch, the ``count`` of launches and the main-memory ``bytes`` of one launch. ``only`` (static)
+    says that the op is these kernels and nothing else, so :func:`op_time` skips the roofline of the rest."""
 
     m: jnp.ndarray
     n: jnp.ndarray
@@ -75,6 +77,16 @@ class GemmKernels(NamedTuple):
     batch: jnp.ndarray
     count: jnp.ndarray
     bytes: jnp.ndarray
+    only: bool = eqx.field(static=True, default=True)
+
+    @property
+    def arrays(self) -> tuple:
+        """``(m, n, k, batch, count, bytes)``."""
+        return self.m, self.n, self.k, self.batch, self.count, self.bytes
+
+    def map(self, fn, only=None) -> "GemmKernels":
+        """``fn`` applied to every array (``only`` kept unless given)."""
+        return GemmKernels(*(fn(x) for x in self.arrays), self.only if only is None else only)
 
     @property
     def flops(self):
@@ -90,23 +102,30 @@ def _op(flops, bytes_read, bytes_written, matrix=1.0, gemm=None) -> OpCost:
     m = jnp.broadcast_to(jnp.asarray(matrix, dtype=f.dtype), shape)
     if gemm is not None:
         full = jnp.broadcast_shapes(gemm.m.shape[:-1], shape) + gemm.m.shape[-1:]
-        gemm = GemmKernels(*(jnp.broadcast_to(jnp.asarray(x, dtype=f.dtype), full) for x in gemm))
+        gemm = gemm.map(lambda x: jnp.broadcast_to(jnp.asarray(x, dtype=f.dtype), full))
     return OpCost(f, r, w, m, gemm)
 
 
 def pad_gemm(gemm, shape, rows) -> GemmKernels:
-    """``gemm`` (or ``None``) broadcast to batch ``shape`` and zero-padded to ``rows`` kernels."""
+    """``gemm`` (or ``None``: an op without GEMM kernels) broadcast to batch ``shape`` and zero-padded to ``rows``
+    kernels."""
     if gemm is None:
-        return GemmKernels(*(jnp.zeros((*shape, rows)) for _ in GemmKernels._fields))
+        return GemmKernels(*(jnp.zeros((*shape, rows)) for _ in range(6)), only=False)
     have = gemm.m.shape[-1]
-    return GemmKernels(*(jnp.concatenate([jnp.broadcast_to(x, (*shape, have)), jnp.zeros((*shape, rows - have),
-                                                                                          x.dtype)], -1)
-                         for x in gemm))
+    return gemm.map(lambda x: jnp.concatenate([jnp.broadcast_to(x, (*shape, have)),
+                                               jnp.zeros((*shape, rows - have), x.dtype)], -1))
 
 
 def concat_gemm(kernels, axis=-1) -> GemmKernels:
     """Kernels side by side (``axis`` = the kernel axis, or the leading op axis of a stacked graph)."""
-    return GemmKernels(*(jnp.concatenate([g[j] for g in kernels], axis) for j in range(len(GemmKernels._fields))))
+    return GemmKernels(*(jnp.concatenate([g.arrays[j] for g in kernels], axis) for j in range(6)),
+                       only=all(g.only for g in kernels))
+
+
+def stack_gemm(kernels) -> GemmKernels:
+    """Kernels of several ops stacked on a new leading op axis."""
+    return GemmKernels(*(jnp.stack([g.arrays[j] for g in kernels]) for j in range(6)),
+                       only=all(g.only for g in kernels))
 
 
 def add_ops(*ops: OpCost) -> OpCost:
@@ -120,6 +139,8 @@ def add_ops(*ops: OpCost) -> OpCost:
         shape = jnp.broadcast_shapes(*(jnp.shape(f) for o in ops for f in o[:4]),
                                      *(o.gemm.m.shape[:-1] for o in ops if o.gemm is not None))
         gemm = concat_gemm([pad_gemm(o.gemm, shape, 0 if o.gemm is None else o.gemm.m.shape[-1]) for o in ops])
+        if any(o.gemm is None for o in ops):  # work outside any GEMM kernel
+            gemm = GemmKernels(*gemm.arrays, only=False)
     return _op(flops, sum(o.bytes_read for o in ops), sum(o.bytes_written for o in ops), matrix, gemm)
 
 

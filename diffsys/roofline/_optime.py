@@ -74,18 +74,19 @@ def _kernel_op_time(op: OpCost, accel, dtype, temperature, overhead_s) -> Roofli
     nbytes = jnp.asarray(op.bytes)
     total = lambda x: jnp.sum(jnp.where(pad, 0.0, g.count * x), axis=-1)
     g_flops = total(2.0 * batch * m * n * k)
-    # work outside the GEMM kernels (an elementwise op fused with a GEMM via add_ops): the roofline, when any
-    rest_f = jnp.maximum(flops - g_flops, 0.0)
-    rest_b = jnp.maximum(nbytes - total(g.bytes), 0.0)
-    rest_mf = jnp.maximum(flops * op.matrix - g_flops, 0.0)
-    has = (rest_f > 1e-6 * flops) | (rest_b > 1e-6 * nbytes)
-    safe = lambda x: jnp.where(has, x, 1.0)
-    rest = op_time(OpCost(safe(rest_f), safe(rest_b), 0.0 * rest_b, safe(rest_mf) / safe(rest_f)), accel, dtype,
-                   as_efficiency(None, accel, dtype), temperature)
-    add = lambda x: jnp.where(has, x, 0.0)
-    time = total(r.time_s) + add(rest.time_s) + overhead_s
-    t_c = total(r.compute_time_s) + add(rest.compute_time_s)
-    t_m = total(r.memory_time_s) + add(rest.memory_time_s)
+    time = total(r.time_s) + overhead_s
+    t_c = total(r.compute_time_s)
+    t_m = total(r.memory_time_s)
+    if not g.only:  # work outside the GEMM kernels (e.g. an elementwise op fused via add_ops): the roofline
+        rest_f = jnp.maximum(flops - g_flops, 0.0)
+        rest_b = jnp.maximum(nbytes - total(g.bytes), 0.0)
+        rest_mf = jnp.maximum(flops * op.matrix - g_flops, 0.0)
+        has = (rest_f > 1e-6 * flops) | (rest_b > 1e-6 * nbytes)
+        safe = lambda x: jnp.where(has, x, 1.0)
+        rest = op_time(OpCost(safe(rest_f), safe(rest_b), 0.0 * rest_b, safe(rest_mf) / safe(rest_f)), accel,
+                       dtype, as_efficiency(None, accel, dtype), temperature)
+        add = lambda x: jnp.where(has, x, 0.0)
+        time, t_c, t_m = time + add(rest.time_s), t_c + add(rest.compute_time_s), t_m + add(rest.memory_time_s)
     mem = accel.main_memory
     return Roofline(
         time_s=time, compute_time_s=t_c, memory_time_s=t_m, compute_bound=t_c >= t_m,
