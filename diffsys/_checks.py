@@ -7,8 +7,11 @@ import math
 import numpy as np
 
 
-def check_range(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False, allow_nan=False):
-    """Raise ``ValueError`` unless every element of a *concrete* ``value`` lies in the range.
+def check_range(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False, allow_nan=False,
+                allow_inf=False):
+    """Raise ``ValueError`` unless every element of a *concrete* ``value`` lies in the range. NaN is rejected
+    unless ``allow_nan``, and ±inf unless ``allow_inf`` (an unbounded range still means finite values: an infinite
+    count or latency makes every metric non-finite).
 
     Traced values (inside ``jit``/``vmap``) are not checked here; models flag those as metrics instead.
     """
@@ -16,13 +19,15 @@ def check_range(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=Fa
         arr = np.asarray(value, dtype=float)
     except Exception:  # traced or non-numeric: nothing to check eagerly
         if not hasattr(value, "aval"):
-            raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from None
+            raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from None
         return value
     lo_s = "-inf" if lo is None else f"{lo:g}"
     hi_s = "inf" if hi is None else f"{hi:g}"
     rng = f"{'(' if lo_open else '['}{lo_s}, {hi_s}{')' if hi_open else ']'}"
     if not allow_nan and np.any(np.isnan(arr)):
         raise ValueError(f"{name} must be a number in {rng}, got NaN")
+    if not allow_inf and np.any(np.isinf(arr)):
+        raise ValueError(f"{name} must be a finite number in {rng}, got {arr[np.isinf(arr)].ravel()[0]:g}")
     bad = np.zeros(arr.shape, bool)
     if lo is not None:
         bad |= (arr <= lo) if lo_open else (arr < lo)
@@ -35,8 +40,10 @@ def check_range(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=Fa
 
 
 def check_positive(name: str, value, *, allow_zero=False, allow_inf=True):
+    """``value > 0`` (``>= 0`` with ``allow_zero``); ``inf`` is accepted unless ``allow_inf=False`` (for fields where
+    it means "unlimited", e.g. a NIC bandwidth cap)."""
     hi = None if allow_inf else math.inf
-    return check_range(name, value, 0.0, hi, lo_open=not allow_zero, hi_open=not allow_inf)
+    return check_range(name, value, 0.0, hi, lo_open=not allow_zero, hi_open=not allow_inf, allow_inf=allow_inf)
 
 
 def check_choice(name: str, value, choices):
@@ -59,10 +66,14 @@ def check_integer(name: str, value, lo=None, hi=None):
 
 
 def check_keys(where: str, given, allowed):
-    """Reject unknown keys in a user-provided mapping (e.g. a JSON file), listing the allowed ones."""
-    unknown = sorted(set(given) - set(allowed))
+    """Reject a value that is not a mapping, and unknown keys in a user-provided mapping (e.g. a JSON file), listing
+    the allowed ones with a suggestion for a misspelt key."""
+    if not isinstance(given, dict):
+        raise ValueError(f"{where}: expected an object with keys from {sorted(allowed)}, got {given!r:.60}")
+    unknown = sorted(map(str, set(given) - set(allowed)))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}"
+                         f"{did_you_mean(unknown[0], allowed)}")
 
 
 # --- the input boundary of commands and file readers -------------------------------------------------------------

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
+import numpy as np
 
 
 def as_float(x):
-    """Array converter for numeric spec fields: weak-typed floats become the default float dtype."""
-    return jnp.asarray(x, dtype=jnp.result_type(float, x))
+    """Array converter for numeric spec fields: weak-typed floats become the default float dtype. A value that is not
+    numeric (a string, ``None``, a mapping) raises ``ValueError``, as every other bad spec value does."""
+    try:
+        out = jnp.asarray(x, dtype=jnp.result_type(float, x))
+    except TypeError:
+        raise ValueError(f"a numeric spec field must be a number or an array of numbers, got {x!r:.80} "
+                         f"({type(x).__name__})") from None
+    except OverflowError:
+        raise ValueError(f"{x!r:.40} is too large for a numeric spec field") from None
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):  # host-side, trace-safe
+        with np.errstate(over="ignore"):
+            if not np.isfinite(np.asarray(x, dtype=out.dtype)):
+                raise ValueError(f"{x!r} overflows {out.dtype} (largest {float(np.finfo(out.dtype).max):.3g})")
+    return out

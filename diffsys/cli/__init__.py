@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the sub-command's parser, so the message names the command
+            sub = next((a.choices.get(args.command) for a in parser._actions
+                        if isinstance(a, argparse._SubParsersAction)), None)
+            (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # an argument error (already reported in one line) returns its status; --help exits
         if e.code in (0, None):
             raise

@@ -105,8 +105,6 @@ def _run(args, extra=()) -> int:
     power = trace.for_floorplan(flp)
     avg = jnp.asarray(power.mean(axis=0))
     init_table = hio.read_steady(args.init_file) if args.ttrace and args.init_file else None
-    for name in conf.unknown:
-        print(f"warning: unknown configuration parameter -{name} (ignored)", file=sys.stderr)
     writes = []  # (writer, args) run once every result is computed, so a failure leaves no partial output
 
     if cfg.model_type == "block":
@@ -157,6 +155,8 @@ def _run(args, extra=()) -> int:
 
     for write, write_args in writes:
         write(*write_args)
+    for name in conf.unknown:  # after the run, so that an error stays the only line on stderr
+        print(f"warning: unknown configuration parameter -{name} (ignored)", file=sys.stderr)
     if not args.steady_file:
         sys.stdout.write(hio.format_steady(names[:flp.n_blocks], np.asarray(temps)[:flp.n_blocks]))
     return 0

@@ -45,7 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--system", default="dgx_a100", help="system preset name or a JSON file (default dgx_a100)")
     p.add_argument("-d", "--datatype", default="float", help="element type (sets the element count)")
     p.add_argument("-o", "--op_type", default="sum", help="reduction op (printed only)")
-    p.add_argument("-r", "--root", type=arg_number("-r/--root", 0, MAX_RANKS, integer=True), default=0, help="root rank for broadcast/reduce (printed only)")
+    p.add_argument("-r", "--root", type=arg_number("-r/--root", 0, MAX_RANKS, integer=True), default=0,
+                   help="root rank for broadcast/reduce (printed only)")
     p.add_argument("--algorithm", default="auto", help="auto (NCCL-like choice), all, or one algorithm name")
     p.add_argument("--protocol", default="auto", help="auto, ll, ll128 or simple")
     p.set_defaults(func=run)

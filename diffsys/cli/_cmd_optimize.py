@@ -54,6 +54,16 @@ def _run_method(name, problem, key, miqp_solver):
     return miqp_search(problem, key=key, solver=miqp_solver, raise_on_infeasible=False)
 
 
+def parse_methods(text: str) -> list:
+    """The ``--methods`` list: known names, in order, without repeats; at least one."""
+    methods = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    if not methods:
+        raise ValueError(f"--methods must name at least one of {', '.join(METHODS)}; got {text!r}")
+    for m in methods:
+        check_name("--methods: method", m, METHODS)
+    return methods
+
+
 def run(args) -> int:
     import jax
     from tqdm import tqdm
@@ -61,11 +71,7 @@ def run(args) -> int:
     from ..optimize import sweep
     from ..problems import problem as get_problem
 
-    methods = list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
-    if not methods:
-        raise ValueError(f"--methods must name at least one of {', '.join(METHODS)}; got {args.methods!r}")
-    for m in methods:
-        check_name("--methods: method", m, METHODS)
+    methods = parse_methods(args.methods)
     try:
         problem = get_problem(args.problem)
     except ValueError as e:  # unknown problem: suggest the closest known name

@@ -70,6 +70,11 @@ def accelerator_from_dict(d: dict, where: str = "accelerator") -> Accelerator:
     for req in ("name", "matrix_flops", "memory", "power"):
         if req not in d:
             raise ValueError(f"{where}: missing required key {req!r}")
+    if not isinstance(d["memory"], list) or not d["memory"]:
+        raise ValueError(f"{where}.memory must be a non-empty list of memory levels")
+    for key in ("matrix_flops", "vector_flops"):
+        if not isinstance(d.get(key, {}), dict):
+            raise ValueError(f"{where}.{key} must map dtype names to FLOP/s, got {d[key]!r:.60}")
     levels = []
     for i, m in enumerate(d["memory"]):
         check_keys(f"{where}.memory[{i}]", m, _MEM_KEYS)
@@ -77,6 +82,8 @@ def accelerator_from_dict(d: dict, where: str = "accelerator") -> Accelerator:
             if req not in m:
                 raise ValueError(f"{where}.memory[{i}]: missing required key {req!r}")
         kw = {k: (math.nan if v is None else v) for k, v in m.items() if k != "name"}
+        if not isinstance(m["name"], str):
+            raise ValueError(f"{where}.memory[{i}].name must be a string, got {m['name']!r}")
         levels.append(MemoryLevel(m["name"], **kw))
     check_keys(f"{where}.power", d["power"], _POWER_KEYS)
     names = [m.name for m in levels]

@@ -43,8 +43,9 @@ class MemoryLevel(eqx.Module):
     def __check_init__(self):
         check_positive(f"MemoryLevel({self.name}).capacity_B", self.capacity_B)
         check_positive(f"MemoryLevel({self.name}).bandwidth_Bps", self.bandwidth_Bps)
-        check_positive(f"MemoryLevel({self.name}).latency_s", self.latency_s, allow_zero=True)
-        check_positive(f"MemoryLevel({self.name}).energy_J_per_B", self.energy_J_per_B, allow_zero=True)
+        check_positive(f"MemoryLevel({self.name}).latency_s", self.latency_s, allow_zero=True, allow_inf=False)
+        check_positive(f"MemoryLevel({self.name}).energy_J_per_B", self.energy_J_per_B, allow_zero=True,
+                       allow_inf=False)
 
 
 class PowerSpec(eqx.Module):
@@ -157,13 +158,13 @@ class Accelerator(eqx.Module):
 
     def __check_init__(self):
         for k, v in {**self.matrix_flops, **{f"vector_{k}": v for k, v in self.vector_flops.items()}}.items():
-            check_positive(f"{self.name}.flops[{k}]", v)
+            check_positive(f"{self.name}.flops[{k}]", v, allow_inf=False)
         check_range(f"{self.name}.sparsity_speedup", self.sparsity_speedup, 1.0, 4.0)
-        check_positive(f"{self.name}.frequency_Hz", self.frequency_Hz)
-        check_positive(f"{self.name}.num_cores", self.num_cores)
+        check_positive(f"{self.name}.frequency_Hz", self.frequency_Hz, allow_inf=False)
+        check_positive(f"{self.name}.num_cores", self.num_cores, allow_inf=False)
         check_positive(f"{self.name}.link_bandwidth_Bps", self.link_bandwidth_Bps, allow_zero=True)
         check_positive(f"{self.name}.nic_bandwidth_Bps", self.nic_bandwidth_Bps, allow_zero=True)
-        check_positive(f"{self.name}.energy_J_per_flop", self.energy_J_per_flop, allow_zero=True)
+        check_positive(f"{self.name}.energy_J_per_flop", self.energy_J_per_flop, allow_zero=True, allow_inf=False)
 
     # -- accessors ---------------------------------------------------------------------------------------------
     def peak_flops(self, dtype: str = "bf16", *, matrix: bool = True, sparse: bool = False):

@@ -60,7 +60,7 @@ class ThermalConfig(eqx.Module):
         check_positive("ThermalConfig.r_convec", self.r_convec, allow_inf=False)
         check_range("ThermalConfig.ambient", self.ambient, 0.0, None, lo_open=True)
         check_range("ThermalConfig.init_temp", self.init_temp, 0.0, None, lo_open=True)
-        check_positive("ThermalConfig.sampling_intvl", self.sampling_intvl)
+        check_positive("ThermalConfig.sampling_intvl", self.sampling_intvl, allow_inf=False)
         check_choice("ThermalConfig.model_type", self.model_type, ("block", "grid"))
         check_choice("ThermalConfig.grid_map_mode", self.grid_map_mode, ("avg", "min", "max", "center"))
         check_integer("ThermalConfig.grid_rows", self.grid_rows, 1, 4096)

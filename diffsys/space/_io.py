@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from .._checks import check_keys
+from .._checks import check_keys, check_number
 from .._files import read_structured
 from ._domains import Categorical, Continuous, DivisorOf, Integer, PowerOfTwo
 from ._space import DesignSpace, product_equals
@@ -34,14 +34,14 @@ def domain_from_dict(d: dict, where="domain"):
     if not isinstance(d, dict) or "kind" not in d:
         raise ValueError(f"{where}: expected an object with a 'kind' in {sorted(_KINDS)}")
     kind = d["kind"]
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"{where}.kind must be one of {sorted(_KINDS)}, got {kind!r}")
     cls, allowed = _KINDS[kind]
     args = {k: v for k, v in d.items() if k != "kind"}
     check_keys(where, args, allowed)
     try:
         return cls(**args)
-    except TypeError as e:
+    except (TypeError, OverflowError) as e:  # a wrong type or an infinite count in the file
         raise ValueError(f"{where}: {e}") from None
 
 
@@ -50,17 +50,23 @@ def space_from_dict(d: dict, base=None, where="space") -> DesignSpace:
     if not isinstance(d, dict):
         raise ValueError(f"{where}: expected an object with 'params'")
     check_keys(where, d, {"params", "constraints"})
-    if "params" not in d or not d["params"]:
+    if "params" not in d or not d["params"] or not isinstance(d["params"], dict):
         raise ValueError(f"{where}: 'params' must map at least one path to a domain")
     params = {name: domain_from_dict(spec, f"{where}.params.{name}") for name, spec in d["params"].items()}
     constraints = []
+    if not isinstance(d.get("constraints", []) or [], list):
+        raise ValueError(f"{where}.constraints must be a list of {{product: [names], equals: number}}")
     for i, c in enumerate(d.get("constraints", []) or []):
         check_keys(f"{where}.constraints[{i}]", c, {"product", "equals"})
-        missing = [n for n in c.get("product", []) if n not in params]
+        product = c.get("product", [])
+        if not isinstance(product, list) or not all(isinstance(n, str) for n in product):
+            raise ValueError(f"{where}.constraints[{i}].product must be a list of parameter names")
+        missing = [n for n in product if n not in params]
         if missing or "equals" not in c:
             raise ValueError(f"{where}.constraints[{i}]: needs 'product' (names of params) and 'equals'; "
                              f"unknown names {missing}")
-        constraints.append(product_equals(c["product"], float(c["equals"])))
+        constraints.append(product_equals(product, check_number(f"{where}.constraints[{i}].equals", c["equals"],
+                                                                0.0, None, lo_open=True)))
     return DesignSpace(params, base=base, constraints=constraints)
 
 
