@@ -87,8 +87,9 @@ def test_leakage_fixed_point_matches_previous_loop():
 
 def test_leakage_gradient_is_implicit_and_matches_finite_differences():
     with float64():
-        net = P.block_network(FLP, CFG)
-        area = jnp.asarray(FLP.area_m2, jnp.float64)
+        flp = P.grid_floorplan(2, 2, 0.01, 0.01)  # float64 leaves throughout
+        net = P.block_network(flp, P.ThermalConfig(ambient=318.15))
+        area = flp.area_m2
 
         def peak(x):  # power scale -> peak temperature
             p = jnp.asarray(POWER, jnp.float64) * x[0]
