@@ -22,7 +22,12 @@ import sys
 
 from ..problems import AcceleratorDesign, accelerator_model as roofline_model, accelerator_space as roofline_space
 from ..space import load_space
+from .._checks import arg_number, did_you_mean, with_suggestion
+from .._files import check_input_file, check_output_dir, check_output_file
 from ._sweep_report import format_table, json_safe, plot_front, write_rows
+
+#: sane maxima of the command's counts
+MAX_GPUS, MAX_GLOBAL_BATCH, MAX_TOP = 2**20, 2**24, 10_000
 
 _LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
                 ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
@@ -65,11 +70,13 @@ def register(sub):
     p.add_argument("--gpus", type=int, default=1024, help="GPUs in the job (default 1024)")
     p.add_argument("--global-batch", type=int, default=1536, help="sequences per step (default 1536)")
     p.add_argument("--space", help="JSON/YAML design space replacing the default parameters")
-    p.add_argument("--samples", type=int, default=None, help="random samples instead of the full grid")
+    p.add_argument("--samples", type=arg_number("--samples", 1, 2**31 - 1, integer=True), default=None,
+                   help="random samples instead of the full grid")
     p.add_argument("--top", type=int, default=10, help="how many best configurations to print (default 10)")
     p.add_argument("--out", default="diffsys_out",
                    help="output folder for the plot and the front (default diffsys_out)")
-    p.add_argument("--chunk-size", type=int, default=1 << 16, help="points per jitted chunk")
+    p.add_argument("--chunk-size", type=arg_number("--chunk-size", 1, 1 << 24, integer=True), default=1 << 16,
+                   help="points per jitted chunk")
     p.add_argument("--checkpoint", help="checkpoint file; with --resume, continue an interrupted sweep")
     p.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary instead of tables")
@@ -79,30 +86,68 @@ def register(sub):
 def _llm_problem(args):
     from .. import llm
 
-    if args.gpus < 1:
-        raise ValueError(f"--gpus must be >= 1, got {args.gpus}")
-    if args.global_batch < 1:
-        raise ValueError(f"--global-batch must be >= 1, got {args.global_batch}")
+    if not 1 <= args.gpus <= MAX_GPUS:
+        raise ValueError(f"--gpus must be >= 1 and <= {MAX_GPUS:,}, got {args.gpus}")
+    if not 1 <= args.global_batch <= MAX_GLOBAL_BATCH:
+        raise ValueError(f"--global-batch must be >= 1 and <= {MAX_GLOBAL_BATCH:,}, got {args.global_batch}")
     if args.model.endswith(".json"):
         from ..io import read_calculon_model
 
         model = read_calculon_model(args.model)
     else:
-        model = llm.transformer_preset(args.model)
+        model = _preset("--model", llm.transformer_preset, args.model)
     if args.system.endswith(".json"):
         from ..io import read_calculon_system
 
         system = read_calculon_system(args.system, n_gpus=args.gpus)
     else:
-        system = llm.cluster_preset(args.system, args.gpus)
+        system = _preset("--system", llm.cluster_preset, args.system, args.gpus)
     base = llm.default_training_design(model, system, args.gpus, args.global_batch)
     space = load_space(args.space, base=base) if args.space else llm.default_training_space(base)
     return space, llm.training_model
 
 
+def _preset(flag, factory, name, *extra):
+    try:
+        return factory(name, *extra)
+    except ValueError as e:  # unknown preset: suggest the closest name
+        raise with_suggestion(flag, e, name) from None
+
+
+def _check_outputs(args) -> None:
+    """Output folder and checkpoint checked before the sweep runs (a bad path must not cost a sweep)."""
+    check_output_dir(args.out, "--out folder")
+    if args.resume and not args.checkpoint:
+        raise ValueError("--resume needs --checkpoint FILE")
+    if args.checkpoint:
+        if args.resume:
+            check_input_file(args.checkpoint, "--checkpoint file")
+        check_output_file(args.checkpoint, "--checkpoint file")
+
+
+def _check_metrics(model, space, names) -> None:
+    """Every metric the command reads (objective, Pareto objectives, ``feasible``) must be one the model returns;
+    an unknown name is an error with the closest known name (the sweep would otherwise treat it as absent)."""
+    import jax
+
+    try:  # shapes only: the model traced once at the first grid point, as the sweep calls it
+        metrics = jax.eval_shape(lambda p: model(space.apply(p), temperature=0.0), space.grid_point(0))
+    except Exception:  # noqa: BLE001 (a best-effort probe; the sweep itself reports model errors)
+        return
+    known = set(metrics) if isinstance(metrics, dict) else set(getattr(metrics, "_fields", ()) or
+                                                                 getattr(metrics, "__dataclass_fields__", ()))
+    if not known:
+        return
+    for name in names:
+        if name not in known:
+            raise ValueError(f"metric {name!r} is not returned by the model; it returns "
+                             f"{', '.join(sorted(known))}{did_you_mean(name, known)}")
+
+
 def run(args) -> int:
-    if args.top < 1:
-        raise ValueError(f"--top must be >= 1, got {args.top}")
+    if not 1 <= args.top <= MAX_TOP:
+        raise ValueError(f"--top must be >= 1 and <= {MAX_TOP:,}, got {args.top}")
+    _check_outputs(args)
     if args.problem == "roofline":
         space = load_space(args.space, base=AcceleratorDesign()) if args.space else roofline_space()
         model, pareto, title = roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost"
@@ -113,6 +158,7 @@ def run(args) -> int:
         pareto, title = ("time_s", "capex_usd"), f"{args.model} on {args.gpus} GPUs: step time vs cluster capex"
         labels = ("cluster capital cost (USD)", "training step time (s)")
         to_rows = llm_rows
+    _check_metrics(model, space, ("time_s", "feasible", *pareto))
     result = _sweep(model, space, pareto, args)
     front_raw = result.pareto_labels()
     best_raw = result.labels()[: args.top]
