@@ -133,6 +133,10 @@ def run(args) -> int:
     size_arr = np.array([s for s, _ in sizes], dtype=float)
     res = system.collective_time(op, size_arr, algorithm=args.algorithm, protocol=args.protocol,
                                 dtype=args.datatype)
+    from .._checks import check_finite_tree
+
+    check_finite_tree("collective model: result ", {"time_s": res.time_s, "algbw_Bps": res.algbw_Bps,
+                                                   "busbw_Bps": res.busbw_Bps})
     root = args.root if op in ("broadcast", "reduce") else -1
     redop = args.op_type if op in ("all_reduce", "reduce_scatter", "reduce") else "none"
     print(f"# diffsys nccl-tests (analytical model): {op} on {system.name} ({system.description}); "

@@ -16,7 +16,7 @@ def format_table(rows: list, columns=None, max_rows=None) -> str:
 
     def fmt(v):
         if isinstance(v, float):
-            return f"{v:.4g}"
+            return f"{v:.4g}" if v == v and abs(v) != float("inf") else "n/a"  # never a bare nan/inf
         return str(v)
 
     cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
