@@ -150,6 +150,17 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
     """
     check_range("temperature", temperature, 0.0, None)
     check_choice("dtype", dtype, DTYPE_BYTES)
+    if isinstance(temperature, (int, float)):
+        return _gemm_time(m, n, k, accel, dtype, batch, temperature, constants)
+    # a traced temperature: the exact model where it is 0, the relaxed one (at a safe positive temperature, so that
+    # no discarded branch leaks a non-finite gradient) where it is positive
+    t = jnp.asarray(temperature)
+    exact = _gemm_time(m, n, k, accel, dtype, batch, 0.0, constants)
+    soft = _gemm_time(m, n, k, accel, dtype, batch, jnp.where(t > 0, t, 1.0), constants)
+    return jax.tree_util.tree_map(lambda e, r: jnp.where(t > 0, r, e), exact, soft)
+
+
+def _gemm_time(m, n, k, accel, dtype, batch, temperature, constants) -> Roofline:
     c = gemm_constants(accel, dtype, constants)
     runs_as = accel.matrix_dtype(dtype)
     b_in = float(DTYPE_BYTES[runs_as])
