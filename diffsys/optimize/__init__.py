@@ -11,7 +11,13 @@ from ._pareto import (
     pareto_front_2d as pareto_front_2d,
     pareto_mask as pareto_mask,
 )
-from ._sweep import SweepResult as SweepResult, sweep as sweep
+from ._sweep import (
+    SweepResult as SweepResult,
+    shard_checkpoint_path as shard_checkpoint_path,
+    shard_chunks as shard_chunks,
+    sweep as sweep,
+)
+from ._merge import load_result as load_result, merge as merge, save_result as save_result
 
 # search methods
 from ._calibrate import CalibrationResult as CalibrationResult, ErrorStats as ErrorStats, calibrate as calibrate

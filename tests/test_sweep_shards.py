@@ -1,0 +1,130 @@
+"""Shards of a sweep and their exact merge; per-shard checkpoints; results as data frames."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from diffsys.optimize import load_result, merge, save_result, shard_checkpoint_path, shard_chunks, sweep
+
+from test_sweep import TE, model, space
+
+KW = dict(top_k=9, pareto=("time_s", "energy_J"), pareto_capacity=512, chunk_size=256, progress=False,
+          histograms={"time_s": (0.0, 1.0, 16)})
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(a.top_objective, b.top_objective)
+    np.testing.assert_array_equal(a.top_index, b.top_index)
+    for n in a.top_points:
+        np.testing.assert_array_equal(a.top_points[n], b.top_points[n])
+    np.testing.assert_array_equal(np.asarray(a.top_metrics.energy_J), np.asarray(b.top_metrics.energy_J))
+    oa, ob = np.argsort(a.pareto_index), np.argsort(b.pareto_index)
+    np.testing.assert_array_equal(a.pareto_index[oa], b.pareto_index[ob])
+    np.testing.assert_array_equal(a.pareto_objectives[oa], b.pareto_objectives[ob])
+    for n in a.histograms:
+        np.testing.assert_array_equal(a.histograms[n], b.histograms[n])
+    assert (a.n_evaluated, a.n_feasible) == (b.n_evaluated, b.n_feasible)
+    assert a.labels() == b.labels() and a.pareto_labels() == b.pareto_labels()
+
+
+def test_shards_are_disjoint_and_cover_the_chunks():
+    for n_chunks in (1, 5, 12, 13):
+        for n in (1, 2, 3, 5):
+            blocks = [list(shard_chunks((i, n), n_chunks)) for i in range(n)]
+            assert sorted(c for b in blocks for c in b) == list(range(n_chunks))
+        # nesting: shard (i, n) is the union of shards (i*m + j, n*m)
+        assert list(shard_chunks((1, 3), n_chunks)) == [c for j in range(2) for c in shard_chunks((2 + j, 6),
+                                                                                                    n_chunks)]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_merge_of_shards_equals_the_single_run(n):
+    whole = sweep(model, space(), "time_s", **KW)  # 12 chunks, the last one partial
+    parts = [sweep(model, space(), "time_s", shard=(i, n), **KW) for i in range(n)]
+    assert sum(p.n_evaluated for p in parts) == 3000
+    merged = merge(parts[::-1])  # order of the shards does not matter
+    assert merged.shards == [(0, 1)]
+    assert_same(merged, whole)
+
+
+def test_merge_is_exact_with_ties_and_samples():
+    """A model with many equal objectives: ties go to the earlier point in both the single run and the merge."""
+    def coarse(d, *, temperature=0.0):
+        m = model(d)
+        return TE(jax.numpy.round(m.time_s * 20) / 20, m.energy_J, feasible=m.feasible)
+
+    kw = dict(KW, chunk_size=128)
+    whole = sweep(coarse, space(), "time_s", **kw)
+    assert_same(merge([sweep(coarse, space(), "time_s", shard=(i, 4), **kw) for i in range(4)]), whole)
+    key = jax.random.key(3)
+    whole = sweep(model, space(), "time_s", n_samples=1000, key=key, **kw)
+    assert_same(merge([sweep(model, space(), "time_s", n_samples=1000, key=key, shard=(i, 2), **kw)
+                       for i in range(2)]), whole)
+
+
+def test_merge_refuses_overlaps_and_other_settings():
+    a = sweep(model, space(), "time_s", shard=(0, 2), **KW)
+    with pytest.raises(ValueError, match="overlapping"):
+        merge([a, a])
+    b = sweep(model, space(), "time_s", shard=(1, 2), **dict(KW, top_k=3))
+    with pytest.raises(ValueError, match="different top_k"):
+        merge([a, b])
+    with pytest.raises(ValueError, match="shard"):
+        sweep(model, space(), "time_s", shard=(2, 2), progress=False)
+    with pytest.raises(ValueError, match="at least one"):
+        merge([])
+
+
+def test_shard_checkpoints_are_distinct_files_and_resume(tmp_path):
+    ck = str(tmp_path / "run.npz")
+    assert shard_checkpoint_path(ck, (1, 4)).endswith("run.shard1of4.npz")
+    assert shard_checkpoint_path(ck, None) == ck == shard_checkpoint_path(ck, (0, 1))
+    parts = [sweep(model, space(), "time_s", shard=(i, 2), checkpoint=ck, checkpoint_every=2, **KW)
+             for i in range(2)]
+    assert os.path.exists(shard_checkpoint_path(ck, (0, 2))) and os.path.exists(shard_checkpoint_path(ck, (1, 2)))
+    resumed = sweep(model, space(), "time_s", shard=(1, 2), checkpoint=ck, resume=True, **KW)
+    assert_same(resumed, parts[1])
+    with pytest.raises(ValueError, match="different top_k"):
+        sweep(model, space(), "time_s", shard=(1, 2), checkpoint=ck, resume=True, **dict(KW, top_k=3))
+
+
+def test_saved_shards_merge_after_loading(tmp_path):
+    whole = sweep(model, space(), "time_s", **KW)
+    paths = [save_result(sweep(model, space(), "time_s", shard=(i, 3), **KW), str(tmp_path / f"s{i}.npz"))
+             for i in range(3)]
+    merged = merge([load_result(p, space()) for p in paths])
+    assert merged.labels() == whole.labels() and merged.pareto_labels() == whole.pareto_labels()
+    assert merged.n_feasible == whole.n_feasible
+    from test_sweep import AB
+    from diffsys.space import Continuous, DesignSpace, Integer
+
+    other = DesignSpace({"a": Continuous(0.0, 1.0, grid=49), "b": Integer(0, 59)}, base=AB())
+    with pytest.raises(ValueError, match="fingerprint"):
+        load_result(paths[0], other)
+
+
+def test_compile_and_run_seconds_are_reported():
+    r = sweep(model, space(), "time_s", **dict(KW, chunk_size=300))
+    assert 0.0 <= r.compile_seconds <= r.seconds and r.run_seconds == pytest.approx(r.seconds - r.compile_seconds)
+    again = sweep(model, space(), "time_s", **dict(KW, chunk_size=300))  # the cached engine: nothing compiles
+    assert again.compile_seconds < r.compile_seconds or r.compile_seconds == 0.0
+
+
+def test_to_pandas_and_to_xarray():
+    pd = pytest.importorskip("pandas")
+    r = sweep(model, space(), "time_s", **KW)
+    df = r.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == 9 and list(df.columns[:2]) == ["rank", "index"]
+    assert df["time_s"].is_monotonic_increasing and {"a", "b", "energy_J"} <= set(df.columns)
+    front = r.to_pandas("pareto")
+    assert len(front) == len(r.pareto_objectives) and front["time_s"].is_monotonic_increasing
+    h = r.histogram_frame()
+    assert int(h["count"].sum()) == r.n_feasible
+    xr = pytest.importorskip("xarray")
+    ds = r.to_xarray()
+    assert isinstance(ds, xr.Dataset) and ds["time_s"].shape == (50, 60)
+    assert int(np.isfinite(ds["time_s"].values).sum()) == 9
+    best = r.labels()[0]
+    assert float(ds["time_s"].sel(a=best["a"], b=best["b"], method="nearest")) == pytest.approx(best["time_s"])
