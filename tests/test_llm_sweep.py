@@ -17,7 +17,8 @@ SMALL_SPACE = {
         "par.pp": {"kind": "power_of_two", "lo": 1, "hi": 16},
         "par.microbatch": {"kind": "power_of_two", "lo": 1, "hi": 4},
         "par.recompute": {"kind": "categorical", "options": ["none", "selective", "full"]},
-        "cluster.scaleout_bandwidth_Bps": {"kind": "continuous", "lo": 12.5e9, "hi": 100e9, "log": True, "grid": 3},
+        "cluster.network.dims.1.bandwidth_Bps": {"kind": "continuous", "lo": 12.5e9, "hi": 100e9, "log": True,
+                                                 "grid": 3},
     }
 }
 
@@ -42,8 +43,8 @@ def test_sweep_json_summary_and_files(small_run, capsys):
     for f in ("pareto_front.png", "pareto_front.csv", "pareto_front.json"):
         assert (out / f).exists() and (out / f).stat().st_size > 0
     front = json.loads((out / "pareto_front.json").read_text())
-    times = [r["time_s"] for r in front]
-    capex = [r["capex_usd"] for r in front]
+    times = [r["step_s"] for r in front]  # the table's column names and units (one naming for every output)
+    capex = [r["capex_MUSD"] for r in front]
     # a Pareto front sorted by time has non-increasing cost
     assert all(c2 <= c1 * (1 + 1e-6) for c1, c2 in zip(capex, capex[1:])) and times == sorted(times)
 

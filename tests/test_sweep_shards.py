@@ -128,3 +128,80 @@ def test_to_pandas_and_to_xarray():
     assert int(np.isfinite(ds["time_s"].values).sum()) == 9
     best = r.labels()[0]
     assert float(ds["time_s"].sel(a=best["a"], b=best["b"], method="nearest")) == pytest.approx(best["time_s"])
+
+
+# -- the command line ----------------------------------------------------------------------------------------------
+ROOFLINE = ["sweep", "--problem", "roofline", "--samples", "3000", "--chunk-size", "512", "--top", "5", "--json",
+            "--no-cache"]
+
+
+def _run(argv, capsys):
+    import json
+
+    from diffsys.cli import main
+
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, (json.loads(out.out) if rc == 0 else None), out.err
+
+
+def test_cli_shards_merge_to_the_whole_run_with_provenance(tmp_path, capsys):
+    import json
+
+    rc, whole, _ = _run(ROOFLINE + ["--seed", "5", "--out", tmp_path / "whole"], capsys)
+    assert rc == 0
+    for i in range(3):
+        assert _run(ROOFLINE + ["--seed", "5", "--shard", f"{i}/3", "--out", tmp_path / f"s{i}"], capsys)[0] == 0
+    rc, merged, _ = _run(["merge", *(tmp_path / f"s{i}" for i in range(3)), "--out", tmp_path / "m", "--json"],
+                         capsys)
+    assert rc == 0
+    assert merged["top"] == whole["top"] and merged["configs_evaluated"] == whole["configs_evaluated"] == 3000
+    assert merged["configs_feasible"] == whole["configs_feasible"]
+    front = lambda d: json.loads((tmp_path / d / "pareto_front.json").read_text())  # noqa: E731
+    assert front("m") == front("whole")
+    # provenance: summary, CSV/JSON sidecar, PNG text chunk
+    prov = whole["provenance"]
+    assert prov["diffsys_version"] and prov["jax_version"] and prov["seed"] == 5 and prov["devices"]
+    assert prov["space_fingerprint"] and "--seed" in prov["command_line"]
+    side = json.loads((tmp_path / "whole" / "pareto_front.provenance.json").read_text())
+    assert side["provenance"]["space_fingerprint"] == prov["space_fingerprint"] and side["columns"]["time_s"] == "s"
+    from PIL import Image
+
+    text = Image.open(tmp_path / "whole" / "pareto_front.png").text
+    assert json.loads(text["Comment"])["space_fingerprint"] == prov["space_fingerprint"]
+    assert "compile_seconds" in whole and "run_seconds" in whole
+    # one naming: the summary's rows and the front files share the columns
+    assert set(whole["top"][0]) >= set(front("whole")[0]) - {"time_s", "cost_usd"}
+    # shards of another sweep are refused
+    assert _run(ROOFLINE + ["--seed", "6", "--shard", "1/3", "--out", tmp_path / "x1"], capsys)[0] == 0
+    rc, _, err = _run(["merge", tmp_path / "s0", tmp_path / "x1", "--out", tmp_path / "m2"], capsys)
+    assert rc == 2 and "--seed" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_refuses_to_overwrite_and_seed_changes_samples(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc, a, _ = _run(ROOFLINE + ["--out", out], capsys)
+    assert rc == 0
+    rc, _, err = _run(ROOFLINE + ["--out", out], capsys)
+    assert rc == 2 and "previous run" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    rc, b, _ = _run(ROOFLINE + ["--out", out, "--force", "--seed", "1"], capsys)
+    assert rc == 0 and b["top"] != a["top"]
+    assert _run(ROOFLINE + ["--out", tmp_path / "z", "--shard", "3/3"], capsys)[0] == 2
+
+
+def test_cli_persistent_compilation_cache(tmp_path):
+    """A second ``diffsys sweep`` in a new process loads its programs from the cache folder."""
+    import json
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "diffsys", *ROOFLINE[:-1], "--cache-dir", str(cache), "--force",
+            "--out", str(tmp_path / "o")]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    runs = [json.loads(subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=True).stdout)
+            for _ in range(2)]
+    assert any(cache.iterdir())  # programs were written
+    assert runs[1]["provenance"]["compilation_cache"] == str(cache)
+    assert runs[1]["top"] == runs[0]["top"]
+    assert runs[1]["compile_seconds"] < runs[0]["compile_seconds"]

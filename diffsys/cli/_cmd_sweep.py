@@ -7,7 +7,7 @@ microbatch, interleaving, activation recompute, ZeRO stage, sequence parallelism
 HBM capacity and bandwidth — 2,540,160 configurations, about a minute on a 2-core CPU including compilation — with
 the cluster's capital cost as the second objective. ``--model``/``--system``/``--gpus`` change the workload and
 machine, ``--space FILE`` the parameters (paths into :class:`diffsys.llm.TrainingDesign`, e.g. ``par.tp``,
-``cluster.scaleout_bandwidth_Bps``, ``cluster.accelerator.memory.hbm.capacity_B``).
+``cluster.network.dims.1.bandwidth_Bps``, ``cluster.accelerator.memory.hbm.capacity_B``).
 
 ``--problem roofline`` is the accelerator co-design sweep on the roofline model: the GEMMs of one GPT-3 175B layer
 (training, 4,096 tokens per microbatch) plus a batch-8 decode step, over matrix-unit peak, HBM bandwidth and on-chip
@@ -22,26 +22,30 @@ import sys
 
 from ..problems import AcceleratorDesign, accelerator_model as roofline_model, accelerator_space as roofline_space
 from ..space import load_space
-from .._checks import arg_number, did_you_mean, with_suggestion
+from .._checks import SEED_MAX, arg_number, did_you_mean, with_suggestion
 from .._files import check_input_file, check_output_dir, check_output_file
-from ._sweep_report import format_table, json_safe, plot_front, write_rows
+from . import _provenance
+from ._sweep_report import column_units, format_table, json_safe, plot_front, write_rows
 
 #: sane maxima of the command's counts
 MAX_GPUS, MAX_GLOBAL_BATCH, MAX_TOP = 2**20, 2**24, 10_000
 
 _LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
                 ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
-                ("cluster.scaleup_bandwidth_Bps", "nvlink_GBps"), ("cluster.scaleout_bandwidth_Bps", "nic_GBps"),
+                ("cluster.network.dims.0.bandwidth_Bps", "nvlink_GBps"),
+                ("cluster.network.dims.1.bandwidth_Bps", "nic_GBps"),
                 ("cluster.accelerator.memory.hbm.capacity_B", "hbm_GiB"),
                 ("cluster.accelerator.memory.hbm.bandwidth_Bps", "hbm_TBps"), ("time_s", "step_s"), ("mfu", "mfu"),
                 ("memory_B", "mem_GiB"), ("capex_usd", "capex_MUSD"), ("power_W", "power_kW"))
 _SCALE = {"nvlink_GBps": 1e-9, "nic_GBps": 1e-9, "hbm_GiB": 2.0**-30, "hbm_TBps": 1e-12, "mem_GiB": 2.0**-30,
           "capex_MUSD": 1e-6, "power_kW": 1e-3}
 _RECOMPUTE = ("none", "selective", "full")
+_LLM_NAMES = dict(_LLM_COLUMNS)
 
 
 def llm_rows(rows: list) -> list:
-    """Readable rows (units in the column names) from sweep labels of the LLM problem."""
+    """Readable rows (units in the column names) from sweep labels of the LLM problem: the one naming of the
+    printed table, the summary JSON and the front's CSV/JSON."""
     out = []
     for r in rows:
         row = {}
@@ -80,7 +84,27 @@ def register(sub):
     p.add_argument("--checkpoint", help="checkpoint file; with --resume, continue an interrupted sweep")
     p.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary instead of tables")
+    p.add_argument("--seed", type=arg_number("--seed", 0, SEED_MAX, integer=True), default=0,
+                   help="PRNG seed of --samples in [0, 2^63-1] (default 0; recorded in the outputs)")
+    p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                   help="evaluate only shard I of N (0-based; disjoint blocks of chunks); combine the N output "
+                        "folders with `diffsys merge`")
+    p.add_argument("--force", action="store_true", help="overwrite a previous run's outputs in --out")
+    _provenance.add_cache_arguments(p)
     p.set_defaults(func=run)
+
+
+def parse_shard(text: str):
+    """``I/N`` -> ``(I, N)`` with ``0 <= I < N``."""
+    import argparse
+
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n or n > 1 << 20:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 1 <= N <= {1 << 20:,} and 0 <= I < N, got {text!r}")
+    return i, n
 
 
 def _llm_problem(args):
@@ -117,6 +141,7 @@ def _preset(flag, factory, name, *extra):
 def _check_outputs(args) -> None:
     """Output folder and checkpoint checked before the sweep runs (a bad path must not cost a sweep)."""
     check_output_dir(args.out, "--out folder")
+    _provenance.check_fresh_output(args.out, getattr(args, "force", False))
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint FILE")
     if args.checkpoint:
@@ -144,53 +169,95 @@ def _check_metrics(model, space, names) -> None:
                              f"{', '.join(sorted(known))}{did_you_mean(name, known)}")
 
 
+def problem_of(args):
+    """The sweep problem of the parsed arguments: ``(space, model, pareto, title, axis labels, row naming)``."""
+    if args.problem == "roofline":
+        space = load_space(args.space, base=AcceleratorDesign()) if args.space else roofline_space()
+        return (space, roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost",
+                ("cost proxy (USD)", "time per layer (s)"), list)
+    space, model = _llm_problem(args)
+    return (space, model, ("time_s", "capex_usd"), f"{args.model} on {args.gpus} GPUs: step time vs cluster capex",
+            ("cluster capital cost (million USD)", "training step time (s)"), llm_rows)
+
+
 def run(args) -> int:
     if not 1 <= args.top <= MAX_TOP:
         raise ValueError(f"--top must be >= 1 and <= {MAX_TOP:,}, got {args.top}")
     _check_outputs(args)
-    if args.problem == "roofline":
-        space = load_space(args.space, base=AcceleratorDesign()) if args.space else roofline_space()
-        model, pareto, title = roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost"
-        labels = ("cost proxy (USD)", "time per layer (s)")
-        to_rows = list
-    else:
-        space, model = _llm_problem(args)
-        pareto, title = ("time_s", "capex_usd"), f"{args.model} on {args.gpus} GPUs: step time vs cluster capex"
-        labels = ("cluster capital cost (USD)", "training step time (s)")
-        to_rows = llm_rows
+    cache = _provenance.enable_compilation_cache(args.cache_dir, not args.no_cache)
+    space, model, pareto, *_ = problem = problem_of(args)
     _check_metrics(model, space, ("time_s", "feasible", *pareto))
     result = _sweep(model, space, pareto, args)
+    return report(args, problem, result, "sweep", cache)
+
+
+def report(args, problem, result, command: str, cache=None, extra=None) -> int:
+    """Write the outputs of a sweep (or a merge of shards) to ``args.out`` — front CSV/JSON with a provenance
+    sidecar, Pareto plot with provenance metadata, ``summary.json`` and ``sweep_result.npz`` — and print the table
+    or the JSON summary. One naming (``to_rows``) for the table, the summary and the front files."""
+    from ..optimize import save_result
+
+    space, _, pareto, title, labels, to_rows = problem
     front_raw = result.pareto_labels()
     best_raw = result.labels()[: args.top]
+    front, best = to_rows(front_raw), to_rows(best_raw)
+    names = {p: _LLM_NAMES.get(p, p) if to_rows is llm_rows else p for p in pareto}
+    record = _provenance.provenance(args, command, fingerprint=space.fingerprint(),
+                                    seed=args.seed if args.samples is not None else None,
+                                    extra={"shards": [list(s) for s in result.shards],
+                                           "compilation_cache": cache, **(extra or {})})
+    writer = _is_writer()
     os.makedirs(args.out, exist_ok=True)
-    files = write_rows(front_raw, os.path.join(args.out, "pareto_front"))
-    if front_raw:
-        files.append(plot_front(front_raw, pareto[1], pareto[0], os.path.join(args.out, "pareto_front.png"), title,
-                                best_raw[0] if best_raw else None, xlabel=labels[0], ylabel=labels[1]))
-    best = to_rows(best_raw)
+    files = []
+    if writer:
+        files = write_rows(front, os.path.join(args.out, "pareto_front"), provenance=record)
+        if front:
+            files.append(plot_front(front, names[pareto[1]], names[pareto[0]],
+                                    os.path.join(args.out, "pareto_front.png"), title, best[0] if best else None,
+                                    xlabel=labels[0], ylabel=labels[1],
+                                    metadata=_provenance.png_metadata(record)))
+        files.append(save_result(result, os.path.join(args.out, "sweep_result.npz")))
     summary = {
         "problem": args.problem,
         "configs_evaluated": result.n_evaluated,
         "configs_feasible": result.n_feasible,
         "seconds": result.seconds,
+        "compile_seconds": result.compile_seconds,
+        "run_seconds": result.run_seconds,
         "configs_per_second": result.evals_per_s,
-        "configs_per_second_after_compile": result.steady_per_s,
-        "first_chunk_seconds": result.first_chunk_s,
+        "configs_per_second_after_compile": getattr(result, "steady_per_s", result.run_evals_per_s),
+        "first_chunk_seconds": getattr(result, "first_chunk_s", float("nan")),
         "best": best[0] if best else None,
         "top": best,
-        "pareto_front_size": len(front_raw),
-        "files": files,
+        "columns": column_units(best or front),
+        "pareto_front_size": len(front),
+        "files": files + [os.path.join(args.out, "summary.json")],
+        "provenance": record,
     }
+    if writer:
+        from .._files import atomic_write
+
+        with atomic_write(os.path.join(args.out, "summary.json"), "summary") as f:
+            json.dump(json_safe(summary), f, indent=2)
+    if not writer:
+        return 0
     if args.json:
         json.dump(json_safe(summary), sys.stdout, indent=2)
         print()
         return 0
     print(format_table(best))
-    print(f"\n{result.n_evaluated:,} configurations ({result.n_feasible:,} feasible) in {result.seconds:.2f} s "
-          f"= {result.evals_per_s:,.0f} configs/s overall, {result.steady_per_s:,.0f} configs/s after compilation "
-          f"(first chunk incl. compilation: {result.first_chunk_s:.1f} s)")
-    print(f"Pareto front ({len(front_raw)} points) -> {', '.join(files)}")
+    shards = "" if result.shards == [(0, 1)] else f" [shard {', '.join(f'{i}/{n}' for i, n in result.shards)}]"
+    print(f"\n{result.n_evaluated:,} configurations ({result.n_feasible:,} feasible){shards} in "
+          f"{result.seconds:.2f} s = {result.evals_per_s:,.0f} configs/s overall; compile {result.compile_seconds:.2f} s, run "
+          f"{result.run_seconds:.2f} s = {result.run_evals_per_s:,.0f} configs/s after compilation")
+    print(f"Pareto front ({len(front)} points) -> {', '.join(files)}")
     return 0
+
+
+def _is_writer() -> bool:
+    import jax
+
+    return jax.process_index() == 0
 
 
 def _sweep(model, space, pareto, args):
@@ -200,7 +267,7 @@ def _sweep(model, space, pareto, args):
 
     from ..optimize import sweep
 
-    key = None if args.samples is None else jax.random.PRNGKey(0)
+    key = None if args.samples is None else jax.random.key(args.seed)
     stamps = []
 
     def callback(done, total):
@@ -209,7 +276,7 @@ def _sweep(model, space, pareto, args):
     t0 = time.perf_counter()
     result = sweep(model, space, "time_s", top_k=args.top, pareto=pareto, n_samples=args.samples, key=key,
                    chunk_size=args.chunk_size, checkpoint=args.checkpoint, resume=args.resume,
-                   progress=not args.json, callback=callback)
+                   progress=not args.json, callback=callback, shard=args.shard)
     t_end = time.perf_counter()
     # throughput after the first chunk, whose dispatch includes compilation (later chunks run asynchronously, so
     # the rate is taken over the wall time from the first chunk to the end)
@@ -223,4 +290,5 @@ def _sweep(model, space, pareto, args):
     return result
 
 
-__all__ = ["llm_rows", "register", "roofline_model", "roofline_space", "run"]
+__all__ = ["llm_rows", "parse_shard", "problem_of", "register", "report", "roofline_model", "roofline_space",
+           "run"]

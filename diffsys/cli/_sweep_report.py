@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 
 def format_table(rows: list, columns=None, max_rows=None) -> str:
@@ -26,23 +27,44 @@ def format_table(rows: list, columns=None, max_rows=None) -> str:
     return "\n".join(lines)
 
 
-def write_rows(rows: list, path_stem: str) -> list:
-    """Write rows as ``<stem>.csv`` and ``<stem>.json``; returns the paths."""
+#: units of the column names' suffixes (one naming for the table, the summary JSON and the front's CSV/JSON)
+UNITS = {"_s": "s", "_J": "J", "_W": "W", "_kW": "kW", "_B": "B", "_GiB": "GiB", "_Bps": "B/s", "_GBps": "GB/s",
+         "_TBps": "TB/s", "_usd": "USD", "_MUSD": "million USD", "_flops": "FLOP/s", "_Hz": "Hz", "_K": "K",
+         "_MiB": "MiB", "_mm2": "mm^2"}
+
+
+def column_units(rows: list) -> dict:
+    """``{column: unit}`` of the columns of ``rows`` (from the name's suffix; ``""`` for counts and ratios)."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    return {c: next((u for suffix, u in sorted(UNITS.items(), key=lambda x: -len(x[0])) if c.endswith(suffix)), "")
+            for c in columns}
+
+
+def write_rows(rows: list, path_stem: str, provenance: dict | None = None) -> list:
+    """Write rows as ``<stem>.csv`` and ``<stem>.json`` (same columns, same units); with ``provenance``, also
+    ``<stem>.provenance.json`` (the record, and the unit of every column). Returns the paths."""
     from .._files import atomic_write
 
     with atomic_write(f"{path_stem}.json") as f:
         json.dump(json_safe(rows), f, indent=2, allow_nan=False)
+    paths = [f"{path_stem}.csv", f"{path_stem}.json"]
+    if provenance is not None:
+        with atomic_write(f"{path_stem}.provenance.json", "provenance") as f:
+            json.dump(json_safe({"provenance": provenance, "columns": column_units(rows),
+                                 "describes": [os.path.basename(p) for p in paths]}), f, indent=2)
+        paths.append(f"{path_stem}.provenance.json")
     with atomic_write(f"{path_stem}.csv") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    return [f"{path_stem}.csv", f"{path_stem}.json"]
+    return paths
 
 
 def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: dict | None = None,
-               xlabel=None, ylabel=None) -> str:
-    """Scatter the Pareto front ``y`` vs ``x`` (log axes) and save a PNG."""
+               xlabel=None, ylabel=None, metadata: dict | None = None) -> str:
+    """Scatter the Pareto front ``y`` vs ``x`` (log axes) and save a PNG (``metadata``: PNG text chunks, e.g. the
+    provenance record)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +87,7 @@ def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: di
     from .._files import atomic_write
 
     with atomic_write(path, "plot", binary=True) as f:
-        fig.savefig(f, format="png")
+        fig.savefig(f, format="png", metadata=metadata)
     plt.close(fig)
     return path
 
