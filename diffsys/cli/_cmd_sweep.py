@@ -248,8 +248,8 @@ def report(args, problem, result, command: str, cache=None, extra=None) -> int:
     print(format_table(best))
     shards = "" if result.shards == [(0, 1)] else f" [shard {', '.join(f'{i}/{n}' for i, n in result.shards)}]"
     print(f"\n{result.n_evaluated:,} configurations ({result.n_feasible:,} feasible){shards} in "
-          f"{result.seconds:.2f} s = {result.evals_per_s:,.0f} configs/s overall; compile {result.compile_seconds:.2f} s, run "
-          f"{result.run_seconds:.2f} s = {result.run_evals_per_s:,.0f} configs/s after compilation")
+          f"{result.seconds:.2f} s = {result.evals_per_s:,.0f} configs/s overall; compile "
+          f"{result.compile_seconds:.2f} s, run {result.run_seconds:.2f} s = {result.run_evals_per_s:,.0f} configs/s after compilation")
     print(f"Pareto front ({len(front)} points) -> {', '.join(files)}")
     return 0
 
