@@ -1,11 +1,13 @@
 """Validate diffsys.llm.training_step against measured Megatron-DeepSpeed iterations (vTrain data, A100 clusters).
 
 Protocol (docs/llm.md):
-1. NVLink constants from the measured 8-GPU NCCL all-reduce LUT (a separate data set): bus efficiency and per-step
-   latency of the ring model.
-2. Four global constants (GEMM efficiency, memory efficiency, per-kernel overhead, scale-out efficiency) fitted with
-   optax Adam on the log error of the *even* rows of ground_truth_multi.csv; errors reported on the *odd* rows
-   (held out), and on the single-node CSV with the same constants (transfer, not fitted).
+1. Kernels on the roofline op model of the A100 preset (the calibrated GEMM kernel model), collectives on the
+   topologies ``dgx_a100`` network (the library's one NVLink calibration); nothing kernel- or network-level is
+   fitted here.
+2. Three global constants (per-kernel framework overhead, elementwise traffic per stored activation byte, scale-out
+   efficiency) fitted with ``diffsys._fit.fit_least_squares`` (Levenberg–Marquardt, relative residuals) on the
+   *even* rows of ground_truth_multi.csv; errors reported on the *odd* rows (held out), and on the single-node CSV
+   with the same constants (transfer, not fitted).
 3. Megatron-LM (Narayanan et al. 2021) Table 1 per-GPU TFLOP/s: reported, not fitted.
 
 Writes docs/img/llm_validation.png and prints the markdown tables used in docs/llm.md.
@@ -27,26 +29,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def fit(shared: pathlib.Path):
     vt = shared / "validation" / "vtrain"
-    sizes, times = V.load_allreduce_lut(vt / "allreduce_a100" / "AR_GPU8_1M_1024M_LUT")
-    up_eff, up_lat = V.fit_allreduce(sizes, times, 8, 300e9)
     multi = V.load_vtrain_csv(vt / "ground_truth_multi.csv")
     single = V.load_vtrain_csv(vt / "ground_truth_single.csv")
     idx = np.arange(len(multi["time_ms"]))
     train = {k: v[idx % 2 == 0] for k, v in multi.items()}
     test = {k: v[idx % 2 == 1] for k, v in multi.items()}
-    cluster = V.vtrain_cluster(scaleup_efficiency=up_eff, scaleup_latency_s=up_lat)
-    fitted = V.fit_compute_constants(train, cluster, names=V.FIT_NAMES_MULTI, steps=400)
-    return fitted, (up_eff, up_lat), multi, single, train, test
+    start = {"kernel_overhead_s": 10e-6, "elementwise_traffic": 1.0, "scaleout_efficiency": 0.7}
+    fitted, res = V.fit_constants(train, V.vtrain_cluster(), start=start)
+    return fitted, res, multi, single, train, test
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     args = ap.parse_args()
-    fitted, (up_eff, up_lat), multi, single, train, test = fit(pathlib.Path(args.shared))
-    print(f"NVLink from the all-reduce LUT: efficiency {up_eff:.3f}, latency {up_lat * 1e6:.2f} us/step")
-    print("fitted on even multi-node rows:",
-          {n: float(getattr(fitted, n)) for n in V.FIT_NAMES_MULTI})
+    fitted, res, multi, single, train, test = fit(pathlib.Path(args.shared))
+    print(f"fitted on even multi-node rows ({res.steps} LM steps, converged: {res.success}):", res.params)
     res = {}
     for name, rows, rc in (("multi, fit rows (even)", train, "full"), ("multi, held out (odd)", test, "full"),
                            ("multi, all", multi, "full"), ("single-node (transfer), no recompute", single, "none"),

@@ -137,8 +137,9 @@ def test_more_gpus_fixed_per_gpu_batch_never_lowers_throughput_ideal_network(dp_
     # without lengthening the step, so throughput never drops.
     m = 8
     model = llm.transformer_preset("megatron_22b")
-    kw = dict(scaleup_bandwidth_Bps=1e30, scaleout_bandwidth_Bps=1e30, scaleup_latency_s=0.0,
-              scaleout_latency_s=0.0)
+    kw = {f"{side}_{f}": v for side in ("scaleup", "scaleout")
+          for f, v in (("bandwidth_Bps", 1e30), ("latency_s", 0.0), ("overhead_s", 0.0), ("local_Bps", 1e30),
+                       ("in_network_Bps", 1e30))}
     tps = []
     for dp in (2**dp_exp, 2 ** (dp_exp + 1)):
         cl = _cluster(tp * pp * dp, **kw)
@@ -274,10 +275,60 @@ def test_presets_parameter_counts():
                                                                                                           rel=0.03)
 
 
-def test_nccl_collectives_option_close_to_ring_for_large_messages():
-    ring = llm.training_step(GPT3, _cluster(), _par())
-    nccl = llm.training_step(GPT3, _cluster(), _par(), collectives="nccl")
-    assert float(nccl.time_s) == pytest.approx(float(ring.time_s), rel=0.1)
-    assert float(nccl.tp_comm_s) <= float(ring.tp_comm_s) * 1.0001  # NCCL picks the best algorithm/protocol
-    with pytest.raises(ValueError, match="collectives"):
-        llm.training_step(GPT3, _cluster(), _par(), collectives="mpi")
+def _dp_only(cluster, dp, tp=1):
+    model = llm.transformer_preset("gpt3_13b")
+    par = llm.Parallelism(tp=tp, pp=1, dp=dp, microbatch=1, global_batch=dp, recompute="full", zero_stage=0,
+                          dp_overlap=0.0)
+    return llm.training_step(model, cluster, par)
+
+
+@pytest.mark.parametrize("nodes, tp", [(1, 1), (4, 8)])
+def test_dp_step_includes_the_full_gradient_all_reduce(nodes, tp):
+    # data parallelism alone: the step must contain the whole gradient all-reduce, at least the ring's bandwidth
+    # term 2(n-1)/n · S / B (Patarasuk & Yuan 2009; no NVLS on DGX A100, so no algorithm moves less), written out
+    # here independently of the model, and exactly the topologies model's time for the group's placement
+    from diffsys import topologies
+
+    cl = llm.cluster_preset("dgx_a100", 8 * nodes)
+    dp = 8 * nodes // tp
+    r = _dp_only(cl, dp, tp)
+    S = float(r.weights_B)  # ZeRO-0, no offload: the bf16 weights = the bf16 gradient buffer
+    # tp = 1: the 8 ranks of a node on NVLink; tp = 8: one rank per node on the 12.5 GB/s-per-GPU scale-out links
+    dim = cl.network.dims[0] if tp == 1 else cl.network.dims[1]
+    beta = float(dim.bandwidth_Bps * dim.efficiency)
+    ring_floor = 2 * (dp - 1) / dp * S / beta
+    assert float(r.dp_comm_s) >= ring_floor * (1 - 1e-6)
+    up, out = cl.network.dims
+    dims = (up.replace(size=1.0 * (8 // tp)), out.replace(size=1.0 * nodes)) if tp == 1 else \
+        (up.replace(size=1.0), out.replace(size=1.0 * dp))
+    ref = topologies.hierarchical_collective_time("all_reduce", S, dims).time_s
+    assert float(r.dp_comm_s) == pytest.approx(float(ref), rel=1e-5)
+    # and it is on the critical path (no overlap): the step holds the compute and the whole all-reduce
+    assert float(r.time_s) >= float(r.compute_fwd_s + r.compute_bwd_s + r.recompute_s) + ring_floor
+
+
+def test_collectives_are_the_topologies_model():
+    # TP all-reduce of one layer (sequence parallelism off) is the topologies hierarchical all-reduce on the node
+    from diffsys import topologies
+
+    cl = _cluster(64)
+    par = _par(tp=8, pp=1, dp=8, global_batch=64, sequence_parallel=0, tp_overlap=0.0)
+    r = llm.training_step(GPT3, cl, par)
+    up, out = cl.network.dims
+    msg = 2048 * GPT3.hidden * 2.0
+    ar = topologies.hierarchical_collective_time("all_reduce", msg, (up.replace(size=8.0), out.replace(size=1.0)))
+    m = float(r.n_microbatches)
+    layers = float(GPT3.n_layers)
+    # 2 all-reduces forward + 2 backward per layer, no recompute of the forward (selective)
+    assert float(r.tp_comm_s) == pytest.approx(m * layers * 4 * float(ar.time_s), rel=1e-5)
+    # the NVLink calibration is the topologies preset's (one calibration in the library)
+    ref = topologies.system_preset("hgx_h100").dims[0]
+    for f in ("bandwidth_Bps", "latency_s", "efficiency", "overhead_s", "local_Bps"):
+        assert float(getattr(up, f)) == float(getattr(ref, f)), f
+
+
+def test_no_gemm_efficiency_of_its_own():
+    # every GEMM is timed by the roofline op model (diffsys.roofline); the cluster has no efficiency knob for it
+    assert not hasattr(_cluster(), "gemm_efficiency")
+    with pytest.raises(ValueError, match="gemm_efficiency"):
+        _cluster(gemm_efficiency=0.5)

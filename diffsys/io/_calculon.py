@@ -8,10 +8,11 @@ Three inputs, as for ``calculon llm MODEL EXECUTION SYSTEM OUT``:
 - *execution*: parallel degrees and execution options -> :class:`diffsys.llm.Parallelism` (every field is either
   mapped or rejected with a message saying why; see :data:`EXECUTION_FIELDS`).
 - *system*: compute peaks and efficiency tables, two memory tiers, networks -> :class:`diffsys.llm.Cluster`.
-  Calculon's size-dependent efficiency tables are summarised by diffsys's two constants: the large-size efficiency
-  (``gemm_efficiency``, ``memory_efficiency``) and a per-kernel overhead chosen so that a 1-GFLOP GEMM runs at the
-  table's 1-GFLOP efficiency. Network ``ops`` tables and ``processor_usage`` are read and checked but diffsys uses its
-  own ring/hierarchical collective model; ``processing_mode`` ``no_overlap`` (compute + memory time) is approximated by
+  Calculon's size-dependent efficiency tables (``gflops_efficiency``, ``MB_efficiency``) are read and checked but
+  diffsys times kernels with its own roofline/GEMM kernel model (one GEMM model for the library); the networks'
+  bandwidth, latency, efficiency and size are honoured on :mod:`diffsys.topologies` dimensions, whose collective
+  model is used (the ``ops`` tables and ``processor_usage`` are read and checked only); ``processing_mode``
+  ``no_overlap`` (compute + memory time) is approximated by
   the roofline max.
 """
 
@@ -132,7 +133,7 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
     ``networks[0]`` is the scale-up domain (its ``size`` = GPUs per node), ``networks[1]`` (if present) the
     scale-out network. Bandwidths are GB/s per processor, ``mem1``/``mem2`` capacities GiB and bandwidths GB/s.
     """
-    from ..llm import Cluster
+    from ..llm import Cluster, two_level_network
 
     d = _load(src, "Calculon system")
     check_keys("Calculon system", d, SYSTEM_FIELDS)
@@ -147,12 +148,7 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
     check_keys(f"Calculon system: matrix.{dtype}", mat, ("tflops", "gflops_efficiency"))
     _require(mat, ("tflops",), f"Calculon system: matrix.{dtype}")
     peak = _number(f"{where}: matrix.{dtype}.tflops", mat["tflops"], 0.0, _MAX["tflops"], unit="TFLOP/s") * 1e12
-    table = _table(f"{where}: matrix.{dtype}.gflops_efficiency", mat.get("gflops_efficiency", [[0, 1.0]]),
-                   "efficiency")
-    eff_big = max(e for _, e in table)
-    eff_1g = _efficiency_at(table, 1.0)
-    # per-kernel overhead t0 so that a 1-GFLOP GEMM runs at eff_1g: 1e9/(peak·eff_1g) = 1e9/(peak·eff_big) + t0
-    overhead = max(1e9 / peak * (1.0 / eff_1g - 1.0 / eff_big), 0.0)
+    _table(f"{where}: matrix.{dtype}.gflops_efficiency", mat.get("gflops_efficiency", [[0, 1.0]]), "efficiency")
     vectors = _section(d, "vector", where) if "vector" in d else {}
     vec = _section(vectors, dtype, f"{where}.vector") if dtype in vectors else {"tflops": peak / 8e12}
     vec_tflops = _number(f"{where}: vector.{dtype}.tflops", vec.get("tflops"), 0.0, _MAX["tflops"], unit="TFLOP/s")
@@ -165,8 +161,6 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
         _number(f"{where}: {name}.GBps", mem["GBps"], 0.0, _MAX["GBps"], unit="GB/s")
         if "MB_efficiency" in mem:
             _table(f"{where}: {name}.MB_efficiency", mem["MB_efficiency"], "efficiency")
-    mem_eff = max(e for _, e in _table(f"{where}: mem1.MB_efficiency", mem1.get("MB_efficiency", [[0, 1.0]]),
-                                       "efficiency"))
     check_choice("Calculon system: processing_mode", d.get("processing_mode", "no_overlap"),
                  ("no_overlap", "roofline"))
     nets = d["networks"]
@@ -195,12 +189,14 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
         f"calculon-{dt}", {dt: peak}, {"fp32" if dt == "fp8" else dt: vec_tflops * 1e12},
         (MemoryLevel("hbm", hbm_B, float(mem1["GBps"]) * 1e9),), PowerSpec(700.0, 70.0),
     )
-    return Cluster(name="calculon", accelerator=acc, n_gpus=n_gpus or int(up["size"]), gpus_per_node=int(up["size"]),
-                   scaleup_bandwidth_Bps=float(up["bandwidth"]) * 1e9, scaleup_latency_s=float(up["latency"]),
-                   scaleup_efficiency=float(up["efficiency"]),
-                   scaleout_bandwidth_Bps=float(out["bandwidth"]) * 1e9, scaleout_latency_s=float(out["latency"]),
-                   scaleout_efficiency=float(out["efficiency"]), gemm_efficiency=eff_big,
-                   memory_efficiency=mem_eff, kernel_overhead_s=overhead,
+    n_procs = n_gpus or int(up["size"])
+    # the file's link figures on the topologies dimensions (which carry the library's NCCL kernel constants)
+    network = two_level_network(
+        "dgx_a100", nodes=max(1, math.ceil(n_procs / int(up["size"]))), gpus_per_node=int(up["size"]),
+        scaleup_bandwidth_Bps=float(up["bandwidth"]) * 1e9, scaleup_latency_s=float(up["latency"]),
+        scaleup_efficiency=float(up["efficiency"]), scaleout_bandwidth_Bps=float(out["bandwidth"]) * 1e9,
+        scaleout_latency_s=float(out["latency"]), scaleout_efficiency=float(out["efficiency"]))
+    return Cluster(name="calculon", accelerator=acc, n_gpus=n_procs, network=network,
                    offload_bandwidth_Bps=float(mem2["GBps"]) * 1e9,
                    offload_capacity_B=float(mem2["GiB"]) * 2**30, dtype=dt)
 

@@ -1,11 +1,20 @@
 """Distributed LLM training steps and inference serving, built from the roofline, memory and network models.
 
 Specs: :class:`Transformer` (+ :func:`transformer_preset`), :class:`Parallelism`, :class:`Cluster`
-(+ :func:`cluster_preset`), :class:`Serving`, :class:`TrainingDesign`.
+(+ :func:`cluster_preset`, :func:`two_level_network`), :class:`Serving`, :class:`TrainingDesign`.
+Kernels are timed by :mod:`diffsys.roofline`, collectives by :mod:`diffsys.topologies` (one model per effect).
 Models: :func:`training_step` -> :class:`TrainingMetrics`; :func:`inference_step` -> :class:`InferenceMetrics`;
 :func:`training_design_metrics` for sweeps (``diffsys sweep``). See docs/llm.md for formulas, sources and validation.
 """
 
+from ._catalog import (
+    CATALOG_IDS as CATALOG_IDS,
+    ModelArch as ModelArch,
+    arch_from_config as arch_from_config,
+    load_hf_config as load_hf_config,
+    model_arch as model_arch,
+    model_config as model_config,
+)
 from ._design import (
     TrainingDesign as TrainingDesign,
     default_training_design as default_training_design,
@@ -27,11 +36,14 @@ from ._model import (
 from ._parallel import (
     CLUSTER_SOURCES as CLUSTER_SOURCES,
     RECOMPUTE_MODES as RECOMPUTE_MODES,
+    SCALEOUT_BANDWIDTH_PATH as SCALEOUT_BANDWIDTH_PATH,
+    SCALEUP_BANDWIDTH_PATH as SCALEUP_BANDWIDTH_PATH,
     Cluster as Cluster,
     Parallelism as Parallelism,
     check_parallelism as check_parallelism,
     choice_weights as choice_weights,
     cluster_preset as cluster_preset,
+    two_level_network as two_level_network,
 )
 from ._training import (
     TrainingMetrics as TrainingMetrics,

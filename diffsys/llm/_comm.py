@@ -1,25 +1,31 @@
-"""Collective costs of one parallelism group mapped onto a two-level (scale-up / scale-out) network.
+"""Parallelism groups mapped onto the cluster's network; every collective is timed by :mod:`diffsys.topologies`.
 
-Alpha-beta ring formulas (Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in
-MPICH", IJHPCA 2005; Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms for clusters of workstations",
-JPDC 2009) composed hierarchically as NCCL does across nodes: a group of ``g`` ranks with ``k`` ranks per node does
-the intra-node part among ``k`` ranks and the inter-node part on ``1/k`` of the data among ``g/k`` nodes, the ``k``
-ranks of a node using their own scale-out links in parallel.
+This module holds no collective physics of its own: it places a group on the two network dimensions of
+:attr:`Cluster.network <diffsys.llm.Cluster>` and calls :func:`diffsys.topologies.hierarchical_collective_time`
+(NCCL's algorithms and protocols per dimension, the calibrated NVLink and InfiniBand constants of the topologies
+presets, the flat multi-node ring as a further candidate).
 
-``algorithm="ring"`` (default, the cheapest in sweeps) uses these closed forms at each level; ``"nccl"`` uses
-:func:`diffsys.topologies.collective_time` there instead (NCCL's ring/tree algorithms and LL/LL128/Simple protocols,
-which matter for small, latency-bound messages such as decode-time tensor parallelism).
-
-All sizes are in bytes per rank (the buffer each rank contributes/receives), bandwidths in bytes/s per rank per
-direction, latencies in seconds per step. ``g = 1`` costs zero. Group sizes are floats (relaxed designs), so every
-formula is smooth in them.
+Placement (Megatron-LM rank order, innermost first: tp, cp, dp/ep, pp; Narayanan et al. 2021, Sec. 3.3): a group of
+``g`` ranks spaced ``stride`` apart has ``k = clamp(N/stride, 1, g)`` members on each ``N``-GPU node, so it spans the
+dimensions ``(k, g/k)``: the collective runs among the ``k`` ranks of a node on the scale-up links and among
+``g/k`` nodes on the scale-out links, as NCCL's hierarchical schedule does. Group sizes are floats (relaxed designs),
+so every time is smooth in them. Sizes follow the nccl-tests convention of :func:`diffsys.topologies.collective_time`
+(all-reduce: the buffer; reduce-scatter: its input; all-gather: its output; all-to-all: the per-rank send buffer).
 """
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from ..primitives import clamp, relative_temperature
+from ..topologies import hierarchical_collective_time
+
+# Group sizes here are placements computed by the model (``k = N/stride`` may be fractional for non-dividing
+# designs, which the model flags as infeasible instead of raising), not user input: tracing the call keeps
+# ``hierarchical_collective_time``'s eager integer check of user-built dimensions out of the way.
+_collective = eqx.filter_jit(hierarchical_collective_time)
 
 
 def ranks_per_node(group, stride, gpus_per_node, temperature=0.0, net=-1.0):
@@ -31,58 +37,42 @@ def ranks_per_node(group, stride, gpus_per_node, temperature=0.0, net=-1.0):
     return jnp.where(net < -0.5, k, jnp.where(net < 0.5, group, 1.0))
 
 
-def _ring(n, size, bw, lat, passes):
-    n = jnp.maximum(n, 1.0)
-    return passes * ((n - 1) / n * size / bw + (n - 1) * lat)
+def group_dims(network, group, stride, temperature=0.0, net=-1.0):
+    """The ``(scale-up, scale-out)`` dimensions a group spans: sizes ``(k, g/k)`` (see the module docstring)."""
+    up, out = network.dims[0], network.dims[-1]
+    g = jnp.maximum(jnp.asarray(group, dtype=jnp.result_type(float)), 1.0)
+    k = ranks_per_node(g, stride, up.size, temperature, net)
+    return up.replace(size=k), out.replace(size=g / k)
 
 
-def _level(op, n, size, bw, lat, passes, algorithm):
-    """One level of a hierarchical collective: the ring formula, or ``diffsys.topologies.collective_time``
-    (NCCL's algorithms and protocols — tree/LL wins for small messages) when ``algorithm == "nccl"``."""
-    if algorithm == "ring":
-        return _ring(n, size, bw, lat, passes)
-    from ..topologies import collective_time
-
-    op_name = {2.0: "all_reduce", 1.0: op}[passes]
-    # a one-rank group costs nothing; evaluate the model at a safe size there so no NaN reaches the gradient
-    multi = n > 1.0 + 1e-6
-    n_safe = jnp.where(multi, n, 2.0)
-    return jnp.where(multi, collective_time(op_name, size, n_safe, bw, lat).time_s, 0.0)
+def collective_time(op, size_B, network, group, stride, temperature=0.0, net=-1.0):
+    """Time of collective ``op`` of ``size_B`` bytes over a group placed on ``network``; ``g = 1`` costs zero."""
+    dims = group_dims(network, group, stride, temperature, net)
+    return _collective(op, size_B, dims, temperature=temperature).time_s
 
 
-def all_reduce_time(size_B, group, stride, links, temperature=0.0, net=-1.0, algorithm="ring"):
-    """Hierarchical all-reduce of ``size_B`` bytes per rank (reduce-scatter + all-gather at each level)."""
-    bw_i, lat_i, bw_o, lat_o, n_node = links
-    k = ranks_per_node(group, stride, n_node, temperature, net)
-    nodes = group / k
-    return _level("all_reduce", k, size_B, bw_i, lat_i, 2.0, algorithm) \
-        + _level("all_reduce", nodes, size_B / k, bw_o, lat_o, 2.0, algorithm)
+def collective_times(op, network, sizes_B, groups, strides, temperature=0.0, nets=None):
+    """Several collectives of the same ``op`` (one per group) in one vectorised call of the topologies model —
+    the same values as :func:`collective_time` each, one compiled instance instead of several."""
+    dt = jnp.result_type(float)
+    k = len(sizes_B)
+    nets = (-1.0,) * k if nets is None else nets
+
+    def stack(xs):
+        return jnp.stack(jnp.broadcast_arrays(*(jnp.asarray(x, dtype=dt) for x in xs)), axis=-1)
+
+    one = lambda s, g, st, nt: collective_time(op, s, network, g, st, temperature, nt)  # noqa: E731
+    times = jax.vmap(one, in_axes=-1, out_axes=-1)(stack(sizes_B), stack(groups), stack(strides), stack(nets))
+    return tuple(times[..., i] for i in range(k))
 
 
-def reduce_scatter_time(size_B, group, stride, links, temperature=0.0, net=-1.0, algorithm="ring"):
-    """Hierarchical reduce-scatter (``size_B`` = full buffer per rank); all-gather costs the same."""
-    bw_i, lat_i, bw_o, lat_o, n_node = links
-    k = ranks_per_node(group, stride, n_node, temperature, net)
-    nodes = group / k
-    return _level("reduce_scatter", k, size_B, bw_i, lat_i, 1.0, algorithm) \
-        + _level("reduce_scatter", nodes, size_B / k, bw_o, lat_o, 1.0, algorithm)
+def p2p_time(size_B, crosses_node, network):
+    """One point-to-point transfer (topologies ``send_recv``); ``crosses_node`` in [0, 1] selects the scale-out
+    dimension (a linear mix in between, for relaxed placements)."""
+    up, out = network.dims[0], network.dims[-1]
 
+    def one(inner):  # (scale-up, scale-out) sizes (inner, 3 - inner): 2 ranks on one node, or on two nodes
+        return _collective("send_recv", size_B, (up.replace(size=inner), out.replace(size=3.0 - inner))).time_s
 
-all_gather_time = reduce_scatter_time
-
-
-def all_to_all_time(size_B, group, stride, links, temperature=0.0, net=-1.0):
-    """All-to-all of ``size_B`` bytes per rank: the ``(k-1)/g`` share stays in the node, ``(g-k)/g`` leaves it
-    (each rank on its own scale-out link); pairwise exchange, ``g - 1`` latency steps."""
-    bw_i, lat_i, bw_o, lat_o, n_node = links
-    g = jnp.maximum(group, 1.0)
-    k = ranks_per_node(group, stride, n_node, temperature, net)
-    intra = (k - 1) / g * size_B / bw_i + (k - 1) * lat_i
-    inter = (g - k) / g * size_B / bw_o + (g / k - 1) * lat_o
-    return intra + inter
-
-
-def p2p_time(size_B, crosses_node, links):
-    """One point-to-point transfer; ``crosses_node`` in [0, 1] selects the scale-out link."""
-    bw_i, lat_i, bw_o, lat_o, _ = links
-    return (1 - crosses_node) * (size_B / bw_i + lat_i) + crosses_node * (size_B / bw_o + lat_o)
+    t = jax.vmap(one, out_axes=-1)(jnp.array([2.0, 1.0], dtype=jnp.result_type(float)))
+    return (1 - crosses_node) * t[..., 0] + crosses_node * t[..., 1]

@@ -1,7 +1,8 @@
 """A full-stack training design (workload × cluster × parallelism) for sweeps, and the default co-design space.
 
 :class:`TrainingDesign` bundles the three specs so one :class:`~diffsys.space.DesignSpace` can vary any leaf by path
-(``"par.tp"``, ``"cluster.scaleup_bandwidth_Bps"``, ``"cluster.accelerator.memory.hbm.capacity_B"``).
+(``"par.tp"``, ``"cluster.network.dims.0.bandwidth_Bps"`` (NVLink), ``"cluster.network.dims.1.bandwidth_Bps"``
+(scale-out), ``"cluster.accelerator.memory.hbm.capacity_B"``).
 :func:`training_design_metrics` derives the data-parallel degree from the GPU count (``dp = n / (tp·pp·cp)``;
 non-integers are flagged infeasible), evaluates :func:`training_step` and adds a cluster capital-cost estimate,
 so sweeps can trade step time against cost or power (COSMIC-style full-stack parameter sets: Won et al.,
@@ -19,7 +20,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..space import Categorical, Continuous, DesignSpace, PowerOfTwo
-from ._parallel import Cluster, Parallelism, cluster_preset
+from ._parallel import SCALEOUT_BANDWIDTH_PATH, SCALEUP_BANDWIDTH_PATH, Cluster, Parallelism, cluster_preset
 from ._training import training_step
 from ._workloads import Transformer, transformer_preset
 
@@ -120,8 +121,8 @@ def default_training_space(base: TrainingDesign | None = None, size: str = "defa
         "par.recompute": Categorical((0, 1, 2)),
         "par.zero_stage": Categorical((0, 1, 3)),
         "par.sequence_parallel": Categorical((0, 1)),
-        "cluster.scaleup_bandwidth_Bps": Continuous(150e9, 900e9, log=True, grid=g),
-        "cluster.scaleout_bandwidth_Bps": Continuous(12.5e9, 100e9, log=True, grid=g),
+        SCALEUP_BANDWIDTH_PATH: Continuous(150e9, 900e9, log=True, grid=g),
+        SCALEOUT_BANDWIDTH_PATH: Continuous(12.5e9, 100e9, log=True, grid=g),
         "cluster.accelerator.memory.hbm.capacity_B": Categorical(tuple(c * 2**30 for c in hbm_caps)),
         "cluster.accelerator.memory.hbm.bandwidth_Bps": Continuous(2e12, 8e12, log=True, grid=g),
     }

@@ -1,18 +1,21 @@
 """LLM inference: prefill and decode with a KV cache on a TP/PP/EP replica, and continuous-batching steady state.
 
 Sources:
-- Prefill/decode costs and the KV cache (``2·b·s·L·h_kv·d`` elements): Pope et al., "Efficiently scaling transformer
-  inference", MLSys 2023, Sec. 2-3. Every GEMM and the attention core are timed by the roofline
-  (:func:`diffsys.roofline.roofline`), so small-batch decode is bound by reading weights and KV cache from HBM and
-  large-batch prefill by the matrix units.
+- Prefill/decode costs and the KV cache (``2·b·s·L·h_kv·d`` elements): Pope et al., "Efficiently scaling
+  transformer inference", MLSys 2023, Sec. 2-3. Every GEMM is timed by the roofline op model of the accelerator
+  (:func:`diffsys.roofline.op_time`, the calibrated GEMM kernel model), the attention core by the calibrated
+  attention kernels (:func:`diffsys.roofline.prefill_attention_time`, :func:`~diffsys.roofline.decode_attention_time`),
+  so small-batch decode is bound by reading weights and KV cache from HBM and large-batch prefill by the matrix
+  units.
 - KV-cache quantisation and eviction/compression as continuous knobs: ``kv_bits`` (e.g. KIVI, Liu et al. 2024) and
   ``kv_keep_ratio`` — the fraction of cached tokens kept (H2O, Zhang et al. 2023; SnapKV, Li et al. 2024) — scale
   the cache size and its read traffic; their accuracy cost is outside this model.
 - Continuous batching (Yu et al., "Orca", OSDI 2022; Agrawal et al., "Sarathi-Serve", OSDI 2024): at concurrency
   ``B`` with ``D`` output tokens per request, each iteration decodes ``B`` tokens and admits ``B/D`` new requests,
   whose prefill is amortised over the iteration: ``t_iter = t_decode + (B/D)·t_prefill(1 request)``.
-- Tensor-parallel all-reduces use :func:`diffsys.topologies.collective_time` (NCCL algorithms and protocols; the
-  low-latency tree/LL path dominates decode's small messages).
+- Collectives (TP all-reduce, EP all-to-all, PP send/recv) use :func:`diffsys.topologies.hierarchical_collective_time`
+  on the cluster's network (NCCL algorithms and protocols; the low-latency tree/LL path dominates decode's small
+  messages).
 - MoE decode reads the distinct experts the batch activates, ``E·(1 - (1 - k/E)^B)`` per layer (uniform routing).
 """
 
@@ -27,12 +30,11 @@ from .._checks import check_range
 from .._pytree import as_float
 from ..memory import kv_cache_bytes
 from ..primitives import relu, smooth_max
-from ..roofline import roofline
 from . import _comm
+from ..roofline import decode_attention_time, prefill_attention_time
+from ._kernels import ACT_BYTES as _ACT_BYTES, gemm_roofline, gemm_s, memory_s
 from ._parallel import Cluster, Parallelism
 from ._workloads import Transformer
-
-_ACT_BYTES = 2.0
 
 
 class Serving(eqx.Module):
@@ -88,55 +90,64 @@ class InferenceMetrics(NamedTuple):
     energy_per_token_J: jnp.ndarray  # continuous batching steady state
 
 
-def _rl(flops, bytes_, cl: Cluster, peak, bw):
-    r = roofline(flops, bytes_, peak, bw, compute_efficiency=cl.gemm_efficiency,
-                 memory_efficiency=cl.memory_efficiency)
-    return r.time_s + cl.kernel_overhead_s, r.memory_time_s >= r.compute_time_s
-
-
 def _layer(model: Transformer, cl: Cluster, par: Parallelism, tokens, batch, q_len, ctx, kv_bytes, keep, w_bytes,
-           T, moe_experts_read):
-    """Time of one layer on one GPU for ``tokens = batch·q_len`` new tokens attending ``ctx`` cached positions.
+           T, moe_experts_read, prefill: bool):
+    """Time of one layer on one GPU for ``tokens = batch·q_len`` new tokens attending ``ctx`` cached positions
+    (``prefill``: the ``q_len`` prompt tokens attend each other causally; else one decode step).
 
     Returns ``(time, attention_time, kv_bytes_read, weight_bytes_read, memory_bound_gemms)``."""
     h, qw, kvw = model.hidden, model.q_width, model.kv_width
     t, e = par.tp, par.ep
-    peak, bw = cl.peak_flops, cl.hbm_bandwidth_Bps
-    links = cl.links()
+    net = cl.network
     fm = model.moe_fraction
     nmat = float(model.mlp_matrices)
+
+    def gemm(m_, n_, k_, batch_=1.0):
+        return gemm_roofline(m_, n_, k_, cl, batch=batch_, temperature=T, weight_bytes=w_bytes)
+
+    ko = cl.kernel_overhead_s
     # projections (weights read once per step)
+    r_qkv, r_o = gemm(tokens, (qw + 2 * kvw) / t, h), gemm(tokens, h, qw / t)
+    t_attn_proj = r_qkv.time_s + r_o.time_s + 2 * ko
     w_attn = h * (qw + 2 * kvw) / t + qw * h / t
-    t_attn_proj, mb1 = _rl(2 * tokens * w_attn, w_bytes * w_attn + _ACT_BYTES * tokens * (2 * h + 3 * qw / t), cl,
-                           peak, bw)
+    r_dense = gemm(tokens, model.ffn / t, h)
+    t_dense = nmat * (r_dense.time_s + ko)
     w_dense = nmat * h * model.ffn / t
-    t_dense, mb2 = _rl(2 * tokens * w_dense, w_bytes * w_dense + _ACT_BYTES * tokens * (2 * h + 2 * model.ffn / t),
-                       cl, peak, bw)
     if model.is_moe:
         w_exp = nmat * h * model.expert_width / t
         routed = model.top_k * model.capacity_factor + model.n_shared_experts
-        w_read = w_exp * (moe_experts_read / e + model.n_shared_experts)
-        t_moe, _ = _rl(2 * tokens * routed * w_exp, w_bytes * w_read + _ACT_BYTES * tokens * routed * 2 * h, cl,
-                       peak, bw)
-        a2a = _comm.all_to_all_time(tokens * model.top_k * h * _ACT_BYTES, e, t, links, T)
+        active = moe_experts_read / e + model.n_shared_experts  # distinct local experts whose weights are read
+        w_read = w_exp * active
+        r_moe = gemm(tokens * routed / active, model.expert_width / t, h, active)
+        t_moe = nmat * (r_moe.time_s + ko)
+        a2a = _comm.collective_time("all_to_all", tokens * model.top_k * h * _ACT_BYTES, net, e, t, T)
         t_mlp = (1 - fm) * t_dense + fm * (t_moe + 2 * a2a * jnp.minimum(relu(e - 1.0), 1.0))
         w_mlp_read = (1 - fm) * w_dense + fm * w_read
     else:
         t_mlp, w_mlp_read = t_dense, w_dense
-    # attention core: QKᵀ and AV against the cache (causal prefill sees ctx/2 on average when ctx == q_len)
+    # attention core on the calibrated attention-kernel models (diffsys.roofline): a causal prefill of the fresh
+    # prompts, or one decode step against the cache; a cache of ``kv_bytes`` per element streams like a bf16 cache
+    # of ``ctx·keep·kv_bytes/2`` tokens (continuous KV-precision / eviction knobs)
     heads = model.n_heads / t
+    kv_heads = jnp.maximum(model.n_kv_heads / t, 1.0)  # K/V heads are replicated when tp exceeds their count
     kv_read = batch * ctx * keep * 2 * kvw / t * kv_bytes
-    t_core, _ = _rl(4 * batch * heads * q_len * ctx * keep * model.head_dim,
-                    kv_read + _ACT_BYTES * tokens * 2 * qw / t, cl, peak, bw)
+    if prefill:
+        core = prefill_attention_time(batch, q_len, heads, kv_heads, model.head_dim, cl.accelerator, cl.dtype,
+                                      causal=True, temperature=T)
+    else:
+        core = decode_attention_time(batch, ctx * keep * kv_bytes / _ACT_BYTES, heads, kv_heads, model.head_dim,
+                                     cl.accelerator, cl.dtype, temperature=T)
+    t_core = core.time_s + ko
     # tensor-parallel all-reduces (2 per layer)
-    t_tp = 2 * _comm.all_reduce_time(tokens * h * _ACT_BYTES, t, 1.0, links, T, par.tp_net, "nccl")
+    t_tp = 2 * _comm.collective_time("all_reduce", tokens * h * _ACT_BYTES, net, t, 1.0, T, par.tp_net)
     # elementwise: norms, residuals, activation (read+write of the token activations)
-    t_elem = _ACT_BYTES * tokens * (8 * h + 3 * model.ffn / t) / (bw * cl.memory_efficiency) \
-        + 6 * cl.kernel_overhead_s
+    t_elem = memory_s(_ACT_BYTES * tokens * (8 * h + 3 * model.ffn / t), cl, kernels=6.0, temperature=T)
     total = t_attn_proj + t_mlp + t_core + t_tp + t_elem
-    return total, t_core, kv_read, w_bytes * (w_attn + w_mlp_read), mb1 & mb2
+    mem_bound = ~r_qkv.compute_bound & ~r_dense.compute_bound
+    return total, t_core, kv_read, w_bytes * (w_attn + w_mlp_read), mem_bound
 
 
+@eqx.filter_jit
 def inference_step(model: Transformer, cluster: Cluster, par: Parallelism, serving: Serving, *,
                    temperature=0.0) -> InferenceMetrics:
     """Prefill (TTFT), decode (TPOT), memory, throughput and energy of a ``tp·pp`` (``ep``) serving replica.
@@ -144,36 +155,41 @@ def inference_step(model: Transformer, cluster: Cluster, par: Parallelism, servi
     ``jit``/``vmap``/``grad``-able in every numeric leaf, including the continuous KV knobs ``kv_bits`` and
     ``kv_keep_ratio``. Use :func:`diffsys.llm.check_sequence` (``prompt_len + decode_len``) to reject contexts
     beyond the model's ``max_seq_len`` with a clear message; memory overflow is a metric (``fits``), not an error.
+    Compiled on its first call (``equinox.filter_jit``), like :func:`diffsys.llm.training_step`.
     """
     T = temperature
     L, h, V = model.n_layers, model.hidden, model.vocab
     t, p = par.tp, par.pp
     B, P, D = serving.batch, serving.prompt_len, serving.decode_len
     kv_b, keep, w_b = serving.kv_bits / 8.0, serving.kv_keep_ratio, serving.weight_bits / 8.0
-    links = cluster.links()
-    peak, bw = cluster.peak_flops, cluster.hbm_bandwidth_Bps
+    net = cluster.network
+    bw = cluster.hbm_bandwidth_Bps
     E, k = model.n_experts, model.top_k
+
+    def logits(tokens):  # last token of each sequence only
+        return gemm_s(tokens, V / t, h, cluster, temperature=T, weight_bytes=w_b)
 
     def experts_read(tokens):
         return E * (1.0 - (1.0 - k / E) ** tokens)
 
     # ---- prefill: B·P tokens, causal attention over P/2 positions on average --------------------------------
     pre_layer, _, _, _, _ = _layer(model, cluster, par, B * P, B, P, 0.5 * P, _ACT_BYTES, 1.0, w_b, T,
-                                          experts_read(B * P))
-    logits_pre = _rl(2 * B * h * V / t, w_b * h * V / t, cluster, peak, bw)[0]  # last token of each prompt only
-    p2p_pre = _comm.p2p_time(B * P * h * _ACT_BYTES, jnp.where(t * p > cluster.gpus_per_node, 1.0, 0.0), links)
+                                   experts_read(B * P), True)
+    logits_pre = logits(B)
+    crosses = jnp.where(t * p > cluster.gpus_per_node, 1.0, 0.0)
+    p2p_pre = _comm.p2p_time(B * P * h * _ACT_BYTES, crosses, net)
     prefill = L * pre_layer + logits_pre + (p - 1) * p2p_pre
 
     # ---- decode: B tokens at mid-generation context P + D/2 ------------------------------------------------
     ctx = P + 0.5 * D
     dec_layer, dec_core, kv_read, w_read, mem_bound = _layer(model, cluster, par, B, B, 1.0, ctx, kv_b, keep, w_b,
-                                                             T, experts_read(B))
-    logits_dec = _rl(2 * B * h * V / t, w_b * h * V / t, cluster, peak, bw)[0]
-    p2p_dec = _comm.p2p_time(B * h * _ACT_BYTES, jnp.where(t * p > cluster.gpus_per_node, 1.0, 0.0), links)
+                                                             T, experts_read(B), False)
+    logits_dec = logits(B)
+    p2p_dec = _comm.p2p_time(B * h * _ACT_BYTES, crosses, net)
     decode = L * dec_layer + logits_dec + (p - 1) * p2p_dec
 
     # one request's prefill (for continuous batching admission)
-    one_layer = _layer(model, cluster, par, P, 1.0, P, 0.5 * P, _ACT_BYTES, 1.0, w_b, T, experts_read(P))[0]
+    one_layer = _layer(model, cluster, par, P, 1.0, P, 0.5 * P, _ACT_BYTES, 1.0, w_b, T, experts_read(P), True)[0]
     prefill_one = L * one_layer + logits_pre + (p - 1) * p2p_pre
     cb_iter = decode + B / D * prefill_one
 

@@ -3,15 +3,18 @@
 :class:`Parallelism` holds the parallel degrees and every execution knob as float leaves, so a design space may
 sweep or relax them; categorical knobs (recompute mode, ZeRO stage) are encoded as their index and evaluated for
 every option (exact one-hot at temperature 0, softmax weights above). :class:`Cluster` is the machine: an
-:class:`~diffsys.hardware.Accelerator`, the two-level network, the second memory tier, and the few software
-efficiency constants that an analytical model needs (GEMM efficiency, per-kernel overhead, memory efficiency,
-network efficiencies), which :mod:`diffsys.optimize` calibration or the documented fits in ``docs/llm.md`` set.
+:class:`~diffsys.hardware.Accelerator` (whose roofline op model times every kernel), a two-level
+:class:`~diffsys.topologies.System` (whose collective model times every collective), the second memory tier, and
+two framework constants (per-kernel host overhead, elementwise traffic per stored activation byte) fitted in
+``docs/llm.md``.
 
 Rank order is Megatron-LM's (innermost first): tensor, context, data (expert parallelism carved out of it),
 pipeline (Narayanan et al. 2021, Sec. 3.3: tensor parallelism inside a node, pipeline across nodes).
 """
 
 from __future__ import annotations
+
+import math
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -21,8 +24,15 @@ from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
 from ..hardware import Accelerator, preset as accelerator_preset
 from ..primitives import soft_argmin_weights
+from ..topologies import System, system_preset
 
 RECOMPUTE_MODES = ("none", "selective", "full")
+#: default host/framework time per kernel of :class:`Cluster` presets: 5 µs, an assumption for a current stack
+#: (the vTrain fit of a 2022 Megatron-DeepSpeed stack gives 34 µs, see docs/llm.md)
+DEFAULT_KERNEL_OVERHEAD_S = 5e-6
+#: default elementwise bytes per stored activation byte: the fit on the even vTrain multi-node rows
+#: (``examples/llm_validation.py``; docs/llm.md); updated only by re-running that fit
+DEFAULT_ELEMENTWISE_TRAFFIC = 2.12
 ZERO_STAGES = (0, 1, 2, 3)
 
 
@@ -123,19 +133,24 @@ class Parallelism(eqx.Module):
 
 
 class Cluster(eqx.Module):
-    """A GPU cluster: accelerator, two-level network, second memory tier and software-efficiency constants.
+    """A GPU cluster: accelerator, network (a :class:`diffsys.topologies.System`), second memory tier, prices.
+
+    The physics lives in the shared families: every GEMM and memory-bound kernel is timed by the roofline op model
+    of ``accelerator`` (:func:`diffsys.roofline.op_time`, whose constants are the accelerator's calibration), every
+    collective by :func:`diffsys.topologies.hierarchical_collective_time` on ``network`` (its calibrated NVLink and
+    InfiniBand dimensions). The cluster adds only what is specific to a training framework.
 
     Attributes:
         name: display name (static).
         accelerator: the device (:func:`diffsys.hardware.preset`).
         n_gpus: GPUs in the job.
-        gpus_per_node: size of the scale-up (NVLink) domain.
-        scaleup_bandwidth_Bps, scaleup_latency_s: per-GPU per-direction scale-up bandwidth and per-step latency.
-        scaleout_bandwidth_Bps, scaleout_latency_s: per-GPU per-direction scale-out (NIC) bandwidth and latency.
-        scaleup_efficiency, scaleout_efficiency: achievable fraction of the link bandwidths (NCCL bus bandwidth).
-        gemm_efficiency: achievable fraction of the matrix peak on large GEMMs.
-        memory_efficiency: achievable fraction of the HBM bandwidth for memory-bound kernels.
-        kernel_overhead_s: fixed time per kernel (launch + tail), per layer-op.
+        network: two dimensions, innermost first: ``dims[0]`` the scale-up domain (its ``size`` = GPUs per node),
+            ``dims[-1]`` the scale-out network; bandwidths per GPU per direction (:func:`two_level_network`).
+        kernel_overhead_s: host/framework time per kernel that the kernel model does not contain (PyTorch dispatch,
+            framework hooks between kernels), per layer-op.
+        elementwise_traffic: HBM bytes moved by the unfused elementwise kernels (LayerNorm, dropout, residual,
+            activation, softmax) per byte of the layer's stored activations (read + write of each tensor by its
+            producer and consumers, forward; backward twice).
         offload_bandwidth_Bps, offload_capacity_B: link bandwidth to, and capacity of, the second memory tier
             (host DRAM / CXL) per GPU.
         memory_reserve_B: HBM not available to the model (CUDA context, allocator fragmentation).
@@ -146,16 +161,9 @@ class Cluster(eqx.Module):
     name: str = eqx.field(static=True)
     accelerator: Accelerator
     n_gpus: jnp.ndarray = eqx.field(converter=as_float)
-    gpus_per_node: jnp.ndarray = eqx.field(converter=as_float)
-    scaleup_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float)
-    scaleout_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float)
-    scaleup_latency_s: jnp.ndarray = eqx.field(converter=as_float, default=5e-6)
-    scaleout_latency_s: jnp.ndarray = eqx.field(converter=as_float, default=10e-6)
-    scaleup_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.8)
-    scaleout_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.85)
-    gemm_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.75)
-    memory_efficiency: jnp.ndarray = eqx.field(converter=as_float, default=0.8)
-    kernel_overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=5e-6)
+    network: System
+    kernel_overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=DEFAULT_KERNEL_OVERHEAD_S)
+    elementwise_traffic: jnp.ndarray = eqx.field(converter=as_float, default=DEFAULT_ELEMENTWISE_TRAFFIC)
     offload_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=25e9)
     offload_capacity_B: jnp.ndarray = eqx.field(converter=as_float, default=256 * 2**30)
     memory_reserve_B: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
@@ -165,14 +173,13 @@ class Cluster(eqx.Module):
     def __check_init__(self):
         n = f"Cluster({self.name})"
         check_range(f"{n}.n_gpus", self.n_gpus, 1.0, None)
-        check_range(f"{n}.gpus_per_node", self.gpus_per_node, 1.0, None)
-        for f in ("scaleup_bandwidth_Bps", "scaleout_bandwidth_Bps", "offload_bandwidth_Bps"):
-            check_positive(f"{n}.{f}", getattr(self, f))
-        for f in ("scaleup_latency_s", "scaleout_latency_s", "kernel_overhead_s", "memory_reserve_B",
-                  "offload_capacity_B", "gpu_hour_usd"):
+        if not isinstance(self.network, System) or len(self.network.dims) != 2:
+            raise ValueError(f"{n}.network must be a diffsys.topologies.System with two dimensions (scale-up, "
+                             f"scale-out), got {self.network!r}")
+        check_positive(f"{n}.offload_bandwidth_Bps", self.offload_bandwidth_Bps)
+        for f in ("kernel_overhead_s", "memory_reserve_B", "offload_capacity_B", "gpu_hour_usd"):
             check_positive(f"{n}.{f}", getattr(self, f), allow_zero=True)
-        for f in ("scaleup_efficiency", "scaleout_efficiency", "gemm_efficiency", "memory_efficiency"):
-            check_range(f"{n}.{f}", getattr(self, f), 0.0, 1.0, lo_open=True)
+        check_range(f"{n}.elementwise_traffic", self.elementwise_traffic, 0.0, None, lo_open=True)
         self.accelerator.peak_flops(self.dtype)  # raises for an unsupported dtype
 
     @property
@@ -187,44 +194,101 @@ class Cluster(eqx.Module):
     def hbm_bandwidth_Bps(self):
         return self.accelerator.main_memory.bandwidth_Bps
 
-    def links(self):
-        """Effective ``(intra_bw, intra_lat, inter_bw, inter_lat, gpus_per_node)`` for :mod:`._comm`."""
-        return (self.scaleup_bandwidth_Bps * self.scaleup_efficiency, self.scaleup_latency_s,
-                self.scaleout_bandwidth_Bps * self.scaleout_efficiency, self.scaleout_latency_s, self.gpus_per_node)
+    @property
+    def gpus_per_node(self):
+        """Size of the scale-up (NVLink) domain, ``network.dims[0].size``."""
+        return self.network.dims[0].size
+
+    @property
+    def scaleup_bandwidth_Bps(self):
+        """Per-GPU per-direction scale-up bandwidth, ``network.dims[0].bandwidth_Bps``."""
+        return self.network.dims[0].bandwidth_Bps
+
+    @property
+    def scaleout_bandwidth_Bps(self):
+        """Per-GPU per-direction scale-out bandwidth, ``network.dims[-1].bandwidth_Bps``."""
+        return self.network.dims[-1].bandwidth_Bps
+
+
+#: sweep paths of the network leaves of a :class:`Cluster` inside a :class:`TrainingDesign`
+SCALEUP_BANDWIDTH_PATH = "cluster.network.dims.0.bandwidth_Bps"
+SCALEOUT_BANDWIDTH_PATH = "cluster.network.dims.1.bandwidth_Bps"
+
+_DIM_FIELDS = ("size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps", "efficiency", "overhead_s",
+               "in_network_Bps", "local_Bps")
+
+
+def two_level_network(system="dgx_a100", *, nodes=1, **overrides) -> System:
+    """A two-dimension :class:`~diffsys.topologies.System` (scale-up, scale-out) from a topologies preset.
+
+    ``system``: a :func:`diffsys.topologies.system_preset` name or a :class:`~diffsys.topologies.System` whose
+    first and last dimensions are used (the calibrated NVLink and InfiniBand constants live there, one calibration
+    for the whole library). ``overrides``: ``scaleup_<field>`` / ``scaleout_<field>`` for any numeric
+    :class:`~diffsys.topologies.Dimension` field (``scaleup_bandwidth_Bps``, ``scaleout_latency_s``,
+    ``scaleup_efficiency``, ...) and ``gpus_per_node`` (= ``scaleup_size``).
+    """
+    base = system_preset(system, nodes=nodes) if isinstance(system, str) else system
+    if not isinstance(base, System):
+        raise ValueError(f"system must be a topologies preset name or a System, got {type(base).__name__}")
+    up, out = base.dims[0], base.dims[-1]
+    ch = {"scaleup": {}, "scaleout": {}}
+    for key, val in overrides.items():
+        if key == "gpus_per_node":
+            key = "scaleup_size"
+        side, _, field = key.partition("_")
+        if side not in ch or field not in _DIM_FIELDS:
+            raise ValueError(f"unknown network field {key!r}; use gpus_per_node or scaleup_/scaleout_ + one of "
+                             f"{list(_DIM_FIELDS)}")
+        ch[side][field] = val
+    if "size" not in ch["scaleout"]:
+        ch["scaleout"]["size"] = nodes
+    return System(base.name, (up.replace(**ch["scaleup"]), out.replace(**ch["scaleout"])), base.accelerator,
+                  base.description)
 
 
 GB = 1e9
 
-# name -> (accelerator preset, gpus/node, scale-up B/s per GPU per direction, scale-out B/s per GPU, $/GPU-hour, note)
+# name -> (accelerator preset, topologies system, overrides of its dimensions, $/GPU-hour, note)
 _CLUSTERS = {
-    "hgx_h100": ("h100", 8, 450 * GB, 50 * GB, 2.5,
-                 "NVIDIA HGX/DGX H100: NVLink4 900 GB/s bidirectional (450/direction) via NVSwitch; one ConnectX-7 "
-                 "400 Gb/s NDR NIC per GPU (DGX H100 user guide)."),
-    "dgx_a100": ("a100_80gb", 8, 300 * GB, 25 * GB, 1.5,
+    "hgx_h100": ("h100", "hgx_h100", {}, 2.5,
+                 "NVIDIA HGX/DGX H100: NVLink4 900 GB/s bidirectional (450/direction) via NVSwitch with NVLS; one "
+                 "ConnectX-7 400 Gb/s NDR NIC per GPU (DGX H100 user guide; diffsys.topologies.system_preset)."),
+    "dgx_a100": ("a100_80gb", "dgx_a100", {}, 1.5,
                  "NVIDIA DGX A100: NVLink3 600 GB/s bidirectional (300/direction) via NVSwitch; eight 200 Gb/s HDR "
-                 "NICs (DGX A100 user guide)."),
-    "hgx_h200": ("h200", 8, 450 * GB, 50 * GB, 3.5, "HGX H200: as HGX H100 with H200 GPUs."),
-    "hgx_b200": ("b200", 8, 900 * GB, 50 * GB, 5.0,
-                 "HGX B200: NVLink5 1.8 TB/s bidirectional (900/direction); 400 Gb/s NIC per GPU."),
+                 "NICs (DGX A100 user guide; diffsys.topologies.system_preset)."),
+    "hgx_h200": ("h200", "hgx_h200", {}, 3.5, "HGX H200: as HGX H100 with H200 GPUs."),
+    "hgx_b200": ("b200", "gb200_nvl72", {"gpus_per_node": 8}, 5.0,
+                 "HGX B200: eight GPUs of the NVLink5 fabric (1.8 TB/s bidirectional, 900/direction, NVLink "
+                 "SHARP) of diffsys.topologies' GB200 preset; 400 Gb/s NIC per GPU."),
 }
 
 
 def cluster_preset(name: str, n_gpus: int | None = None, **overrides) -> Cluster:
     """A cluster preset (``hgx_h100``, ``dgx_a100``, ``hgx_h200``, ``hgx_b200``) with ``n_gpus`` GPUs (default one
-    node) and optional field overrides. Sources are in :data:`CLUSTER_SOURCES`."""
+    node) and optional overrides: :class:`Cluster` fields, or network fields as in :func:`two_level_network`
+    (``scaleup_bandwidth_Bps``, ``scaleout_latency_s``, ``gpus_per_node``, ...). Sources: :data:`CLUSTER_SOURCES`."""
     key = name.lower().replace("-", "_")
     if key not in _CLUSTERS:
         raise ValueError(f"unknown cluster preset {name!r}; known: {sorted(_CLUSTERS)}")
-    acc, per_node, up, out, usd, _ = _CLUSTERS[key]
+    acc, system, net_kw, usd, _ = _CLUSTERS[key]
     if n_gpus is not None:
         check_range("n_gpus", n_gpus, 1, None)
-    fields = dict(name=key, accelerator=accelerator_preset(acc), n_gpus=per_node if n_gpus is None else n_gpus,
-                  gpus_per_node=per_node, scaleup_bandwidth_Bps=up, scaleout_bandwidth_Bps=out, gpu_hour_usd=usd)
-    bad = set(overrides) - set(Cluster.__dataclass_fields__)
-    if bad:
-        raise ValueError(f"cluster_preset: unknown field(s) {sorted(bad)}")
-    fields.update(overrides)
-    return Cluster(**fields)
+    net_kw = dict(net_kw)
+    fields = {}
+    for k, v in overrides.items():
+        if k in Cluster.__dataclass_fields__:
+            fields[k] = v
+        elif k == "gpus_per_node" or k.startswith(("scaleup_", "scaleout_")):
+            net_kw[k] = v
+        else:
+            raise ValueError(f"cluster_preset: unknown field {k!r}")
+    per_node = float(net_kw.get("gpus_per_node", system_preset(system).dims[0].size))
+    n = per_node if n_gpus is None else n_gpus
+    nodes = max(1, math.ceil(float(n) / per_node))
+    base = dict(name=key, accelerator=accelerator_preset(acc), n_gpus=n,
+                network=two_level_network(system, nodes=nodes, **net_kw), gpu_hour_usd=usd)
+    base.update(fields)
+    return Cluster(**base)
 
 
 #: Source of each cluster preset.

@@ -4,9 +4,11 @@ Formulas and sources:
 
 - Per-layer matmul FLOPs: Narayanan et al., "Efficient large-scale language model training on GPU clusters using
   Megatron-LM", SC 2021 (Eq. 3: ``24 b s h² + 4 b s² h`` per layer forward, backward twice the forward), generalised
-  to GQA/SwiGLU/MoE (see :mod:`._workloads`). Each GEMM is timed with :func:`diffsys.roofline.roofline` at the
-  cluster's GEMM efficiency plus a fixed per-kernel overhead; elementwise kernels (LayerNorm, dropout, residual,
-  activation, softmax) are memory-bound, their traffic taken from the activation accounting below.
+  to GQA/SwiGLU/MoE (see :mod:`._workloads`). Each GEMM is timed by the roofline op model of the accelerator
+  (:func:`diffsys.roofline.op_time` of :func:`diffsys.roofline.gemm`, the calibrated GEMM kernel model; fused
+  attention by :func:`diffsys.roofline.prefill_attention_time`) plus the cluster's per-kernel framework overhead; elementwise kernels
+  (LayerNorm, dropout, residual, activation, softmax) are memory-bound ops of the same model, their traffic the
+  activation accounting below times ``Cluster.elementwise_traffic``.
 - Pipeline: 1F1B step ``(m + (p-1)/v) · (t_f + t_b)`` with ``m`` microbatches and ``v`` virtual stages; bubble
   fraction ``(p-1)/(v·m)`` (Narayanan et al. 2021, Sec. 2.2). Point-to-point activations ``b·s·h`` (``/t`` with the
   scatter-gather optimisation) per microbatch and direction on the critical path.
@@ -18,6 +20,9 @@ Formulas and sources:
   parameter all-gather per microbatch in forward and backward, 1.5× volume with one microbatch) — Rajbhandari et al.,
   "ZeRO: memory optimizations toward training trillion parameter models", SC 2020, Sec. 5-7. ``dp_overlap`` hides a
   fraction behind the last microbatch's backward.
+- Every collective (and the pipeline's point-to-point) is timed by
+  :func:`diffsys.topologies.hierarchical_collective_time` on ``cluster.network``, the group placed on the
+  scale-up/scale-out dimensions by Megatron's rank order (:mod:`._comm`).
 - Expert parallelism: token dispatch + combine all-to-all per MoE layer forward, twice in backward (Lepikhin et al.,
   "GShard", ICLR 2021). Context parallelism: ring exchange of K/V chunks overlapped with attention (Liu et al.,
   "Ring attention", 2023).
@@ -34,17 +39,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 
-from .._checks import check_choice
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
 from ..primitives import relative_temperature, relu, smooth_max, smooth_min
-from ..roofline import roofline
 from . import _comm
+from ..roofline import prefill_attention_time
+from ._kernels import ACT_BYTES as _ACT_BYTES, gemm_s, memory_s
 from ._parallel import Cluster, Parallelism, choice_weights
 from ._workloads import Transformer
-
-_ACT_BYTES = 2.0  # bf16/fp16 activations and weights
 _OPT_TRAFFIC = 30.0  # Adam step traffic per local parameter: read p32,m,v,g32 (16), write p32,m,v (12), p16 (2)
 _FWD_KERNELS = 14.0  # kernels per layer forward: 6 GEMMs + 8 fused elementwise/normalisation kernels
 
@@ -122,24 +126,18 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     return full, selective, checkpoint
 
 
-def _gemm(m, n, k, cl: Cluster, peak, bw, count=1.0):
-    """Roofline time of ``count`` GEMMs ``(m×k)·(k×n)`` plus their kernel overheads."""
-    r = roofline(2 * m * n * k, _ACT_BYTES * (m * k + k * n + m * n), peak, bw,
-                 compute_efficiency=cl.gemm_efficiency, memory_efficiency=cl.memory_efficiency)
-    return count * (r.time_s + cl.kernel_overhead_s)
-
-
-def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0,
-                  collectives: str = "ring") -> TrainingMetrics:
+@eqx.filter_jit
+def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
 
     Everything is float arithmetic on the spec leaves, so the function is ``jit``/``vmap``/``grad``-able; parallel
     degrees may be relaxed (non-integers) and ``temperature > 0`` smooths the few ``min``/``max``/one-hot choices.
     Use :func:`diffsys.llm.check_parallelism` to reject inconsistent concrete inputs with a clear message.
-    ``collectives``: ``"ring"`` (closed-form hierarchical rings; fastest, the validated default) or ``"nccl"``
-    (:func:`diffsys.topologies.collective_time` per network level, NCCL algorithms and protocols).
+    Kernels are timed by :func:`diffsys.roofline.op_time` on ``cluster.accelerator``, collectives by
+    :func:`diffsys.topologies.hierarchical_collective_time` on ``cluster.network``. The function is compiled on
+    its first call (``equinox.filter_jit``: array leaves traced, everything else static), so a direct call costs
+    one compilation instead of thousands of eager kernel dispatches; inside ``jit``/``vmap``/``grad`` it inlines.
     """
-    check_choice("collectives", collectives, ("ring", "nccl"))
     T = temperature
     h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
     qw, kvw = model.q_width, model.kv_width
@@ -153,9 +151,11 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     zero_ge1, zero_ge2, zero3 = w_z[..., 1] + w_z[..., 2] + w_z[..., 3], w_z[..., 2] + w_z[..., 3], w_z[..., 3]
 
     peak = cluster.peak_flops
-    hbm_bw = cluster.hbm_bandwidth_Bps
-    links = cluster.links()
+    net = cluster.network
     N = cluster.gpus_per_node
+
+    def mem(bytes_, kernels):
+        return memory_s(bytes_, cluster, kernels=kernels, temperature=T)
 
     m = B / (d * b)  # microbatches per pipeline per step
     sl = s / c  # local sequence (context parallel)
@@ -166,39 +166,66 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     ffn_e = model.expert_width
     routed = model.top_k * model.capacity_factor
     kv_local = jnp.maximum(kvw / t, model.head_dim)  # K/V heads are replicated when tp exceeds their count
-    t_qkv = _gemm(Tl, qw / t + 2 * kv_local, h, cluster, peak, hbm_bw)
-    attn_scale = 1.0 - 0.5 * fl  # fused causal attention skips the masked half
     heads_l = model.n_heads / t
-    # QKᵀ and AV as batched GEMMs over (b · a/t) heads; K/V read once per head group
-    t_scores = attn_scale * roofline(
-        2 * 2 * b * heads_l * sl * s * model.head_dim,
-        _ACT_BYTES * b * heads_l * (2 * sl * model.head_dim + 2 * s * model.head_dim), peak, hbm_bw,
-        compute_efficiency=cluster.gemm_efficiency, memory_efficiency=cluster.memory_efficiency).time_s \
-        + 2 * cluster.kernel_overhead_s
-    t_proj = _gemm(Tl, h, qw / t, cluster, peak, hbm_bw)
-    t_mlp_dense = _gemm(Tl, model.ffn / t, h, cluster, peak, hbm_bw, nmat)
+    # every GEMM of the step in one vectorised call of the kernel model: rows (m, n, k, batch) =
+    # QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP, logits [, routed experts, shared
+    # experts, router]
+    shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, s, model.head_dim, b * heads_l),
+              (sl, model.head_dim, s, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
+              (Tl, V / t, h, 1.0)]
     if model.is_moe:
-        t_mlp_moe = _gemm(Tl * routed, ffn_e / t, h, cluster, peak, hbm_bw, nmat) \
-            + _gemm(Tl * model.n_shared_experts, ffn_e / t, h, cluster, peak, hbm_bw, nmat) \
-            + _gemm(Tl, model.n_experts, h, cluster, peak, hbm_bw)
+        shapes += [(Tl * routed, ffn_e / t, h, 1.0), (Tl * model.n_shared_experts, ffn_e / t, h, 1.0),
+                   (Tl, model.n_experts, h, 1.0)]
+    cols = [jnp.stack(jnp.broadcast_arrays(*(jnp.asarray(r[i], dtype=jnp.result_type(float)) for r in shapes)),
+                      axis=-1) for i in range(4)]
+    t_g = gemm_s(cols[0], cols[1], cols[2], cluster, batch=cols[3], temperature=T)
+    t_qkv, t_proj, t_logits_gemm = t_g[..., 0], t_g[..., 3], t_g[..., 5]
+    # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
+    # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
+    # ``1/c`` of the length-``s`` causal square (load-balanced ring)
+    t_scores_unfused = t_g[..., 1] + t_g[..., 2]
+    t_scores_flash = prefill_attention_time(b, s, heads_l, kv_local / model.head_dim, model.head_dim,
+                                            cluster.accelerator, cluster.dtype, causal=True,
+                                            temperature=T).time_s / c + cluster.kernel_overhead_s
+    t_scores = (1 - fl) * t_scores_unfused + fl * t_scores_flash
+    t_mlp_dense = nmat * t_g[..., 4]
+    if model.is_moe:
+        t_mlp_moe = nmat * (t_g[..., 6] + t_g[..., 7]) + t_g[..., 8]
         t_mlp = (1 - fm) * t_mlp_dense + fm * t_mlp_moe
     else:
         t_mlp = t_mlp_dense
     t_gemm_fwd = t_qkv + t_scores + t_proj + t_mlp
 
     act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, s, t, sp, fl)
-    elem_bytes = act_full  # elementwise traffic ~ one write + one read of the layer's activations
+    # elementwise kernels: the layer's stored activations times the traffic each stored byte costs
+    elem_bytes = act_full * cluster.elementwise_traffic
     score_bytes = b * heads_l * sl * s * 5.0 * (1 - fl)
-    eff_bw = hbm_bw * cluster.memory_efficiency
-    t_elem_fwd = elem_bytes / eff_bw + (_FWD_KERNELS - 6.0) * cluster.kernel_overhead_s
+    t_elem_fwd = mem(elem_bytes, _FWD_KERNELS - 6.0)
     t_layer_fwd = t_gemm_fwd + t_elem_fwd
     t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd
-    t_layer_attn_core = t_scores + score_bytes / eff_bw + 2 * cluster.kernel_overhead_s
+    t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
 
-    # ---- per-layer communication -------------------------------------------------------------------------------
+    # ---- parameters (for the data-parallel messages) --------------------------------------------------------
+    dense_mlp = model.dense_mlp_params()
+    moe_local = (model.n_experts / e + model.n_shared_experts) * model.expert_params() + h * model.n_experts
+    layer_local = (model.attention_params() + 4 * h + (1 - fm) * dense_mlp + fm * moe_local) / t
+    p1 = 1.0 - _indicator_gt1(p, T)  # 1 when a single stage holds both ends
+    emb_local = V * h / t * (1.0 + (0.0 if model.tied_embeddings else 1.0) * p1)
+    params_local = Ls * layer_local + emb_local
+    grad_msg = params_local * _ACT_BYTES
+
+    # ---- collectives: one vectorised call of the topologies model per op --------------------------------------
     act_msg = Tl * h * _ACT_BYTES
-    # all-reduce; with sequence parallelism the reduce-scatter + all-gather pair moves the same bytes
-    tp_coll = _comm.all_reduce_time(act_msg, t, 1.0, links, T, par.tp_net, collectives)
+    kv_msg = b * sl * 2 * kvw / t * _ACT_BYTES * c  # all-gather of the K/V chunks (output buffer)
+    dp_stride = t * c
+    # TP all-reduce (Shoeybi et al. 2019); with sequence parallelism a reduce-scatter + all-gather pair of the same
+    # buffer (Korthikanti et al. 2023), timed as the all-reduce it decomposes (NCCL's ring all-reduce is exactly
+    # that pair: the same bytes and steps; Patarasuk & Yuan 2009). DP: the gradient all-reduce (ZeRO-1/2: its
+    # reduce-scatter + parameter all-gather halves, the same); ZeRO-3 parameter all-gathers; CP K/V all-gather.
+    tp_coll, dp_ar = _comm.collective_times("all_reduce", net, (act_msg, grad_msg), (t, d), (1.0, dp_stride), T,
+                                            (par.tp_net, par.dp_net))
+    cp_coll, dp_ag = _comm.collective_times("all_gather", net, (kv_msg, grad_msg), (c, d), (t, dp_stride), T,
+                                            (-1.0, par.dp_net))
     # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
     # communication with dependent computation via decomposition", ASPLOS 2023)
     ov_tp = par.tp_overlap
@@ -207,19 +234,17 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
 
     a2a_msg = Tl * routed * h * _ACT_BYTES * (sp / t + (1 - sp))
     if model.is_moe:
-        ep_coll = _comm.all_to_all_time(a2a_msg, e, t * c, links, T) * _indicator_gt1(e, T)
+        ep_coll = _comm.collective_time("all_to_all", a2a_msg, net, e, t * c, T) * _indicator_gt1(e, T)
     else:
         ep_coll = jnp.zeros_like(tp_coll)
     ep_fwd, ep_bwd = fm * 2 * ep_coll, fm * 4 * ep_coll
 
-    kv_msg = b * sl * 2 * kvw / t * _ACT_BYTES * c  # all-gather of the K/V chunks
-    cp_coll = _comm.all_gather_time(kv_msg, c, t, links, T)
     cp_fwd = relu(cp_coll - t_scores, relative_temperature(T, t_layer_fwd))
     cp_bwd = relu(2 * cp_coll - 2 * t_scores, relative_temperature(T, t_layer_fwd))
 
     # ---- stage time per microbatch ---------------------------------------------------------------------------
     rc_none, rc_sel, rc_full = w_rc[..., 0], w_rc[..., 1], w_rc[..., 2]
-    t_logits_fwd = _gemm(Tl, V / t, h, cluster, peak, hbm_bw) + Tl * V / t * 4.0 * 2 / eff_bw
+    t_logits_fwd = t_logits_gemm + mem(Tl * V / t * 4.0 * 2, 1.0)  # logits GEMM + fp32 softmax traffic
     f_comp = Ls * t_layer_fwd + t_logits_fwd
     b_comp = Ls * t_layer_bwd + 2 * t_logits_fwd
     r_comp = Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
@@ -233,24 +258,14 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     pp_stride = t * c * d
     crosses = jnp.where(par.pp_net < -0.5, jnp.where(pp_stride * p > N, 1.0, 0.0),  # spans nodes: slowest hop
                         jnp.clip(par.pp_net, 0.0, 1.0))
-    t_p2p = _comm.p2p_time(pp_msg, crosses, links)
+    t_p2p = _comm.p2p_time(pp_msg, crosses, net)
     pp_comm = pp_on * 2.0 * v * m * t_p2p
     bubble = (p - 1) / v * t_mb
     pipeline = m * t_mb + bubble + pp_comm
 
-    # ---- parameters and data parallelism ---------------------------------------------------------------------
-    dense_mlp = model.dense_mlp_params()
-    moe_local = (model.n_experts / e + model.n_shared_experts) * model.expert_params() + h * model.n_experts
-    layer_local = (model.attention_params() + 4 * h + (1 - fm) * dense_mlp + fm * moe_local) / t
-    p1 = 1.0 - _indicator_gt1(p, T)  # 1 when a single stage holds both ends
-    emb_local = V * h / t * (1.0 + (0.0 if model.tied_embeddings else 1.0) * p1)
-    params_local = Ls * layer_local + emb_local
-    grad_msg = params_local * _ACT_BYTES
-    dp_stride = t * c
-    dp_rs = _comm.reduce_scatter_time(grad_msg, d, dp_stride, links, T, par.dp_net, collectives)
-    dp_ar = 2 * dp_rs
-    dp_grad = dp_ar  # ZeRO-0 all-reduce; ZeRO-1/2 reduce-scatter grads + all-gather params: same volume
-    dp_gather3 = zero3 * 2.0 * m * dp_rs  # ZeRO-3 parameter all-gather per microbatch, forward and backward
+    # ---- data parallelism ------------------------------------------------------------------------------------
+    dp_grad = dp_ar
+    dp_gather3 = zero3 * 2.0 * m * dp_ag  # ZeRO-3 parameter all-gather per microbatch, forward and backward
     window_grad = Ls * t_layer_bwd  # last microbatch's backward
     window_gather = m * t_mb
     ov = par.dp_overlap
@@ -262,8 +277,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     opt_params = params_local / (1 + zero_ge1 * (d - 1))
     x_w, x_a, x_o = par.weight_offload, par.activation_offload, par.optimizer_offload
     off_bw = cluster.offload_bandwidth_Bps
-    optimizer = (1 - x_o) * opt_params * _OPT_TRAFFIC / eff_bw + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw \
-        + 12 * cluster.kernel_overhead_s
+    optimizer = mem((1 - x_o) * opt_params * _OPT_TRAFFIC, 12.0) + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw
 
     # ---- memory per GPU ---------------------------------------------------------------------------------------
     weights_all = weights_bytes(params_local, _ACT_BYTES, shards=1 + zero3 * (d - 1))

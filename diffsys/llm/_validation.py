@@ -7,9 +7,10 @@ on 2-8 A100s). The system fields of ``example_config_175B_8_8_8_2.json`` read: 8
 ``intra_node_bandwidth = 150`` (GB/s) and ``inter_node_bandwidth = 800`` (Gb/s per node, i.e. 4 × 200 Gb/s HDR
 InfiniBand = 100 GB/s per node, 12.5 GB/s per GPU when all eight GPUs of a node send at once).
 
-One A100 system description is used for every row. Its software constants are fitted on data disjoint from the
-multi-node rows (see :func:`fit_compute_constants`, :func:`fit_allreduce`), so the multi-node error is a
-held-out error.
+One A100 system description is used for every row: kernels on the roofline op model of the A100 preset (its own
+calibration), collectives on the topologies ``dgx_a100`` network (the library's NVLink calibration). Three global
+constants (:data:`FIT_NAMES`) are fitted with :func:`fit_constants` on the even multi-node rows; errors are
+reported on the odd rows (held out).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ._parallel import Cluster, Parallelism
+from ._parallel import Cluster, Parallelism, two_level_network
 from ._training import training_step
 from ._workloads import Transformer
 from ..hardware import preset as accelerator_preset
@@ -32,10 +32,9 @@ _COLS = {"# GPUs": "gpus", "global batch": "global_batch", "micro batch": "micro
          "data parallelism": "dp", "pipeline parallelism": "pp", "iteration time (ms)": "time_ms",
          "Parameters (billion)": "params_b"}
 
-#: Compute constants (positive, fitted in log space; efficiencies capped at 1).
-FIT_NAMES = ("gemm_efficiency", "memory_efficiency", "kernel_overhead_s")
-#: The four global constants fitted on the even multi-node rows (docs/llm.md).
-FIT_NAMES_MULTI = FIT_NAMES + ("scaleout_efficiency",)
+#: The global constants fitted on the even multi-node rows (docs/llm.md): the two framework constants of
+#: :class:`Cluster` and the efficiency of the vTrain cluster's scale-out dimension.
+FIT_NAMES = ("kernel_overhead_s", "elementwise_traffic", "scaleout_efficiency")
 
 
 def load_vtrain_csv(path) -> dict:
@@ -58,35 +57,27 @@ def load_allreduce_lut(path) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 0], 0.5 * (data[:, 3] + data[:, 5]) * 1e-9
 
 
-def fit_allreduce(sizes_B, times_s, n_gpus, link_Bps):
-    """Least-squares ``(efficiency, latency_s)`` of the ring model ``2(n-1)/n · S/(η·B) + 2(n-1)·α`` (relative error
-    weighting). Returns ``(efficiency, latency_s)``."""
-    f = 2 * (n_gpus - 1) / n_gpus
-    A = np.stack([f * sizes_B / link_Bps, np.full_like(sizes_B, 2 * (n_gpus - 1))], axis=1) / times_s[:, None]
-    coef, *_ = np.linalg.lstsq(A, np.ones_like(times_s), rcond=None)
-    inv_eff, lat = coef
-    return float(1.0 / inv_eff), float(max(lat, 0.0))
-
-
 def vtrain_cluster(n_gpus=8, **constants) -> Cluster:
     """The single A100 system description used for all vTrain rows (before/after fitting ``constants``).
 
-    A100-SXM4-80GB (datasheet peaks), 8 GPUs per node on NVLink3 (300 GB/s per direction, datasheet), scale-out
-    100 GB/s per node = 12.5 GB/s per GPU (vTrain config ``inter_node_bandwidth = 800`` Gb/s).
+    A100-SXM4-80GB (datasheet peaks), fp16; the network is :func:`diffsys.topologies.system_preset`
+    ``"dgx_a100"`` (8 GPUs per node on NVLink3 with the library's one NVLink calibration) with the vTrain config's
+    scale-out bandwidth, ``inter_node_bandwidth = 800`` Gb/s per node = 12.5 GB/s per GPU. ``constants``:
+    :data:`FIT_NAMES` (``scaleout_efficiency`` is the scale-out dimension's efficiency) or other Cluster fields.
     """
-    fields = dict(name="vtrain_a100", accelerator=accelerator_preset("a100_80gb"), n_gpus=n_gpus, gpus_per_node=8,
-                  scaleup_bandwidth_Bps=300e9, scaleout_bandwidth_Bps=800e9 / 8 / 8, scaleup_latency_s=5e-6,
-                  scaleout_latency_s=10e-6, dtype="fp16")
-    fields.update(DEFAULT_CONSTANTS)
-    fields.update(constants)
-    return Cluster(**fields)
+    vals = dict(DEFAULT_CONSTANTS)
+    vals.update(constants)
+    net_kw = {k: vals.pop(k) for k in list(vals) if k.startswith(("scaleup_", "scaleout_"))}
+    nodes = max(1, int(np.ceil(float(np.max(n_gpus)) / 8)))
+    network = two_level_network("dgx_a100", nodes=nodes, scaleout_bandwidth_Bps=800e9 / 8 / 8, **net_kw)
+    return Cluster(name="vtrain_a100", accelerator=accelerator_preset("a100_80gb"), n_gpus=n_gpus, network=network,
+                   dtype="fp16", **vals)
 
 
-#: Constants of :func:`vtrain_cluster` as fitted by ``examples/llm_validation.py``: NVLink efficiency and latency
-#: from the 8-GPU all-reduce LUT; GEMM/memory efficiency, per-kernel overhead and scale-out efficiency on the even
-#: rows of ground_truth_multi.csv (the odd rows are held out) — see docs/llm.md. Updated only by re-running it.
-DEFAULT_CONSTANTS = dict(gemm_efficiency=0.833, memory_efficiency=0.354, kernel_overhead_s=42.4e-6,
-                         scaleout_efficiency=1.0, scaleup_efficiency=0.758, scaleup_latency_s=5.56e-6)
+#: Constants of :func:`vtrain_cluster` as fitted by ``examples/llm_validation.py`` with
+#: :func:`diffsys._fit.fit_least_squares` on the even rows of ground_truth_multi.csv (the odd rows are held out) —
+#: see docs/llm.md. Updated only by re-running it.
+DEFAULT_CONSTANTS = dict(kernel_overhead_s=34.3e-6, elementwise_traffic=2.12, scaleout_efficiency=1.0)
 
 
 def vtrain_designs(rows: dict, recompute="full"):
@@ -131,45 +122,54 @@ def mape(pred, meas) -> tuple[float, float]:
     return float(err.mean()), float(err.max())
 
 
-def fit_compute_constants(rows: dict, cluster: Cluster, names=FIT_NAMES, steps=300, lr=0.05, recompute="full"):
-    """Fit ``names`` (cluster fields, positive) by Adam (optax) on the mean squared log error of the rows' times.
-
-    Returns a new cluster with the fitted values. Efficiencies are clipped to (0, 1].
-    """
+def _with_constants(cluster: Cluster, vals: dict) -> Cluster:
+    """``cluster`` with :data:`FIT_NAMES`-style constants replaced (traceable; efficiencies capped at 1)."""
     import equinox as eqx
+
+    out = cluster
+    for n, v in vals.items():
+        if n.startswith("scaleout_"):
+            field = n[len("scaleout_"):]
+            v = jnp.minimum(v, 1.0) if field == "efficiency" else v
+            out = eqx.tree_at(lambda c: getattr(c.network.dims[-1], field), out, v)
+        elif n.startswith("scaleup_"):
+            field = n[len("scaleup_"):]
+            v = jnp.minimum(v, 1.0) if field == "efficiency" else v
+            out = eqx.tree_at(lambda c: getattr(c.network.dims[0], field), out, v)
+        else:
+            out = eqx.tree_at(lambda c: getattr(c, n), out, v)
+    return out
+
+
+def fit_constants(rows: dict, cluster: Cluster, names=FIT_NAMES, start=None, recompute="full", max_steps=64):
+    """Fit ``names`` (positive; efficiencies capped at 1) on the rows' measured times with
+    :func:`diffsys._fit.fit_least_squares` (Levenberg–Marquardt on relative residuals, log-space parameters).
+
+    ``start``: initial values (default: the cluster's). Returns ``(fitted cluster, FitResult)``."""
+    from .._fit import fit_least_squares
 
     model, par, gpus = vtrain_designs(rows, recompute)
     meas = jnp.asarray(rows["time_ms"] * 1e-3, dtype=jnp.float32)
+    if start is None:
+        start = {n: float(_current(cluster, n)) for n in names}
     g = jnp.asarray(gpus, dtype=jnp.float32)
-    x0 = {n: jnp.log(jnp.asarray(getattr(cluster, n), jnp.float32)) for n in names}
 
-    def build(x):
-        vals = {n: jnp.exp(x[n]) for n in names}
-        vals = {n: (jnp.minimum(v, 1.0) if "efficiency" in n else v) for n, v in vals.items()}
-        return eqx.tree_at(lambda c: [getattr(c, n) for n in names], cluster, [vals[n] for n in names])
+    def predict(vals, inputs):
+        mo, pa, gg = inputs
+        cl = _with_constants(cluster, vals)
+        return jax.vmap(lambda a, b, c: training_step(a, _with_gpus(cl, c), b).time_s)(mo, pa, gg)
 
-    def loss(x):
-        cl = build(x)
+    res = fit_least_squares(predict, {n: start[n] for n in names}, (model, par, g), meas, max_steps=max_steps)
+    vals = {n: (min(v, 1.0) if "efficiency" in n else v) for n, v in res.params.items()}
+    return _with_constants(cluster, {n: jnp.asarray(v) for n, v in vals.items()}), res._replace(params=vals)
 
-        def one(mo, pa, gg):
-            return training_step(mo, _with_gpus(cl, gg), pa).time_s
 
-        pred = jax.vmap(one)(model, par, g)
-        return jnp.mean((jnp.log(pred) - jnp.log(meas)) ** 2)
-
-    opt = optax.adam(lr)
-    state = opt.init(x0)
-
-    @jax.jit
-    def step(x, state):
-        val, grad = jax.value_and_grad(loss)(x)
-        upd, state = opt.update(grad, state)
-        return optax.apply_updates(x, upd), state, val
-
-    x = x0
-    for _ in range(steps):
-        x, state, _ = step(x, state)
-    return build(x)
+def _current(cluster: Cluster, name: str):
+    if name.startswith("scaleout_"):
+        return getattr(cluster.network.dims[-1], name[len("scaleout_"):])
+    if name.startswith("scaleup_"):
+        return getattr(cluster.network.dims[0], name[len("scaleup_"):])
+    return getattr(cluster, name)
 
 
 # Narayanan et al., SC 2021, Table 1: params (B), heads, hidden, layers, TP, PP, GPUs, batch, TFLOP/s per GPU.

@@ -1,0 +1,53 @@
+"""Kernel times of the LLM models, all from the roofline op model of the cluster's accelerator.
+
+The LLM family has no efficiency model of its own: a GEMM is :func:`diffsys.roofline.op_time` of
+:func:`diffsys.roofline.gemm` (the calibrated GEMM kernel model, :func:`diffsys.roofline.gemm_time`, with the
+accelerator's ``calibration["gemm"]`` constants), a memory-bound kernel is the same op model on an elementwise op;
+attention kernels come from :func:`diffsys.roofline.prefill_attention_time` / ``decode_attention_time``. The only addition is the cluster's
+``kernel_overhead_s``, the host/framework time between kernels that a kernel model does not contain.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..primitives import relative_temperature, smooth_max
+from ..roofline import elementwise, gemm, op_time
+
+ACT_BYTES = 2.0  # bf16/fp16 activations and weights
+
+
+def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=None):
+    """Roofline (:class:`diffsys.roofline.Roofline`) of one GEMM ``(m×k)·(k×n)`` (a batch of ``batch``) on the
+    cluster's accelerator; no framework overhead.
+
+    ``weight_bytes``: bytes per element of the ``k×n`` operand when it differs from the activations' (quantised
+    weights in inference). The kernel is timed at the compute dtype and its memory time is rescaled by the ratio of
+    the operand bytes, ``t = t - max(t_c, t_m) + max(t_c, t_m·Q'/Q)`` — the roofline's own dependence on traffic
+    (Williams et al. 2009), exact when the kernel is memory- or compute-bound."""
+    op = gemm(m, n, k, batch, ACT_BYTES)
+    r = op_time(op, cluster.accelerator, cluster.dtype, temperature=temperature)
+    if weight_bytes is None:
+        return r
+    ratio = (op.bytes + batch * k * n * (weight_bytes - ACT_BYTES)) / op.bytes
+    T = relative_temperature(temperature, r.compute_time_s, r.memory_time_s)
+    t_mem = r.memory_time_s * ratio
+    time = r.time_s - smooth_max(r.compute_time_s, r.memory_time_s, T) + smooth_max(r.compute_time_s, t_mem, T)
+    return r._replace(time_s=time, memory_time_s=t_mem, compute_bound=r.compute_time_s >= t_mem)
+
+
+def gemm_s(m, n, k, cluster, *, batch=1.0, count=1.0, temperature=0.0, weight_bytes=None):
+    """``count`` GEMMs (:func:`gemm_roofline`) plus their framework overhead (s)."""
+    r = gemm_roofline(m, n, k, cluster, batch=batch, temperature=temperature, weight_bytes=weight_bytes)
+    return count * (r.time_s + cluster.kernel_overhead_s)
+
+
+def memory_s(bytes_moved, cluster, *, kernels=1.0, temperature=0.0):
+    """``kernels`` memory-bound elementwise kernels moving ``bytes_moved`` bytes in total (read + write, split
+    evenly), on the roofline, plus their framework overhead."""
+    elems = bytes_moved / (2.0 * ACT_BYTES * kernels)  # one input and one output element per element
+    some = elems > 0  # a kernel with no traffic (e.g. scores with fused attention) costs only its overhead
+    op = elementwise(jnp.where(some, elems, 1.0), 1.0, 1, 1, ACT_BYTES)
+    t = jnp.where(some, op_time(op, cluster.accelerator, cluster.dtype, temperature=temperature).time_s, 0.0)
+    return kernels * (t + cluster.kernel_overhead_s)
+
