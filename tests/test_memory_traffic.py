@@ -156,3 +156,23 @@ def test_mrc_never_increases_with_capacity(cap, factor, alpha, temp):
 def test_bad_input():
     with pytest.raises(ValueError, match="temperature"):
         M.power_law_miss_ratio(1e3, 1e3, 0.1, temperature=-1.0)
+
+
+def test_sweep_and_example_problems_use_the_one_tiled_traffic_formula():
+    # memory-bound limit (huge peak): the accelerator co-design problem (``diffsys sweep --problem roofline``) and
+    # the systolic example take their DRAM traffic from diffsys.memory.gemm_traffic with three tiles in the SRAM
+    from diffsys.problems import AcceleratorDesign, accelerator_model
+    from diffsys.problems._accelerator import LAYER_GEMMS
+
+    bw = 3e12
+    m, n, k = (LAYER_GEMMS[:, i] for i in range(3))
+    for sram_mib, bpe in ((4.0, 2.0), (64.0, 1.0), (1024.0, 2.0)):
+        d = AcceleratorDesign(peak_flops=1e30, hbm_bandwidth_Bps=bw, sram_MiB=sram_mib, bytes_per_element=bpe)
+        ref = jnp.sum(M.gemm_traffic(m, n, k, sram_mib * 2**20, bpe, buffers=3).bytes) / bw
+        assert float(accelerator_model(d).time_s) == pytest.approx(float(ref), rel=1e-5)
+    import inspect
+
+    from diffsys.problems import _problems
+
+    src = inspect.getsource(_problems.systolic_model)
+    assert "gemm_traffic(" in src and "jnp.sqrt(S / (3.0" not in src

@@ -64,7 +64,7 @@ def test_device_power_sanity_bands():
     (A100 400 W, H100 700 W); a big GEMM stays under it; LLM decode on H200 draws well under TDP."""
     for acc, tdp in ((H.a100_80gb(), 400.0), (H100, 700.0)):
         ridge = float(acc.peak_flops("bf16") / acc.main_memory.bandwidth_Bps)
-        full = P.device_power(acc, ridge * 1e9, 1e9)
+        full = P.device_power(acc, ridge * 1e9, 1e9, efficiency=1.0)  # ideal ceilings: exactly at the ridge
         assert float(full.power_W) == pytest.approx(tdp, rel=1e-4)
         gemm = P.device_power(acc, *GEMM)
         assert 0.6 * tdp < float(gemm.power_W) <= tdp
@@ -178,3 +178,22 @@ def test_pipeline_excursions_grow_with_microbatch():
     assert all(float(e.trough_cluster_W) > 0 and float(e.peak_cluster_W) > float(e.mean_cluster_W) for e in ex)
     g = jax.grad(lambda b: P.pipeline_power_excursion(H100, microbatch_size=b, **kw).swing_W)(2.0)
     assert np.isfinite(float(g))
+
+
+def test_device_power_times_with_the_library_op_model():
+    # one GEMM model: device_power's time is diffsys.roofline.op_time's (no efficiency model of its own), and a GEMM
+    # OpCost goes through the calibrated kernel model
+    from diffsys import roofline
+
+    flops, nbytes = GEMM
+    op = roofline.OpCost(jnp.asarray(flops), jnp.asarray(nbytes), jnp.asarray(0.0), 1.0)
+    assert float(P.device_power(H100, flops, nbytes).time_s) == pytest.approx(
+        float(roofline.op_time(op, H100, "bf16").time_s), rel=1e-6)
+    g = roofline.gemm(8192, 8192, 8192)
+    assert float(P.device_power(H100, g).time_s) == pytest.approx(
+        float(roofline.op_time(g, H100, "bf16").time_s), rel=1e-6)
+    # half the clock: the compute-bound GEMM takes twice as long
+    slow = P.device_power(H100, g, clock_Hz=0.5 * float(H100.frequency_Hz))
+    assert float(slow.time_s) == pytest.approx(2 * float(P.device_power(H100, g).time_s), rel=0.05)
+    with pytest.raises(ValueError, match="bytes_moved"):
+        P.device_power(H100, 1e12)

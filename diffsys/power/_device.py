@@ -6,7 +6,8 @@ Model (at clock ``f`` and voltage ``V = V(f)`` from a :class:`~diffsys.power.DVF
     P_leak = s·(TDP − P_idle) · (V/V₀) · exp(β·(T − T_ref))            # s = PowerSpec.static_fraction
     P_dyn  = (1 − s)·(TDP − P_idle) · [w_c·u_c·(f/f₀)(V/V₀)² + (1 − w_c)·u_m]
 
-with roofline utilisations ``u_c = t_compute/t`` and ``u_m = t_memory/t`` (Williams et al., CACM 2009), so a device
+with roofline utilisations ``u_c = t_compute/t`` and ``u_m = t_memory/t`` (Williams et al., CACM 2009) of the
+library's op model (:func:`diffsys.roofline.op_time`, the kernel times the LLM family uses too), so a device
 running a compute- and bandwidth-saturating kernel at its nominal clock ``f₀`` and ``T_ref`` draws exactly its TDP,
 and memory-bound phases (LLM decode) draw well under TDP (as measured by Patel et al., "POLCA", 2024, and
 Stojkovic et al., "DynamoLLM", HPCA 2025). ``w_c`` (default 0.85) is the share of switching power in the SMs/cores
@@ -31,8 +32,8 @@ import jax
 import jax.numpy as jnp
 
 from ..hardware import Accelerator
-from ..primitives import smooth_max
-from ..roofline import roofline
+from ..primitives import relative_temperature, smooth_max
+from ..roofline import OpCost, op_time
 from ._dvfs import DVFSCurve
 
 
@@ -56,36 +57,50 @@ class DevicePower(NamedTuple):
     voltage_V: jnp.ndarray
 
 
-def device_power(acc: Accelerator, flops, bytes_moved, *, dtype: str = "bf16", clock_Hz=None,
+def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf16", clock_Hz=None,
                  dvfs: DVFSCurve | None = None, die_temperature_K=358.15, ref_temperature_K=358.15,
-                 compute_share=0.85, beta_per_K=0.02, compute_efficiency=1.0, memory_efficiency=1.0,
-                 temperature=0.0) -> DevicePower:
-    """Power, time, energy and EDP of a roofline workload (``flops``, ``bytes_moved`` to main memory) on ``acc``.
+                 compute_share=0.85, beta_per_K=0.02, efficiency=None, temperature=0.0) -> DevicePower:
+    """Power, time, energy and EDP of a workload on ``acc``: ``flops`` FLOPs on the matrix units moving
+    ``bytes_moved`` bytes to main memory, or an :class:`~diffsys.roofline.OpCost` (e.g. ``roofline.gemm(m, n, k)``,
+    whose GEMM kernels the calibrated kernel model times) as ``flops`` with ``bytes_moved=None``.
 
-    ``clock_Hz`` defaults to the device's boost clock; peak FLOP/s scales with the clock, bandwidth does not.
-    ``die_temperature_K`` is the physical die temperature (kelvin) that sets the leakage; ``temperature`` is only the
-    relaxation temperature of the roofline's max (0 = exact).
+    The time is the library's op model, :func:`diffsys.roofline.op_time` (``efficiency``: ``None`` = its
+    size-dependent / calibrated efficiencies, a number or ``(compute, memory)`` pair = constants); there is no
+    separate efficiency model here. ``clock_Hz`` defaults to the device's boost clock; the compute time scales with
+    ``acc.frequency_Hz / clock_Hz``, the memory time does not (``t = t_op − max(t_c, t_m) + max(t_c·f₀/f, t_m)``,
+    the roofline at the scaled peak). ``die_temperature_K`` is the physical die temperature (kelvin) that sets the
+    leakage; ``temperature`` is only the relaxation temperature of the roofline's max (0 = exact).
     """
     dvfs = default_dvfs(acc) if dvfs is None else dvfs
-    flops = jnp.asarray(flops, dtype=float)
-    bytes_moved = jnp.asarray(bytes_moved, dtype=float)
+    if isinstance(flops, OpCost):
+        if bytes_moved is not None:
+            raise ValueError("device_power: pass bytes_moved only with a FLOP count, not with an OpCost")
+        op = flops
+    else:
+        if bytes_moved is None:
+            raise ValueError("device_power: bytes_moved is required with a FLOP count")
+        f_ = jnp.asarray(flops, dtype=float)
+        op = OpCost(f_, jnp.asarray(bytes_moved, dtype=float) + 0.0 * f_, 0.0 * f_, 1.0)
     f0 = dvfs.f_max_Hz
     f = f0 if clock_Hz is None else jnp.asarray(clock_Hz)
     v0 = dvfs.v_max_V
     v = dvfs.voltage(f)
-    peak = acc.peak_flops(dtype) * f / acc.frequency_Hz
-    rl = roofline(flops, bytes_moved, peak, acc.main_memory.bandwidth_Bps, compute_efficiency=compute_efficiency,
-                  memory_efficiency=memory_efficiency, temperature=temperature)
-    u_c = rl.compute_time_s / rl.time_s
-    u_m = rl.memory_time_s / rl.time_s
+    rl = op_time(op, acc, dtype, efficiency, temperature)
+    t_c0, t_m = rl.compute_time_s, rl.memory_time_s
+    t_c = t_c0 * acc.frequency_Hz / f
+    T0 = relative_temperature(temperature, t_c0, t_m)
+    T1 = relative_temperature(temperature, t_c, t_m)
+    time_s = rl.time_s - smooth_max(t_c0, t_m, T0) + smooth_max(t_c, t_m, T1)
+    u_c = t_c / time_s
+    u_m = t_m / time_s
     spec = acc.power
     budget = spec.tdp_W - spec.idle_W
     leak = spec.static_fraction * budget * (v / v0) * jnp.exp(beta_per_K * (die_temperature_K - ref_temperature_K))
     dyn = (1 - spec.static_fraction) * budget * (compute_share * u_c * (f / f0) * (v / v0) ** 2
                                                  + (1 - compute_share) * u_m)
     p = spec.idle_W + leak + dyn
-    e = p * rl.time_s
-    return DevicePower(p, dyn, leak, jnp.broadcast_to(spec.idle_W, jnp.shape(p)), rl.time_s, e, e * rl.time_s,
+    e = p * time_s
+    return DevicePower(p, dyn, leak, jnp.broadcast_to(spec.idle_W, jnp.shape(p)), time_s, e, e * time_s,
                        u_c, u_m, jnp.broadcast_to(f, jnp.shape(p)), v)
 
 

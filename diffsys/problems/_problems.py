@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import as_float
+from ..memory import gemm_traffic
 from ..optimize import Problem
 from ..primitives import Metrics, relative_temperature, relu, smooth_max, soft_argmin_weights, soft_round
 from ..roofline import roofline
@@ -225,9 +226,10 @@ def systolic_model(design: SystolicDesign, *, temperature=0.0, gemms=TRANSFORMER
     Compute cycles per GEMM follow SCALE-Sim's analytical model (Samajdar et al., ISPASS 2020): with weight
     stationary, K maps to rows and N to columns, ``⌈K/R⌉·⌈N/C⌉`` folds of ``M + R + C`` cycles each; output
     stationary maps (M, N) and streams K; input stationary maps (K, M) and streams N. Folds are spread over the
-    arrays (``⌈folds / arrays⌉``). DRAM traffic is the blocked-matmul bound with three square tiles in the SRAM,
-    ``2MNK/t + MN`` elements for tile side ``t = sqrt(S / 3b)`` (Hong & Kung, STOC 1981), never below the
-    compulsory ``MK + KN + MN``. Each GEMM is a roofline of its compute time and HBM time; the dataflow is chosen by
+    arrays (``⌈folds / arrays⌉``). DRAM traffic is :func:`diffsys.memory.gemm_traffic` (the output-stationary
+    square-tile schedule, three tiles of side ``t = sqrt(S / 3b)`` in the SRAM, ``MNK/min(t, N) + MNK/min(t, M) + MN``
+    elements: never below the compulsory ``MK + KN + MN``; Hong & Kung, STOC 1981; Smith et al. 2017). Each GEMM is
+    a roofline of its compute time and HBM time; the dataflow is chosen by
     the (soft) one-hot of the categorical design value. Voltage follows frequency between (0.6 GHz, 0.65 V) and
     (1.8 GHz, 0.95 V).
     """
@@ -249,11 +251,7 @@ def systolic_model(design: SystolicDesign, *, temperature=0.0, gemms=TRANSFORMER
     folds = jnp.sum(folds_all * w, axis=-1)
     flops = 2.0 * M * K * N
     b = bytes_per_element
-    tile = jnp.sqrt(S / (3.0 * b))
-    blocked = 2.0 * M * N * K / tile + M * N
-    compulsory = M * K + K * N + M * N
-    elems = smooth_max(blocked, compulsory, relative_temperature(temperature, blocked, compulsory))
-    dram_B = elems * b
+    dram_B = gemm_traffic(M, N, K, S, b, buffers=3, temperature=temperature).bytes
     bw = stacks * HBM3_STACK_BPS * 0.85
     t_compute = cyc / f
     # roofline with compute expressed as an equivalent peak: flops / t_compute
