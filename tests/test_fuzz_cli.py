@@ -13,6 +13,7 @@ from diffsys.io import nccl_sizes
 
 SIZE_TOKENS = ("1M", "4M", "2M", "0", "-1M", "1X", "inf", "nan", "1e999", "1.5M", "8G", "2P", "1T", "1024T",
                "", "M", "0.1", "1e15", "99999999999999999999") + HOSTILE_TOKENS
+VALID_SIZES = ("1", "1K", "1M", "4M", "1G", "8G")  # half of the draws: hostile flags meet a valid range
 FACTOR_TOKENS = ("2", "1", "0.5", "inf", "nan", "-2", "1e20", "abc", "1.0000001", "4")
 #: flag values for whole runs: the valid ones keep the baseline's table shape (a new shape recompiles the model)
 RUN_SIZES = ("1M", "4M", "0", "-1M", "1X", "inf", "nan", "1e999", "", "M", "2P", "99999999999999999999", "abc")
@@ -43,8 +44,9 @@ def test_nccl_tests_flags(flags, data, capsys):
 
 
 @settings(FUZZ, max_examples=200)
-@given(lo=st.sampled_from(SIZE_TOKENS), hi=st.sampled_from(SIZE_TOKENS), factor=st.sampled_from(FACTOR_TOKENS),
-       step=st.sampled_from((None,) * 3 + SIZE_TOKENS))
+@given(lo=st.one_of(st.sampled_from(VALID_SIZES), st.sampled_from(SIZE_TOKENS)),
+       hi=st.one_of(st.sampled_from(VALID_SIZES), st.sampled_from(SIZE_TOKENS)),
+       factor=st.sampled_from(FACTOR_TOKENS), step=st.one_of(st.none(), st.sampled_from(SIZE_TOKENS)))
 def test_nccl_size_flags(lo, hi, factor, step):
     try:
         sizes = nccl_sizes(lo, hi, factor, step, max_sizes=10_000)
