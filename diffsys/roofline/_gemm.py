@@ -1,41 +1,39 @@
-"""Calibrated GEMM kernel-time model: tiles, waves, split-K, weight streaming, launch and fp8 quantization.
+"""Calibrated GEMM kernel-time model: tiles, waves, stream-K, weight streaming, L2 reuse, launch, fp8 quantization.
 
 ``y[m, n] = x[m, k] · W[n, k]ᵀ`` (a linear layer; ``batch`` independent problems in one launch) on an
 :class:`~diffsys.hardware.Accelerator`. The effects that decide the time of a real cuBLAS/CUTLASS kernel, each with
-its source:
+its source (formulas and fitted constants in docs/roofline.md):
 
-* **Output tiles and waves.** A kernel covers the ``m×n`` output with ``⌈m/T_m⌉·⌈n/T_n⌉`` CTA tiles; the tiles run
-  in waves of one tile per SM (``accel.num_cores``), so the main loop lasts ``⌈tiles / SMs⌉`` tile times (NVIDIA
-  Deep Learning Performance Guide, "Matrix multiplication background: tile and wave quantization"; CUTLASS
-  documentation, "Efficient GEMM in CUDA"). Candidate tiles are cuBLAS/CUTLASS shapes (:data:`TILES`).
-* **Per-tile time.** A tile's main loop is ``2·T_m·T_n·k`` FLOPs at the per-SM share of the matrix peak times an
-  achievable fraction ``compute_efficiency``, but no faster than its operand panels ``(T_m + T_n)·k·b`` bytes can be
-  fed from L2 at the per-SM share of the L2 bandwidth (the tile's arithmetic intensity ``2·T_m·T_n/((T_m+T_n)·b)``
-  is why small tiles are slower; Volkov & Demmel, SC 2008; CUTLASS "Efficient GEMM"); plus a fixed prologue /
-  epilogue of ``tile_cycles`` clock cycles per tile (pipeline fill of the multistage smem buffers, accumulator
-  write-out; CUTLASS "Efficient GEMM", software pipelining).
-* **Split-K.** When ``m·n`` has too few tiles to fill the SMs and ``k`` is long, the ``k`` loop is split ``s`` ways
-  (``s·tiles`` CTAs, ``k/s`` each) and the fp32 partial tiles are reduced through memory (CUTLASS "split-K /
-  serial reduction"; Osama et al., "Stream-K", PPoPP 2023). Candidates ``s`` ∈ :data:`SPLITS`.
-* **Main-memory traffic.** Each operand is read once and the output written once (weights are not L2 resident in
-  the measurements: the data set rotates weight copies); operand panels re-read by other tile rows/columns stay in
-  L2 when the panels of one wave fit in ``accel.level("l2")`` and come from HBM otherwise. The traffic moves at
-  ``memory_efficiency`` of the HBM bandwidth (STREAM-like kernels reach 0.8–0.9 of the datasheet figure;
-  McIntosh-Smith et al., BabelStream). For small ``m`` this is the binding term: the kernel streams the weights.
-* **Candidate choice.** Each (tile, split) candidate's time is ``max(t_compute, t_memory)`` (the roofline of
+* **Output tiles and waves.** A kernel covers the ``m×n`` output with ``⌈m/T_m⌉·⌈n/T_n⌉`` CTA tiles; data-parallel
+  kernels run them in waves of one tile per SM (``accel.num_cores``), so the main loop lasts ``⌈tiles / SMs⌉`` tile
+  times (NVIDIA Deep Learning Performance Guide, "Matrix multiplication background: tile and wave quantization";
+  CUTLASS, "Efficient GEMM in CUDA"). Candidate tiles: :data:`TILES`.
+* **Stream-K / split-K.** The tiles' ``⌈k/64⌉`` main-loop iterations spread evenly over all SMs, the partial tiles
+  fixed up through memory in fp32 (Osama et al., "Stream-K", PPoPP 2023); this is what keeps few-tile, long-k GEMMs
+  (small ``m·n``) from running on a handful of SMs.
+* **Main-loop iteration.** ``max`` of the math at the SM's share of the matrix peak times ``compute_efficiency``, the
+  operand panels ``(T_m + T_n)·64·b`` bytes of every busy CTA through the L2 bandwidth (small tiles have less reuse;
+  Volkov & Demmel, SC 2008), and ``k_iter_cycles`` of load latency (a multistage pipeline that cannot cover it);
+  plus ``tile_cycles`` of prologue/epilogue per tile.
+* **Main-memory traffic.** The weights are streamed from HBM (the measurements rotate weight copies so they are
+  not L2 resident); the activations and the output are re-used call after call and stay in L2 while they fit in
+  ``l2_resident_fraction`` of its capacity (a logistic capacity-miss curve in log size; Hill & Smith, IEEE TC 1989).
+  The traffic moves at ``memory_efficiency`` of the HBM bandwidth (STREAM-like kernels reach 0.8–0.9 of the
+  datasheet figure; McIntosh-Smith et al., BabelStream) after ``memory_ramp_latencies`` HBM latencies of pipeline
+  fill (Little's law). For small ``m`` this is the binding term: the kernel streams the weights.
+* **Candidate choice.** Each (tile, schedule) candidate's time is ``max(t_compute, t_memory)`` (the roofline of
   Williams et al., CACM 2009, per kernel); the library's heuristic picks the fastest — an exact ``min`` at
-  temperature 0, a smooth min (log-sum-exp) above.
-* **Launch / fixed overhead** ``launch_s`` per kernel (launch, grid ramp-up and tail; ~2.5 µs for a tiny GEMM on H100
-  in CUDA-graph replays, the floor of the measured data).
+  temperature 0, a softmin above; ``epilogue_exposed`` of the output write trails the main loop.
+* **Launch / fixed overhead** ``launch_s`` per kernel (launch, grid ramp-up and tail; the measured floor is ~2.5 µs
+  for a tiny GEMM on H100 in CUDA-graph replays).
 * **dtype.** The peak is ``accel.peak_flops(dtype)`` (fp8 on H100 is 2× bf16; on A100 fp8 falls back to bf16 and runs
-  as a bf16 GEMM). An fp8 GEMM with *dynamic* per-tensor activation quantization (TensorRT-LLM's FP8 linear)
-  first quantizes ``x``: an amax pass and a cast pass over the activations (read 2 B + read 2 B + write 1 B per
-  element) plus their launches, a fixed ``quant_s`` (the measured fp8 floor is ~12 µs vs ~2.5 µs for bf16).
+  as a bf16 GEMM with the bf16 constants). An fp8 GEMM with *dynamic* per-tensor activation quantization
+  (TensorRT-LLM's FP8 linear) first quantizes ``x``: an amax pass and a cast pass over the activations (read 2 B +
+  read 2 B + write 1 B per element) plus their launches, ``quant_s`` (the measured fp8 floor is ~12 µs vs ~2.5 µs).
 
-Calibrated constants (``accel.kernel_constants("gemm", dtype)``, shipped in
-``diffsys/hardware/calibration/gemm.json`` with provenance; :data:`GEMM_DEFAULT_CONSTANTS` otherwise):
-``launch_s`` (s), ``compute_efficiency``, ``memory_efficiency`` (dimensionless fractions), ``tile_cycles``
-(clock cycles), ``quant_s`` (s, fp8 only).
+Calibrated constants: ``accel.kernel_constants("gemm", dtype)``, shipped in
+``diffsys/hardware/calibration/gemm.json`` with provenance; :data:`GEMM_DEFAULT_CONSTANTS` (the H100 fit, the
+portable set) for an accelerator without them.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ import jax.numpy as jnp
 
 from .._checks import check_choice, check_range
 from ..hardware import DTYPE_BYTES
-from ..primitives import ceil_ste, relative_temperature, smooth_max, smooth_min, soft_argmin_weights, soft_ceil
+from ..primitives import ceil_ste, relative_temperature, smooth_max, soft_argmin_weights, soft_ceil
 from ._core import Roofline
 
 #: Candidate CTA output tiles ``(T_m, T_n)`` (cuBLAS / CUTLASS Hopper and Ampere tile shapes; a larger set
@@ -64,11 +62,12 @@ GEMM_CONSTANT_NAMES = ("launch_s", "compute_efficiency", "memory_efficiency", "t
 K_STEP = 64.0
 #: Steepness of the L2-residency curve (dimensionless).
 L2_SHARPNESS = 6.0
-#: Model defaults where a preset ships no constants (portable values, see docs/roofline.md).
-GEMM_DEFAULT_CONSTANTS = {"launch_s": 2.5e-6, "compute_efficiency": 0.85, "memory_efficiency": 0.85,
-                     "tile_cycles": 2000.0, "quant_s": 8.0e-6, "epilogue_exposed": 0.3,
-                     "k_iter_cycles": 200.0, "splitk_cycles": 1000.0, "l2_resident_fraction": 0.7,
-                     "memory_ramp_latencies": 3.0}
+#: Constants of an accelerator that ships none: the H100 fit (bf16; ``quant_s`` from the fp8 fit), the same set as the
+#: ``"*"`` entry of gemm.json (portable: fractions, HBM latencies and clock cycles; see docs/roofline.md).
+GEMM_DEFAULT_CONSTANTS = {"launch_s": 1.15e-6, "compute_efficiency": 0.84, "memory_efficiency": 0.78,
+                          "tile_cycles": 3300.0, "quant_s": 1.05e-5, "epilogue_exposed": 0.085,
+                          "k_iter_cycles": 168.0, "splitk_cycles": 2500.0, "l2_resident_fraction": 0.54,
+                          "memory_ramp_latencies": 2.9}
 _LOW_PRECISION = ("fp8", "int8", "fp4")
 
 
