@@ -11,26 +11,32 @@ Block powers are spread over the cells in proportion to the overlapped area, and
 to blocks by HotSpot's ``grid_map_mode`` (``avg``: area-weighted mean, ``min``, ``max``, ``center``: the cell under
 the block centre). Both maps are differentiable in the block geometry (the overlaps are piecewise-linear).
 
-Solvers: a dense Cholesky solve for small grids, and for large grids (64 × 64 × 4 = 16 k nodes) matrix-free
-preconditioned conjugate gradients, where the preconditioner is the exact inverse of the network without the
-periphery ties — diagonalised by a 2-D DCT-II per layer (uniform lateral conductances with adiabatic die edges) and a
-4 × 4 solve per mode for the vertical coupling.
+Solvers (lineax): a dense Cholesky solve for small grids, and for large grids (64 × 64 × 4 = 16 k nodes) matrix-free
+preconditioned conjugate gradients (``lineax.CG`` on the symmetric positive-definite conductance operator), where the
+preconditioner is the exact inverse of the network without the periphery ties — diagonalised by a 2-D DCT-II per
+layer (uniform lateral conductances with adiabatic die edges) and a 4 × 4 solve per mode for the vertical coupling.
+Both run with ``throw=False``; the solver's result code is the ``converged`` field (a non-converged solve is also
+logged at WARNING), and gradients are lineax's implicit ones (one adjoint solve).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
+import lineax as lx
 from jax.scipy.fft import dctn, idctn
-from jax.scipy.sparse.linalg import cg
+
+from .._status import log_unconverged, succeeded
 
 from ._floorplan import Floorplan
 from ._thermal_block import C_FACTOR, N_EXTRA, _r, package_rc
 from ._thermal_config import DEFAULT_CONFIG, ThermalConfig
+
+logger = logging.getLogger(__name__)
 
 N_LAYERS = 4
 LAYER_NAMES = ("silicon", "interface", "spreader", "sink")
@@ -220,6 +226,8 @@ class GridTemperatures(NamedTuple):
     layer_block_K: jnp.ndarray  # (4, n) block temperatures of every layer
     peak_K: jnp.ndarray  # hottest silicon cell
     residual: jnp.ndarray  # relative residual of the linear solve
+    converged: jnp.ndarray  # bool: the linear solve succeeded (CG: relative residual ≤ tol within maxiter)
+    solver_steps: jnp.ndarray  # CG iterations (0 for the dense solve)
 
 
 def map_to_blocks(net: GridNetwork, cells_K, mode: str = "avg"):
@@ -238,12 +246,14 @@ def map_to_blocks(net: GridNetwork, cells_K, mode: str = "avg"):
 
 @eqx.filter_jit
 def grid_steady_state(net: GridNetwork, block_power_W, *, map_mode: str = "avg", solver: str = "auto",
-                      tol: float = 1e-6, maxiter: int = 80) -> GridTemperatures:
+                      tol: float | None = None, maxiter: int = 80) -> GridTemperatures:
     """Steady state of the grid model for block powers (n,) W.
 
-    ``solver``: ``dense`` (Cholesky, for ≲ 3000 nodes), ``cg`` (DCT-preconditioned conjugate gradients, any size)
-    or ``auto``. The DCT preconditioner makes CG converge in ~40 iterations on ev6 at 64 × 64 (float32 error
-    < 1e-4 K against a float64 solve to 1e-12), hence the ``maxiter`` default.
+    ``solver``: ``dense`` (``lineax.Cholesky``, for ≲ 3000 nodes), ``cg`` (``lineax.CG`` with the DCT
+    preconditioner, any size) or ``auto``. CG stops at a relative residual ``‖Gx − b‖₂ ≤ tol·‖b‖₂`` (default
+    ``tol``: 1e-4 in float32, whose round-off floor is ~3e-4 at 64 × 64, and 1e-8 in float64); the DCT
+    preconditioner makes it converge in ~30 iterations on ev6 at 64 × 64 (float32 peak within 1e-4 K of a float64
+    solve to 1e-12), hence the ``maxiter`` default. ``converged`` reports the solver's result code.
     """
     if map_mode not in ("avg", "min", "max", "center"):
         raise ValueError(f"map_mode must be one of ['avg', 'center', 'max', 'min'], got {map_mode!r}")
@@ -255,18 +265,43 @@ def grid_steady_state(net: GridNetwork, block_power_W, *, map_mode: str = "avg",
     b = net._flat(cells0, jnp.zeros(N_EXTRA, p_cells.dtype))
     if solver == "auto":
         solver = "dense" if net.n_nodes <= 3000 else "cg"
+    spd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
     if solver == "dense":
-        G = net.dense()
-        x = jsl.cho_solve(jsl.cho_factor(G), b)
+        op = lx.MatrixLinearOperator(net.dense(), spd)
+        sol = lx.linear_solve(op, b, lx.Cholesky(), throw=False)
+        x, ok, steps = sol.value, succeeded(sol.result), jnp.zeros((), jnp.int32)
     else:
+        if tol is None:
+            tol = 1e-8 if b.dtype == jnp.float64 else 1e-4
         minv = jax.lax.stop_gradient(net._precond_factors())
         ediag = jax.lax.stop_gradient(net._extra_diag())
-        x, _ = cg(net.matvec, b, M=lambda v: net.precondition(v, minv, ediag), tol=tol, maxiter=maxiter)
+        struct = jax.ShapeDtypeStruct(b.shape, b.dtype)
+        cg_solver = lx.CG(rtol=0.0, atol=tol, norm=_two_norm, max_steps=maxiter)
+
+        def pcg(matvec, rhs):
+            # lineax's CG stops when ‖r‖ <= atol and ‖Δx‖ <= atol (rtol = 0, 2-norm). Solve the scaled system
+            # (R·G)·y = rhs/‖rhs‖ with R ≈ ‖x‖/‖rhs‖ (from one preconditioner application) and x = R·‖rhs‖·y, so
+            # that the test reads ‖Gx − rhs‖ <= tol·‖rhs‖ (jax.scipy's CG criterion) and ‖Δx‖ <= ~tol·‖x‖. PCG's
+            # iterates do not depend on the preconditioner's scale; 16× keeps every step length α small enough for
+            # lineax's breakdown guard (|pᵀAp| > 100·N·eps·|rᵀz|, i.e. α < 5 in float32 at 16 k nodes).
+            bn = jax.lax.stop_gradient(_two_norm(rhs)) + jnp.finfo(rhs.dtype).tiny
+            R = jax.lax.stop_gradient(_two_norm(net.precondition(rhs, minv, ediag)) / bn)
+            R = jnp.where(R > 0, R, 1.0)  # a zero right-hand side (no power, a zero cotangent)
+            op = lx.FunctionLinearOperator(lambda v: R * matvec(v), struct, spd)
+            pre = lx.FunctionLinearOperator(lambda v: net.precondition(v, minv, ediag) * (16.0 / R), struct, spd)
+            sol = lx.linear_solve(op, rhs / bn, cg_solver, options={"preconditioner": pre}, throw=False)
+            return sol.value * (R * bn), (succeeded(sol.result), jnp.asarray(sol.stats["num_steps"], jnp.int32))
+
+        # the adjoint solve (gradients) reuses the same never-throwing normalised CG (G is symmetric)
+        x, (ok, steps) = jax.lax.custom_linear_solve(net.matvec, b, pcg, symmetric=True, has_aux=True)
+    converged = ok & jnp.all(jnp.isfinite(x))
+    log_unconverged(logger, converged, f"grid thermal {solver} solve ({net.rows} x {net.cols})")
     res = jnp.linalg.norm(net.matvec(x) - b) / (jnp.linalg.norm(b) + 1e-30)
     cells, extra = net._unflat(x)
     cells_K = net.ambient_K + cells
     layer_blocks = map_to_blocks(net, cells_K, map_mode)
-    return GridTemperatures(layer_blocks[0], cells_K, net.ambient_K + extra, layer_blocks, jnp.max(cells_K[0]), res)
+    return GridTemperatures(layer_blocks[0], cells_K, net.ambient_K + extra, layer_blocks, jnp.max(cells_K[0]), res,
+                            converged, steps)
 
 
 def grid_node_names(names) -> tuple:
@@ -307,3 +342,7 @@ def plot_heatmap(flp: Floorplan, cells_K, path=None, *, title: str = "silicon la
     if path is not None:
         fig.savefig(path, dpi=150, bbox_inches="tight")
     return fig
+
+
+def _two_norm(x):
+    return jnp.sqrt(jnp.sum(x * x))
