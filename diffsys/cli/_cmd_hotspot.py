@@ -176,4 +176,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command")
     register(sub)
     args, extra = parser.parse_known_args(["hotspot", *(sys.argv[1:] if argv is None else argv)])
-    return run(args, extra)
+    try:
+        return run(args, extra)
+    except (ValueError, OSError) as e:  # the same one-line error and status as the diffsys command
+        print(f"diffsys hotspot: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
