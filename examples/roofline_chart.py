@@ -26,10 +26,10 @@ def main(out_dir="."):
               f"{float(r.achieved_flops[i]) / 1e12:9.1f} {float(r.arithmetic_intensity[i]):9.1f}")
     print(f"prefill layer: {float(R.graph_time(prefill, h100).time_s) * 1e3:.3f} ms, "
           f"decode step layer (batch 32): {float(R.graph_time(decode, h100).time_s) * 1e6:.1f} us")
-    p1 = R.plot_roofline(graph, h100, out / "roofline_llama_layer_h100.png",
-                         title="Llama-style layer on H100 SXM (bf16): prefill 4k vs decode")
-    p2 = R.plot_roofline(R.resnet50_layers(batch=32), h100, out / "roofline_resnet50_h100.png", annotate=False,
-                         title="ResNet-50 (batch 32) on H100 SXM (bf16)")
+    p1, p2 = out / "roofline_llama_layer_h100.png", out / "roofline_resnet50_h100.png"
+    R.plot_roofline(graph, h100, p1, title="Llama-style layer on H100 SXM (bf16): prefill 4k vs decode")
+    R.plot_roofline(R.resnet50_layers(batch=32), h100, p2, annotate=False,
+                    title="ResNet-50 (batch 32) on H100 SXM (bf16)")
     print("wrote", p1, "and", p2)
 
 

@@ -202,7 +202,8 @@ def test_op_energy_splits_compute_and_memory():
 
 def test_roofline_chart_png(tmp_path):
     ops = [("gemm", R.gemm(4096, 4096, 4096)), ("gemv", R.gemm(4096, 1, 4096)), ("add", R.elementwise(1 << 24))]
-    path = R.plot_roofline(ops, H100, tmp_path / "roofline.png")
+    path = tmp_path / "roofline.png"
+    R.plot_roofline(ops, H100, path)
     data = open(path, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 

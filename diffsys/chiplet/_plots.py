@@ -21,19 +21,21 @@ def _work_share(model, design):
     return (w[:, None] * p).sum(0) / w.sum()
 
 
-def plot_package(model: MCMModel, design: MCMDesign, ax=None, title=None):
-    """Package diagram: dies coloured by work share, mesh and built diagonal links, memory interfaces (HBM)."""
-    import matplotlib.pyplot as plt
+def plot_package(model: MCMModel, design: MCMDesign, ax=None, title=None, path=None):
+    """Package diagram: dies coloured by work share, mesh and built diagonal links, memory interfaces (HBM). Drawn on
+    ``ax`` (a new figure when None), written to ``path`` when given; returns the figure."""
+    import matplotlib
     from matplotlib.patches import Rectangle
 
+    from .._plotting import figure_and_axes, save_figure
+
     g = model.graph
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.6 * g.cols + 1.5, 1.6 * g.rows + 1))
+    fig, ax = figure_and_axes(ax, figsize=(1.6 * g.cols + 1.5, 1.6 * g.rows + 1))
     k = int(np.clip(np.round(float(design.diagonals)), 0, len(g.pattern_names) - 1))
     pl = int(np.clip(np.round(float(design.memory)), 0, len(g.placement_names) - 1))
     share = _work_share(model, design)
     xy = _centres(g)
-    cmap = plt.get_cmap("Blues")
+    cmap = matplotlib.colormaps["Blues"]
     die = 0.7
     for i, (x, y) in enumerate(xy):
         ax.add_patch(Rectangle((x - die / 2, y - die / 2), die, die, fc=cmap(0.15 + 0.8 * share[i] / share.max()),
@@ -67,16 +69,18 @@ def plot_package(model: MCMModel, design: MCMDesign, ax=None, title=None):
     ax.axis("off")
     ax.set_title(title or f"{g.rows}x{g.cols}, diagonals={g.pattern_names[k]}, memory={g.placement_names[pl]}",
                  fontsize=9)
-    return ax
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_link_loads(model: MCMModel, design: MCMDesign, package: ChipletPackage, ax=None, title=None,
-                    metric="bytes"):
+                    metric="bytes", path=None):
     """Heat map of the directed links: each direction drawn offset from the die-to-die line, coloured by the bytes
-    it carries over the whole run (``metric="bytes"``) or by its busy time (``"time"``, bytes / link bandwidth)."""
-    import matplotlib.pyplot as plt
+    it carries over the whole run (``metric="bytes"``) or by its busy time (``"time"``, bytes / link bandwidth).
+    Drawn on ``ax`` (a new figure when None), written to ``path`` when given; returns the figure."""
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Rectangle
+
+    from .._plotting import figure_and_axes, save_figure
 
     g = model.graph
     m = model(design, package)
@@ -88,8 +92,7 @@ def plot_link_loads(model: MCMModel, design: MCMDesign, package: ChipletPackage,
                          * float(package.d2d_edge_fraction) - g.corners[k] * float(package.corner_mm) / 2)
         bw = 0.5 * float(package.packaging.bandwidth_density_Bps_per_mm) * np.maximum(shore, 0)
         load = np.where(bw > 0, load / np.where(bw > 0, bw, 1.0), 0.0)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.6 * g.cols + 2.2, 1.6 * g.rows + 1))
+    fig, ax = figure_and_axes(ax, figsize=(1.6 * g.cols + 2.2, 1.6 * g.rows + 1))
     xy = _centres(g)
     for x, y in xy:
         ax.add_patch(Rectangle((x - 0.3, y - 0.3), 0.6, 0.6, fc="0.93", ec="0.5", zorder=1))
@@ -109,29 +112,31 @@ def plot_link_loads(model: MCMModel, design: MCMDesign, package: ChipletPackage,
         lc.set_array(vals)
         lc.set_clim(0, vals.max())
         ax.add_collection(lc)
-        cb = plt.colorbar(lc, ax=ax, fraction=0.05)
+        cb = fig.colorbar(lc, ax=ax, fraction=0.05)
         cb.set_label("link bytes" if metric == "bytes" else "link busy time (s)")
     ax.set_xlim(-0.1, g.cols + 0.1)
     ax.set_ylim(-0.1, g.rows + 0.1)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"link loads ({model.workload.name}, {package.packaging.name})", fontsize=9)
-    return ax
+    return save_figure(fig, path, dpi=110)
 
 
-def save_figures(model: MCMModel, designs: dict, package: ChipletPackage, path_prefix: str):
-    """Package diagrams and link-load heat maps of several designs side by side (``{label: design}``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_designs(model: MCMModel, designs: dict, package: ChipletPackage, path=None):
+    """Package diagrams (top row) and link-load heat maps (bottom row) of several designs side by side
+    (``{label: design}``); written to ``path`` when given. Returns the figure."""
+    from .._plotting import figure_and_axes, save_figure
 
     k = len(designs)
-    fig, axes = plt.subplots(2, k, figsize=(4.2 * k, 7.5), squeeze=False)
+    fig, axes = figure_and_axes(figsize=(4.2 * k, 7.5), nrows=2, ncols=k)
     for j, (label, d) in enumerate(designs.items()):
         plot_package(model, d, axes[0, j], title=f"{label}: package")
         plot_link_loads(model, d, package, axes[1, j], title=f"{label}: link bytes")
     fig.tight_layout()
-    fig.savefig(path_prefix, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figures(model: MCMModel, designs: dict, package: ChipletPackage, path_prefix: str):
+    """:func:`plot_designs` written to ``path_prefix`` (a PNG path); returns the path."""
+    plot_designs(model, designs, package, path_prefix)
     return path_prefix

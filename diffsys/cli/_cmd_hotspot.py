@@ -131,9 +131,6 @@ def _run(args, extra=()) -> int:
                                         "".join(f"{i}\t{t:.2f}\n" for i, t in enumerate(silicon.ravel())),
                                         "-grid_steady_file output")))
         if args.heatmap:
-            import matplotlib
-
-            matplotlib.use("Agg")
             writes.append((_save_heatmap, (args.heatmap, P.plot_heatmap(
                 flp, g.cells_K[0], title=f"{pathlib.Path(args.flp).name}: silicon layer (steady)"))))
 
@@ -163,11 +160,8 @@ def _run(args, extra=()) -> int:
 
 
 def _save_heatmap(path, fig) -> None:
-    import matplotlib.pyplot as plt
-
     with atomic_write(path, "--heatmap output", binary=True) as f:
         fig.savefig(f, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
 
 
 def main(argv=None) -> int:

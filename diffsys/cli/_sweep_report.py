@@ -65,12 +65,9 @@ def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: di
                xlabel=None, ylabel=None, metadata: dict | None = None) -> str:
     """Scatter the Pareto front ``y`` vs ``x`` (log axes) and save a PNG (``metadata``: PNG text chunks, e.g. the
     provenance record)."""
-    import matplotlib
+    from .._plotting import figure_and_axes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    fig, ax = figure_and_axes(figsize=(6.4, 4.4))  # no pyplot: the backend is left alone
     xs = [r[x] for r in front_rows]
     ys = [r[y] for r in front_rows]
     ax.plot(xs, ys, "o-", ms=3, lw=1, label="Pareto front")
@@ -87,8 +84,7 @@ def plot_front(front_rows: list, x: str, y: str, path: str, title: str, best: di
     from .._files import atomic_write
 
     with atomic_write(path, "plot", binary=True) as f:
-        fig.savefig(f, format="png", metadata=metadata)
-    plt.close(fig)
+        fig.savefig(f, format="png", dpi=120, metadata=metadata)
     return path
 
 

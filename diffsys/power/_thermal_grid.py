@@ -312,37 +312,26 @@ def grid_node_names(names) -> tuple:
 
 
 def plot_heatmap(flp: Floorplan, cells_K, path=None, *, title: str = "silicon layer", ax=None, cmap="inferno"):
-    """Heat map of a (rows, cols) temperature field over the die with the block outlines and names; saves a PNG
-    when ``path`` is given. Returns the matplotlib figure."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Heat map of a (rows, cols) temperature field over the die with the block outlines and names, drawn on ``ax``
+    (a new figure when None); saves a PNG when ``path`` is given. Returns the matplotlib figure."""
     import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from .._plotting import figure_and_axes, save_figure
 
     flp = flp.at_origin()
     W, L = float(flp.chip_width_m), float(flp.chip_height_m)
     field = np.asarray(cells_K, float)
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    fig, ax = figure_and_axes(ax, figsize=(6.4, 5.2))
     im = ax.imshow(field, origin="lower", extent=(0, W * 1e3, 0, L * 1e3), cmap=cmap, aspect="equal")
     for i, name in enumerate(flp.names):
         x, y = float(flp.x_m[i]) * 1e3, float(flp.y_m[i]) * 1e3
         w, h = float(flp.width_m[i]) * 1e3, float(flp.height_m[i]) * 1e3
-        ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, lw=0.6, ec="white"))
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, lw=0.6, ec="white"))
         if w * h > 0.02 * W * L * 1e6:
             ax.text(x + w / 2, y + h / 2, name, ha="center", va="center", fontsize=6, color="white")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     ax.set_title(title)
-    fig = fig or ax.figure
     fig.colorbar(im, ax=ax, label="temperature (K)")
-    if path is not None:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    return fig
-
-
-def _two_norm(x):
-    return jnp.sqrt(jnp.sum(x * x))
+    return save_figure(fig, path, dpi=150, bbox_inches="tight")

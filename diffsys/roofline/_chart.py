@@ -1,4 +1,4 @@
-"""Roofline chart (matplotlib, Agg backend): ops placed by arithmetic intensity and attained FLOP/s under the
+"""Roofline chart (matplotlib; no backend is chosen here): ops placed by arithmetic intensity and attained FLOP/s under the
 device's ceilings (Williams, Waterman & Patterson, CACM 2009)."""
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ def _named_ops(ops, names):
     return (list(names) if names is not None else [f"op{i}" for i in range(len(pairs))]), stacked
 
 
-def plot_roofline(ops, accel, path, *, names=None, dtype="bf16", efficiency=None, title=None, levels=True,
-                  annotate=True, dpi=120):
-    """Write a roofline chart PNG of ``ops`` on ``accel`` to ``path`` and return the path.
+def plot_roofline(ops, accel, path=None, *, ax=None, names=None, dtype="bf16", efficiency=None, title=None,
+                  levels=True, annotate=True, dpi=120):
+    """Roofline chart of ``ops`` on ``accel``: drawn on ``ax`` (a new figure when None), written to ``path`` (PNG,
+    or the format of its suffix) when given. Returns the matplotlib figure.
 
     Args:
         ops: an :class:`OpGraph`, an :class:`OpCost` (scalar or stacked), or a list of ``OpCost`` /
@@ -38,10 +39,7 @@ def plot_roofline(ops, accel, path, *, names=None, dtype="bf16", efficiency=None
             (``levels=True``) or only main memory are drawn as ceilings.
         efficiency: passed to :func:`op_time` for the attained performance of each op (default curves).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .._plotting import figure_and_axes, save_figure
 
     labels, stacked = _named_ops(ops, names)
     r = op_time(stacked, accel, dtype, efficiency)
@@ -53,7 +51,8 @@ def plot_roofline(ops, accel, path, *, names=None, dtype="bf16", efficiency=None
     lo = min(0.05, float(finite.min()) / 2) if finite.size else 0.05
     hi = max(1e4, float(finite.max()) * 2) if finite.size else 1e4
     x = np.logspace(np.log10(lo), np.log10(hi), 256)
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, figsize=(7.5, 5.0))
     mem_levels = accel.memory if levels else (accel.main_memory,)
     for lvl in mem_levels:
         bw = float(lvl.bandwidth_Bps)
@@ -77,7 +76,6 @@ def plot_roofline(ops, accel, path, *, names=None, dtype="bf16", efficiency=None
     ax.set_title(title or f"Roofline: {accel.name}")
     ax.grid(True, which="both", lw=0.3, alpha=0.5)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    if own:
+        fig.tight_layout()
+    return save_figure(fig, path, dpi=dpi)
