@@ -3,8 +3,10 @@
 - :func:`assert_jit_matches_eager` — ``jit(f)(x) == f(x)``;
 - :func:`assert_vmap_matches_loop` — ``vmap(f)(xs) == [f(x) for x in xs]``;
 - :func:`assert_finite_grads` — every gradient leaf is finite;
-- :func:`assert_grad_matches_fd` — reverse-mode gradient vs central finite differences (run under float64);
+- :func:`assert_grad_matches_fd` — reverse-mode gradient vs central finite differences (run under float64), by
+  ``jax.test_util.check_grads``;
 - :class:`TraceCounter` — counts traces, to assert that a second call does not recompile;
+- :func:`assert_no_retrace` — ``chex.assert_max_traces`` around a jitted function called on several inputs;
 - :func:`check_model` — all of the above on a protocol model ``model(spec, *, temperature=0.0) -> Metrics``.
 """
 
@@ -61,21 +63,22 @@ def assert_finite_grads(scalar_fn, *args, argnums=0):
 
 
 def assert_grad_matches_fd(scalar_fn, x, *, eps=1e-6, rtol=1e-4, atol=1e-8, relative_step=True):
-    """Compare ``grad(scalar_fn)(x)`` with central differences for a flat float64 vector ``x``.
+    """Check ``grad(scalar_fn)(x)`` against central finite differences for a float64 array ``x``; returns the
+    gradient.
 
-    Call inside ``jax.experimental.enable_x64()`` (see :func:`float64`). The step is ``eps·max(|x_i|, 1)`` when
-    ``relative_step`` (design parameters span many orders of magnitude).
+    ``jax.test_util.check_grads`` (reverse mode, first order) compares the VJP with a central difference along
+    random directions. With ``relative_step`` (design parameters span many orders of magnitude) it runs on
+    ``u ↦ scalar_fn(x + u·s)`` at ``u = 0`` with ``s_i = max(|x_i|, 1)``, i.e. a step ``eps·s_i`` per coordinate.
+    Call inside :func:`float64`.
     """
+    from jax.test_util import check_grads
+
     x = jnp.asarray(x, dtype=jnp.float64)
     assert x.dtype == jnp.float64, "finite-difference checks must run in float64 (use diffsys.testing.float64())"
-    g = np.asarray(jax.grad(scalar_fn)(x))
-    fd = np.zeros_like(g)
-    for i in range(x.size):
-        h = eps * max(abs(float(x.ravel()[i])), 1.0) if relative_step else eps
-        e = jnp.zeros_like(x).ravel().at[i].set(h).reshape(x.shape)
-        fd.ravel()[i] = (float(scalar_fn(x + e)) - float(scalar_fn(x - e))) / (2 * h)
-    np.testing.assert_allclose(g, fd, rtol=rtol, atol=atol, err_msg="gradient vs finite differences")
-    return g
+    scale = jnp.maximum(jnp.abs(x), 1.0) if relative_step else jnp.ones_like(x)
+    check_grads(lambda u: scalar_fn(x + u * scale), (jnp.zeros_like(x),), order=1, modes=("rev",), eps=eps,
+                atol=atol, rtol=rtol)
+    return np.asarray(jax.grad(scalar_fn)(x))
 
 
 @contextlib.contextmanager
@@ -101,6 +104,42 @@ class TraceCounter:
         return self.fn(*args, **kwargs)
 
 
+@contextlib.contextmanager
+def _fresh_chex_trace_counts():
+    """Run with chex's ``assert_max_traces`` counters starting from zero, and restore the others afterwards (the
+    counters are keyed by definition site, so repeated checks from one place would otherwise add up)."""
+    try:
+        from chex._src import asserts_internal as _ai
+
+        counts = _ai.TRACE_COUNTER
+    except (ImportError, AttributeError):  # a chex without that table: counts are only cleared
+        import chex
+
+        chex.clear_trace_counter()
+        yield
+        return
+    saved = dict(counts)
+    counts.clear()
+    try:
+        yield
+    finally:
+        counts.clear()
+        counts.update(saved)
+
+
+def assert_no_retrace(fn, *arg_sets, n: int = 1):
+    """``jax.jit(chex.assert_max_traces(fn, n))`` called on every tuple of ``arg_sets``: raises ``AssertionError``
+    if the calls (same shapes and dtypes, other values) trace ``fn`` more than ``n`` times. Returns the outputs."""
+    import chex
+
+    def traced(*args):
+        return fn(*args)
+
+    with _fresh_chex_trace_counts():
+        jitted = jax.jit(chex.assert_max_traces(traced, n))
+        return [jitted(*args) for args in arg_sets]
+
+
 def check_model(model, specs, *, metric="time_s", wrt=None, grad_temperatures=(0.0, 0.1), rtol=None, atol=None):
     """Every check of the model protocol on ``model(spec, *, temperature=0.0) -> Metrics`` (docs/design.md).
 
@@ -122,13 +161,17 @@ def check_model(model, specs, *, metric="time_s", wrt=None, grad_temperatures=(0
     eager = model(items[0], temperature=0.0)
     assert isinstance(eager, Metrics), f"the model returned {type(eager).__name__}, not a diffsys.Metrics"
     assert metric in eager.metric_names(), f"metric {metric!r} not in {eager.metric_names()}"
-    counter = TraceCounter(lambda s: model(s, temperature=0.0))
-    jitted = jax.jit(counter)
-    assert_trees_close(eager, jitted(items[0]), rtol, atol, "jit vs eager")
-    batched = jax.jit(jax.vmap(lambda s: model(s, temperature=0.0)))(specs)
-    looped = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[jitted(s) for s in items])
+    import chex
+
+    def exact(s):
+        return model(s, temperature=0.0)
+
+    with _fresh_chex_trace_counts():  # the loop (other specs, same shapes) must not retrace the jitted model
+        jitted = jax.jit(chex.assert_max_traces(exact, n=1))
+        assert_trees_close(eager, jitted(items[0]), rtol, atol, "jit vs eager")
+        batched = jax.jit(jax.vmap(exact))(specs)
+        looped = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[jitted(s) for s in items])
     assert_trees_close(batched, looped, rtol, atol, "vmap vs loop")
-    assert counter.count == 1, f"a call with another spec retraced the model ({counter.count} traces)"
 
     def total(s, t):
         return jnp.sum(getattr(model(s, temperature=t), metric))
