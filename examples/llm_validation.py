@@ -35,7 +35,7 @@ def fit(shared: pathlib.Path):
     train = {k: v[idx % 2 == 0] for k, v in multi.items()}
     test = {k: v[idx % 2 == 1] for k, v in multi.items()}
     start = {"kernel_overhead_s": 10e-6, "elementwise_traffic": 1.0, "scaleout_efficiency": 0.7}
-    fitted, res = V.fit_constants(train, V.vtrain_cluster(), start=start)
+    fitted, res = V.fit_constants(train, V.vtrain_cluster(), start=start, max_steps=128)
     return fitted, res, multi, single, train, test
 
 

@@ -15,17 +15,16 @@ so every time is smooth in them. Sizes follow the nccl-tests convention of :func
 
 from __future__ import annotations
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ..primitives import clamp, relative_temperature
 from ..topologies import hierarchical_collective_time
 
 # Group sizes here are placements computed by the model (``k = N/stride`` may be fractional for non-dividing
-# designs, which the model flags as infeasible instead of raising), not user input: tracing the call keeps
-# ``hierarchical_collective_time``'s eager integer check of user-built dimensions out of the way.
-_collective = eqx.filter_jit(hierarchical_collective_time)
+# designs, which the model flags as infeasible instead of raising), not user input. The models that call this module
+# are compiled (``training_step``/``inference_step`` are ``filter_jit``), so the sizes are traced and
+# ``hierarchical_collective_time``'s eager integer check of user-built dimensions does not apply to them.
+_collective = hierarchical_collective_time
 
 
 def ranks_per_node(group, stride, gpus_per_node, temperature=0.0, net=-1.0):
@@ -52,27 +51,17 @@ def collective_time(op, size_B, network, group, stride, temperature=0.0, net=-1.
 
 
 def collective_times(op, network, sizes_B, groups, strides, temperature=0.0, nets=None):
-    """Several collectives of the same ``op`` (one per group) in one vectorised call of the topologies model —
-    the same values as :func:`collective_time` each, one compiled instance instead of several."""
-    dt = jnp.result_type(float)
-    k = len(sizes_B)
-    nets = (-1.0,) * k if nets is None else nets
-
-    def stack(xs):
-        return jnp.stack(jnp.broadcast_arrays(*(jnp.asarray(x, dtype=dt) for x in xs)), axis=-1)
-
-    one = lambda s, g, st, nt: collective_time(op, s, network, g, st, temperature, nt)  # noqa: E731
-    times = jax.vmap(one, in_axes=-1, out_axes=-1)(stack(sizes_B), stack(groups), stack(strides), stack(nets))
-    return tuple(times[..., i] for i in range(k))
+    """Several collectives of the same ``op``, one per group: :func:`collective_time` each."""
+    nets = (-1.0,) * len(sizes_B) if nets is None else nets
+    return tuple(collective_time(op, s, network, g, st, temperature, nt)
+                 for s, g, st, nt in zip(sizes_B, groups, strides, nets))
 
 
 def p2p_time(size_B, crosses_node, network):
-    """One point-to-point transfer (topologies ``send_recv``); ``crosses_node`` in [0, 1] selects the scale-out
-    dimension (a linear mix in between, for relaxed placements)."""
+    """One point-to-point transfer (topologies ``send_recv``) between two ranks: on one node (``crosses_node = 0``,
+    dimensions ``(2, 1)``) or on two (``1``, dimensions ``(1, 2)``). A fractional value (relaxed ``pp_net``) gives
+    fractional sizes, which topologies' ``send_recv`` runs on the scale-out dimension (the outermost with more than
+    one rank)."""
     up, out = network.dims[0], network.dims[-1]
-
-    def one(inner):  # (scale-up, scale-out) sizes (inner, 3 - inner): 2 ranks on one node, or on two nodes
-        return _collective("send_recv", size_B, (up.replace(size=inner), out.replace(size=3.0 - inner))).time_s
-
-    t = jax.vmap(one, out_axes=-1)(jnp.array([2.0, 1.0], dtype=jnp.result_type(float)))
-    return (1 - crosses_node) * t[..., 0] + crosses_node * t[..., 1]
+    c = jnp.clip(jnp.asarray(crosses_node, dtype=jnp.result_type(float)), 0.0, 1.0)
+    return _collective("send_recv", size_B, (up.replace(size=2.0 - c), out.replace(size=1.0 + c))).time_s

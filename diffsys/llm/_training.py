@@ -167,30 +167,28 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     routed = model.top_k * model.capacity_factor
     kv_local = jnp.maximum(kvw / t, model.head_dim)  # K/V heads are replicated when tp exceeds their count
     heads_l = model.n_heads / t
-    # every GEMM of the step in one vectorised call of the kernel model: rows (m, n, k, batch) =
-    # QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP, logits [, routed experts, shared
-    # experts, router]
+    # the GEMMs of the step (m, n, k, batch): QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP,
+    # logits [, routed experts, shared experts, router]; one scalar call of the kernel model each (a stacked call
+    # is far slower under vmap)
     shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, s, model.head_dim, b * heads_l),
               (sl, model.head_dim, s, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
               (Tl, V / t, h, 1.0)]
     if model.is_moe:
         shapes += [(Tl * routed, ffn_e / t, h, 1.0), (Tl * model.n_shared_experts, ffn_e / t, h, 1.0),
                    (Tl, model.n_experts, h, 1.0)]
-    cols = [jnp.stack(jnp.broadcast_arrays(*(jnp.asarray(r[i], dtype=jnp.result_type(float)) for r in shapes)),
-                      axis=-1) for i in range(4)]
-    t_g = gemm_s(cols[0], cols[1], cols[2], cluster, batch=cols[3], temperature=T)
-    t_qkv, t_proj, t_logits_gemm = t_g[..., 0], t_g[..., 3], t_g[..., 5]
+    t_g = [gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T) for m_, n_, k_, bt in shapes]
+    t_qkv, t_proj, t_logits_gemm = t_g[0], t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
     # ``1/c`` of the length-``s`` causal square (load-balanced ring)
-    t_scores_unfused = t_g[..., 1] + t_g[..., 2]
+    t_scores_unfused = t_g[1] + t_g[2]
     t_scores_flash = prefill_attention_time(b, s, heads_l, kv_local / model.head_dim, model.head_dim,
                                             cluster.accelerator, cluster.dtype, causal=True,
                                             temperature=T).time_s / c + cluster.kernel_overhead_s
     t_scores = (1 - fl) * t_scores_unfused + fl * t_scores_flash
-    t_mlp_dense = nmat * t_g[..., 4]
+    t_mlp_dense = nmat * t_g[4]
     if model.is_moe:
-        t_mlp_moe = nmat * (t_g[..., 6] + t_g[..., 7]) + t_g[..., 8]
+        t_mlp_moe = nmat * (t_g[6] + t_g[7]) + t_g[8]
         t_mlp = (1 - fm) * t_mlp_dense + fm * t_mlp_moe
     else:
         t_mlp = t_mlp_dense
@@ -214,7 +212,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     params_local = Ls * layer_local + emb_local
     grad_msg = params_local * _ACT_BYTES
 
-    # ---- collectives: one vectorised call of the topologies model per op --------------------------------------
+    # ---- collectives (topologies model) -------------------------------------------------------------------
     act_msg = Tl * h * _ACT_BYTES
     kv_msg = b * sl * 2 * kvw / t * _ACT_BYTES * c  # all-gather of the K/V chunks (output buffer)
     dp_stride = t * c
