@@ -169,8 +169,25 @@ def _check_metrics(model, space, names) -> None:
                              f"{', '.join(sorted(known))}{did_you_mean(name, known)}")
 
 
+_PROBLEMS: dict = {}  # problem_of memo: repeated commands in one process (tests, notebooks) reuse compiled engines
+
+
 def problem_of(args):
-    """The sweep problem of the parsed arguments: ``(space, model, pareto, title, axis labels, row naming)``."""
+    """The sweep problem of the parsed arguments: ``(space, model, pareto, title, axis labels, row naming)``.
+
+    Memoized on the arguments that define it (and the space file's modification time), so a second command in the
+    same process gets the same space object and hence the compiled sweep engine."""
+    files = [f for f in (args.space, args.model, args.system) if f and os.path.isfile(f)]
+    memo = (args.problem, args.space, args.model, args.system, args.gpus, args.global_batch,
+            tuple(os.stat(f).st_mtime_ns for f in files))
+    if memo not in _PROBLEMS:
+        if len(_PROBLEMS) >= 8:
+            _PROBLEMS.pop(next(iter(_PROBLEMS)))
+        _PROBLEMS[memo] = _build_problem(args)
+    return _PROBLEMS[memo]
+
+
+def _build_problem(args):
     if args.problem == "roofline":
         space = load_space(args.space, base=AcceleratorDesign()) if args.space else roofline_space()
         return (space, roofline_model, ("time_s", "cost_usd"), "Accelerator co-design: GPT-3 layer time vs cost",
