@@ -53,6 +53,7 @@ def test_top_k_matches_brute_force_across_chunks():
     assert res.n_feasible == int(np.isfinite(t).sum())
     assert all(np.asarray(res.top_metrics.feasible))  # infeasible points never enter the top-k
     assert res.labels()[0]["time_s"] == pytest.approx(float(t[order[0]]))
+    np.testing.assert_array_equal(res.top_index, order)  # global grid positions of the kept points
 
 
 def test_pareto_front_matches_exhaustive_dominance():

@@ -7,6 +7,11 @@ results. Every chunk has the same shape, so the function compiles once (a test a
 retrace). Chunks are sharded over ``jax.devices()`` when there are several. The state is checkpointed every
 ``checkpoint_every`` chunks (and on interruption); ``resume=True`` continues from the checkpoint and gives the same
 result as an uninterrupted run.
+
+``shard=(i, n)`` sweeps a contiguous block of chunks; every kept point carries its global position, so
+:func:`~diffsys.optimize.merge` of the ``n`` shards is exactly the single run (``_merge.py``). Under
+``jax.distributed`` each process sweeps its own shard and the states are gathered and merged, with process-0-only
+checkpoint and progress bar. Compile time is measured from ``jax.monitoring`` events (docs/sweep.md).
 """
 
 from __future__ import annotations
