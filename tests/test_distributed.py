@@ -25,9 +25,13 @@ WORKER = textwrap.dedent("""
     from test_sweep import model, space
     from diffsys.optimize import sweep
     assert jax.process_count() == 2
-    r = sweep(model, space(), "time_s", top_k=6, pareto=("time_s", "energy_J"), pareto_capacity=512,
-              chunk_size=256, progress=False, checkpoint=ck, checkpoint_every=2,
-              histograms={"time_s": (0.0, 1.0, 8)})
+    sp = space()
+    kw = dict(top_k=6, pareto=("time_s", "energy_J"), pareto_capacity=512, chunk_size=256, progress=False,
+              checkpoint=ck, checkpoint_every=2, histograms={"time_s": (0.0, 1.0, 8)})
+    r = sweep(model, sp, "time_s", **kw)
+    # resuming the finished checkpoint (read by process 0, broadcast to the others) gives the same result
+    again = sweep(model, sp, "time_s", resume=True, **kw)
+    assert again.top_index.tolist() == r.top_index.tolist() and again.n_feasible == r.n_feasible
     json.dump({"top": r.top_objective.tolist(), "index": r.top_index.tolist(), "front": sorted(r.pareto_index.tolist()),
                "hist": r.histograms["time_s"].tolist(), "n": [r.n_evaluated, r.n_feasible]},
               open(f"{out}.{pid}.json", "w"))
