@@ -213,3 +213,21 @@ def test_cli_persistent_compilation_cache(tmp_path):
     assert runs[1]["provenance"]["compilation_cache"] == str(cache)
     assert runs[1]["top"] == runs[0]["top"]
     assert runs[1]["compile_seconds"] < runs[0]["compile_seconds"]
+
+
+def test_data_frame_errors(monkeypatch):
+    import sys
+
+    r = sweep(model, SP, "time_s", **KW)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="needs pandas: pip install pandas"):
+        r.to_pandas()
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(ImportError, match="needs xarray"):
+        r.to_xarray()
+    monkeypatch.undo()
+    samples = sweep(model, SP, "time_s", n_samples=300, key=jax.random.key(0), progress=False, chunk_size=256)
+    with pytest.raises(ValueError, match="grid sweep"):
+        pytest.importorskip("xarray") and samples.to_xarray()
+    with pytest.raises(ValueError, match="'top' or 'pareto'"):
+        pytest.importorskip("pandas") and r.to_pandas("front")
