@@ -26,8 +26,8 @@ def main(extra: list) -> None:
             out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
             wall = time.perf_counter() - t0
             s = json.loads(out)
-            print(f"{name}: process {wall:.1f} s, sweep loop {s['seconds']:.2f} s (compile {s['compile_seconds']:.2f} s,"
-                  f" run {s['run_seconds']:.2f} s), {s['configs_evaluated']:,} configs = "
+            print(f"{name}: process {wall:.1f} s, sweep loop {s['seconds']:.2f} s "
+                  f"(compile {s['compile_seconds']:.2f} s, run {s['run_seconds']:.2f} s), {s['configs_evaluated']:,} configs = "
                   f"{s['configs_evaluated'] / wall:.3g}/s end to end, {s['configs_per_second']:.3g}/s in the loop; "
                   f"load average {load:.1f} on {os.cpu_count()} cores")
 
