@@ -114,3 +114,41 @@ def test_leakage_runaway_not_converged_and_logged(caplog):
     assert bool(jnp.all(jnp.isfinite(out.temperatures.block_K)))
     if not bool(out.converged[1]):
         assert any("did not converge at 1 of 2" in r.getMessage() for r in caplog.records)
+
+
+# -- power-capped clock (root find on log f) ------------------------------------------------------------------------
+def _ref_capped_clock(acc, flops, byts, cap, n=40):
+    """The previous 40-halving bisection on log f (value only)."""
+    dvfs = P.default_dvfs(acc)
+    g = lambda f: P.device_power(acc, flops, byts, clock_Hz=f, dvfs=dvfs).power_W / cap - 1.0
+    lo, hi = jnp.log(0.1 * dvfs.f_max_Hz), jnp.log(dvfs.f_max_Hz)
+    for _ in range(n):
+        mid = 0.5 * (lo + hi)
+        ok = g(jnp.exp(mid)) <= 0
+        lo, hi = jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+    return jnp.exp(lo)
+
+
+def test_power_capped_clock_matches_previous_bisection_and_fd_gradient():
+    from diffsys import hardware as H
+
+    acc = H.h100_sxm()
+    gemm = (2 * 8192.0 ** 3, 3 * 8192.0 ** 2 * 2)
+    caps = jnp.array([350.0, 500.0, 2000.0, 50.0])  # throttled, throttled, unconstrained, infeasible
+    cc = jax.jit(jax.vmap(lambda c: P.power_capped_clock(acc, *gemm, c)))(caps)
+    assert list(np.asarray(cc.converged)) == [True] * 4
+    assert list(np.asarray(cc.throttled)) == [True, True, False, True]
+    assert list(np.asarray(cc.feasible)) == [True, True, True, False]
+    for i in range(2):
+        assert float(cc.clock_Hz[i]) == pytest.approx(float(_ref_capped_clock(acc, *gemm, caps[i])), rel=1e-5)
+        assert abs(float(cc.violation[i])) < 1e-4  # the power sits on the cap
+    with float64():
+        acc64 = H.h100_sxm()
+
+        def clock(x):
+            return P.power_capped_clock(acc64, *gemm, x[0]).clock_Hz / 1e9
+
+        g = assert_grad_matches_fd(clock, jnp.array([400.0]), eps=1e-6, rtol=1e-5)
+        assert g[0] > 0  # a higher cap allows a higher clock
+        assert float(clock(jnp.array([400.0]))) * 1e9 == pytest.approx(
+            float(_ref_capped_clock(acc64, *gemm, 400.0)), rel=1e-11)  # 40 halvings: 2e-12

@@ -27,14 +27,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import logging
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optimistix as optx
 
 from ..hardware import Accelerator
 from ..primitives import relative_temperature, smooth_max
 from ..roofline import OpCost, op_time
+from .._status import log_unconverged, succeeded
 from ._dvfs import DVFSCurve
+
+logger = logging.getLogger(__name__)
 
 
 def default_dvfs(acc: Accelerator) -> DVFSCurve:
@@ -116,16 +122,19 @@ class ConstrainedClock(NamedTuple):
     feasible: jnp.ndarray  # bool: the constraints hold at clock_Hz (False if even f_min violates them)
     violation: jnp.ndarray  # max relative constraint violation at clock_Hz (≤ 0 when feasible)
     throttled: jnp.ndarray  # bool: clock below f_max
+    converged: jnp.ndarray  # bool: the root find met its tolerance (True where no root was needed)
 
 
-def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: int = 40,
+def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: int = 80,
                       temperature=0.0) -> ConstrainedClock:
     """Highest clock with ``violation_fn(f) ≤ 0`` for a violation increasing in ``f``.
 
     ``violation_fn(f)`` returns one relative violation or a tuple of them (e.g. ``(P/cap − 1, T/T_max − 1)``);
-    they are combined with a max (smooth at ``temperature > 0``). Bisection on ``log f`` gives the value; the
-    gradient w.r.t. anything ``violation_fn`` closes over is the implicit-function gradient (one Newton step with
-    stopped-gradient base point, exact at the root).
+    they are combined with a max (smooth at ``temperature > 0``). The root of the combined violation in ``log f``
+    is an :func:`optimistix.root_find` (bisection, at most ``n_bisect`` steps, ``throw=False``, tolerances ~100
+    machine epsilons) whose gradient w.r.t. anything ``violation_fn`` closes over is the implicit-function gradient
+    ``df*/dθ = −(∂g/∂θ)/(∂g/∂f)`` (optimistix's ``ImplicitAdjoint``); ``converged`` reports its result code. A
+    violation with array output (elementwise constraints) is bisected elementwise for ``n_bisect`` halvings.
     """
 
     def g(f):
@@ -139,25 +148,46 @@ def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: i
 
     f_lo, f_hi = jnp.asarray(f_min_Hz, float), jnp.asarray(f_max_Hz, float)
     lo0, hi0 = jax.lax.stop_gradient(jnp.log(f_lo)), jax.lax.stop_gradient(jnp.log(f_hi))
-
-    def bis(state, _):
-        lo, hi = state
-        mid = 0.5 * (lo + hi)
-        ok = jax.lax.stop_gradient(g(jnp.exp(mid))) <= 0
-        return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)), None
-
-    (lo, _), _ = jax.lax.scan(bis, (lo0, hi0), None, length=n_bisect)
-    f_root = jax.lax.stop_gradient(jnp.exp(lo))
     g_max = g(f_hi)
     g_min = g(f_lo)
     unconstrained = jax.lax.stop_gradient(g_max) <= 0
     infeasible = jax.lax.stop_gradient(g_min) > 0
-    val, slope = jax.jvp(lambda f: g(f), (f_root,), (jnp.ones_like(f_root),))
-    slope = jax.lax.stop_gradient(jnp.where(jnp.abs(slope) > 0, slope, 1.0))
-    f_implicit = f_root - (val - jax.lax.stop_gradient(val)) / slope  # value f_root, gradient -g_θ/g_f
+    if jnp.shape(g_max) == () and jnp.shape(lo0) == () and jnp.shape(hi0) == ():
+        f_implicit, val, converged = _clock_root(g, lo0, hi0, unconstrained | infeasible, n_bisect)
+    else:
+        def bis(state, _):
+            lo, hi = state
+            mid = 0.5 * (lo + hi)
+            ok = jax.lax.stop_gradient(g(jnp.exp(mid))) <= 0
+            return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)), None
+
+        (lo, _), _ = jax.lax.scan(bis, (lo0, hi0), None, length=n_bisect)
+        f_root = jax.lax.stop_gradient(jnp.exp(lo))
+        val, slope = jax.jvp(lambda f: g(f), (f_root,), (jnp.ones_like(f_root),))
+        slope = jax.lax.stop_gradient(jnp.where(jnp.abs(slope) > 0, slope, 1.0))
+        f_implicit = f_root - (val - jax.lax.stop_gradient(val)) / slope  # value f_root, gradient -g_θ/g_f
+        converged = jnp.ones(jnp.shape(val), bool)
     f_star = jnp.where(unconstrained, f_hi, jnp.where(infeasible, f_lo, f_implicit))
     viol = jnp.where(unconstrained, g_max, jnp.where(infeasible, g_min, val))
-    return ConstrainedClock(f_star, ~infeasible, viol, ~unconstrained)
+    converged = converged | unconstrained | infeasible
+    log_unconverged(logger, converged, "constrained-clock root find")
+    return ConstrainedClock(f_star, ~infeasible, viol, ~unconstrained, converged)
+
+
+def _clock_root(g, lo, hi, inactive, max_steps):
+    """Root of ``g(exp(u))`` in ``u ∈ [lo, hi]`` (``g`` increasing) by :class:`optimistix.Bisection`; where
+    ``inactive`` (no sign change in the bracket) the function is replaced by ``u − mid`` so the solve ends at once
+    and contributes no gradient. Returns ``(clock, violation at it, converged)``."""
+    eps = float(jnp.finfo(jnp.result_type(lo, float)).eps)
+    mid = 0.5 * (lo + hi)
+
+    def fn(u, off):
+        return jnp.where(off, u - mid, g(jnp.exp(u)))
+
+    sol = optx.root_find(fn, optx.Bisection(rtol=10 * eps, atol=100 * eps, flip=False), mid, inactive,
+                         options={"lower": lo, "upper": hi}, max_steps=max_steps, throw=False)
+    f = jnp.exp(sol.value)
+    return f, g(f), succeeded(sol.result)
 
 
 @eqx.filter_jit
