@@ -15,6 +15,17 @@ from ._catalog import (
     model_arch as model_arch,
     model_config as model_config,
 )
+from ._serving import (
+    BACKENDS as SERVING_BACKENDS,
+    ServingKernels as ServingKernels,
+    ServingMetrics as ServingMetrics,
+    ServingSpec as ServingSpec,
+    backend_constants as backend_constants,
+    serving_kernels as serving_kernels,
+    serving_loop as serving_loop,
+    serving_model as serving_model,
+    serving_spec as serving_spec,
+)
 from ._design import (
     TrainingDesign as TrainingDesign,
     default_training_design as default_training_design,

@@ -21,6 +21,11 @@ from ._accelerator import (
     accelerator_problem as accelerator_problem,
     accelerator_space as accelerator_space,
 )
+from ._serving_search import (
+    plot_pareto as plot_pareto,
+    search_deployments as search_deployments,
+    serving_search_space as serving_search_space,
+)
 from ._chiplet import (
     METHODS as MCM_METHODS,
     MCMResult as MCMResult,
