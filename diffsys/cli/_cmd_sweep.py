@@ -153,14 +153,12 @@ def _check_outputs(args) -> None:
 def _check_metrics(model, space, names) -> None:
     """Every metric the command reads (objective, Pareto objectives, ``feasible``) must be one the model returns;
     an unknown name is an error with the closest known name (the sweep would otherwise treat it as absent)."""
-    import jax
+    from ..optimize import metrics_type
 
-    try:  # shapes only: the model traced once at the first grid point, as the sweep calls it
-        metrics = jax.eval_shape(lambda p: model(space.apply(p), temperature=0.0), space.grid_point(0))
+    try:  # shapes only: one abstract trace of the model, shared with the sweep engine (memoized)
+        known = set(metrics_type(model, space).metric_names())
     except Exception:  # noqa: BLE001 (a best-effort probe; the sweep itself reports model errors)
         return
-    known = set(metrics) if isinstance(metrics, dict) else set(getattr(metrics, "_fields", ()) or
-                                                                 getattr(metrics, "__dataclass_fields__", ()))
     if not known:
         return
     for name in names:

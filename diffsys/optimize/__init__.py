@@ -13,6 +13,7 @@ from ._pareto import (
 )
 from ._sweep import (
     SweepResult as SweepResult,
+    metrics_type as metrics_type,
     shard_checkpoint_path as shard_checkpoint_path,
     shard_chunks as shard_chunks,
     sweep as sweep,

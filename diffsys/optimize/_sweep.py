@@ -196,6 +196,26 @@ def _histogram_counts(values, valid, lo, hi, bins):
     return jnp.zeros(bins + 2, jnp.int32).at[idx].add(valid.astype(jnp.int32))
 
 
+_TYPES: dict = {}  # (model, id(space)) -> (space, Metrics class): one abstract trace per model and space
+
+
+def metrics_type(model, space) -> type:
+    """The :class:`~diffsys.Metrics` subclass ``model`` returns on ``space`` (one abstract trace, memoized per model
+    and space object, shared with the sweep engine): ``metrics_type(m, sp).metric_names()`` lists the names a sweep
+    accepts. Raises ``TypeError`` for a model that does not follow the protocol."""
+    try:
+        hit = _TYPES.get((model, id(space)))
+    except TypeError:  # an unhashable model
+        return output_type(model, space)
+    if hit is not None and hit[0] is space:
+        return hit[1]
+    cls = output_type(model, space)
+    if len(_TYPES) >= 64:
+        _TYPES.pop(next(iter(_TYPES)))
+    _TYPES[(model, id(space))] = (space, cls)
+    return cls
+
+
 class _Engine:
     """Builds the jitted chunk step once per (model, space, settings)."""
 
@@ -203,7 +223,7 @@ class _Engine:
                  n_samples, key, devices):
         self.model, self.space = model, space
         # the one metric code path: the model's Metrics type, and every name checked against it before compiling
-        self.metrics_type = output_type(model, space)
+        self.metrics_type = metrics_type(model, space)
         self.objective = metric_getter(objective, self.metrics_type, "objective")
         self.objective_name = selector_name(objective, "objective")
         self.feasible = metric_getter(feasible, self.metrics_type, "feasible", allow_none=True)
