@@ -110,8 +110,9 @@ def main(argv=None):
         json.dump({"provenance": {
             "data": "validation/serving/measured_h100.csv (aiconfigurator silicon samples, H100 SXM)",
             "split": "rows with even crc32(id) fit; odd rows reported (docs/serving.md)",
-            "script": "benchmarks/calibrate_serving.py", "method": "diffsys._fit.fit_least_squares, relative "
-            "residuals of TPOT and TTFT", "layout": "devices['*'][backend][constant]"},
+            "script": "benchmarks/calibrate_serving.py", "method": "diffsys._fit.fit_least_squares, log "
+            "residuals, staged: decode constants on TPOT, prefill constants on TTFT, decode again",
+            "layout": "devices['*'][backend][constant]"},
                    "devices": {"*": fitted}}, f, indent=1)
     # report on every row with the fitted constants
     consts = {n: jnp.asarray([fitted[r["backend"]][n] for r in rows]) for n in sv.BACKEND_CONSTANT_NAMES}
