@@ -304,6 +304,10 @@ def grid_steady_state(net: GridNetwork, block_power_W, *, map_mode: str = "avg",
                             converged, steps)
 
 
+def _two_norm(x):
+    return jnp.sqrt(jnp.sum(x * x))
+
+
 def grid_node_names(names) -> tuple:
     """Names written to a steady file by the grid model (block mapping of every layer, then periphery nodes)."""
     names = tuple(names)
