@@ -190,7 +190,8 @@ def test_cli_json_and_errors():
         assert k in data
     for bad, needle in ((["--model", "meta-llama/Llama-3.1-8b-instruc"], "did you mean"),
                         (["--tp", "3"], "tp"), (["--concurrency", "0"], "concurrency"),
-                        (["--isl", "131072"], "context window")):
+                        (["--isl", "131072"], "context window"),
+                        (["--model", "deepseek-ai/DeepSeek-R1", "--tp", "8", "--ep", "8"], "does not fit")):
         args = cmd[:4] + ["--model", "meta-llama/Llama-3.1-8B"] + bad
         r = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
         assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

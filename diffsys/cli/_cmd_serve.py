@@ -81,7 +81,14 @@ def run(args) -> int:
         return _search(args)
     from ..llm._serving import serving_model
 
-    out = report(serving_model(_spec(args)))
+    spec = _spec(args)
+    m = serving_model(spec)
+    if not bool(m.feasible):
+        raise ValueError(f"tp/ep: the deployment does not fit: {float(m.weights_B_per_gpu) / 2**30:.1f} GiB of "
+                         f"weights per GPU leave no KV cache for one request in "
+                         f"{float(spec.accel.main_memory.capacity_B) / 2**30:.0f} GiB of HBM; raise --tp/--ep/"
+                         f"--attention-dp or lower --precision")
+    out = report(m)
     if args.json:
         print(json.dumps(out, indent=1))
     else:
