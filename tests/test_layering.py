@@ -6,6 +6,7 @@ Families depend downward only::
     <- problems <- io, cli
 
 - a module may import its own family, any lower layer, the shared base modules (``diffsys._checks``, ``_files``,
+  ``_plotting``, ``_status``,
   ``_fit``, ``_pytree``) and, inside one layer, only the sibling edges listed in :data:`SIBLING_EDGES`;
 - no module imports another family's private ``_module`` (nor a private ``_name`` from another family);
 - ``io`` reads and writes peers' formats through the families' public APIs; ``cli`` sits on top of everything.
@@ -24,7 +25,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "diffsys"
 
 #: shared, family-independent base modules at the package root
-BASE = {"_checks", "_files", "_fit", "_pytree"}
+BASE = {"_checks", "_files", "_fit", "_plotting", "_pytree", "_status"}
 
 LAYERS = [
     {"primitives"},

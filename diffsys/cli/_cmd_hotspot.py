@@ -71,11 +71,11 @@ def _run(args, extra=()) -> int:
     import jax.numpy as jnp
 
     from .. import power as P
-    from ..io import _hotspot as hio
+    from .. import io as hio
 
     pairs = []
     if args.config:
-        for lineno, line in hio._lines(args.config):
+        for lineno, line in hio.read_hotspot_lines(args.config):
             parts = line.split()
             if not parts[0].startswith("-") or len(parts) != 2:
                 raise ValueError(f"{args.config}:{lineno}: expected '-name value', got {line!r}")
@@ -84,7 +84,7 @@ def _run(args, extra=()) -> int:
     pairs += _overrides(list(extra))
     if args.model_type:
         pairs.append(("model_type", args.model_type))
-    conf = hio.parse_config_pairs(pairs, where=args.config or "command line")
+    conf = hio.parse_hotspot_config_pairs(pairs, where=args.config or "command line")
     cfg = conf.thermal
     leakage = conf.table.get("leakage_used", "0") not in ("0", "0.0")
     # every input is checked, and every output path, before anything is computed or written

@@ -22,7 +22,7 @@ _BIG = 1 << 20
 
 
 def register(subparsers) -> None:
-    from ..llm._serving import BACKENDS, MODES, PRECISIONS, SYSTEMS
+    from ..llm import SERVING_BACKENDS as BACKENDS, SERVING_MODES as MODES, SERVING_PRECISIONS as PRECISIONS, SERVING_SYSTEMS as SYSTEMS
 
     p = subparsers.add_parser("serve", help="LLM serving TTFT/TPOT/throughput (or --search for the best deployment)",
                               description="Serving metrics of one deployment, or a sweep for the best one.")
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 
 def _spec(args):
-    from ..llm._serving import serving_spec
+    from ..llm import serving_spec
 
     return serving_spec(args.model, system=args.system, backend=args.backend, precision=args.precision, tp=args.tp,
                         pp=args.pp, attention_dp=args.attention_dp, ep=args.ep, isl=args.isl, osl=args.osl,
@@ -79,7 +79,7 @@ def report(metrics) -> dict:
 def run(args) -> int:
     if args.search:
         return _search(args)
-    from ..llm._serving import serving_model
+    from ..llm import serving_model
 
     spec = _spec(args)
     m = serving_model(spec)

@@ -1,7 +1,9 @@
 """diffsys.io"""
 from ._hotspot import (
     _USED as HOTSPOT_USED_OPTIONS,
+    _lines as read_hotspot_lines,
     HotSpotConfig as HotSpotConfig,
+    parse_config_pairs as parse_hotspot_config_pairs,
     PowerTrace as PowerTrace,
     format_steady as format_steady,
     read_config as read_hotspot_config,

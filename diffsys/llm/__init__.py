@@ -17,6 +17,9 @@ from ._catalog import (
 )
 from ._serving import (
     BACKENDS as SERVING_BACKENDS,
+    MODES as SERVING_MODES,
+    PRECISIONS as SERVING_PRECISIONS,
+    SYSTEMS as SERVING_SYSTEMS,
     ServingKernels as ServingKernels,
     ServingMetrics as ServingMetrics,
     ServingSpec as ServingSpec,
