@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..primitives import clamp, relative_temperature
 from ..topologies import hierarchical_collective_time
 
 # Group sizes here are placements computed by the model (``k = N/stride`` may be fractional for non-dividing
@@ -32,7 +31,10 @@ def ranks_per_node(group, stride, gpus_per_node, temperature=0.0, net=-1.0):
 
     ``net`` overrides the placement: ``0`` keeps the whole group on the scale-up network, ``1`` puts every member
     on its own node (scale-out only), ``-1`` (default) uses the placement."""
-    k = clamp(gpus_per_node / stride, 1.0, group, relative_temperature(temperature, group))
+    # an exact (piecewise-linear) clamp at every temperature: a smoothed one lands just below ``g`` when a group
+    # fills its node exactly, which makes the scale-out dimension's size 1 + ε and switches the topologies model's
+    # discrete per-dimension schedule, so the relaxed step would not converge to the exact one
+    k = jnp.clip(gpus_per_node / stride, 1.0, group)
     return jnp.where(net < -0.5, k, jnp.where(net < 0.5, group, 1.0))
 
 
