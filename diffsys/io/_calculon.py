@@ -186,7 +186,8 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
     out = nets[1] if len(nets) > 1 else nets[0]
     hbm_B = float(mem1["GiB"]) * 2**30
     acc = Accelerator(
-        f"calculon-{dt}", {dt: peak}, {"fp32" if dt == "fp8" else dt: vec_tflops * 1e12},
+        # Calculon has one vector rate per datatype and uses it for all vector work (incl. fp32 softmax/norms)
+        f"calculon-{dt}", {dt: peak}, {**({} if dt == "fp8" else {dt: vec_tflops * 1e12}), "fp32": vec_tflops * 1e12},
         (MemoryLevel("hbm", hbm_B, float(mem1["GBps"]) * 1e9),), PowerSpec(700.0, 70.0),
     )
     n_procs = n_gpus or int(up["size"])
