@@ -20,6 +20,7 @@ import numpy as np
 
 import diffsys.hardware as H
 import diffsys.roofline as R
+from bench_roofline import best_of  # the same timing rule as the roofline benchmark
 
 H100 = H.preset("h100_sxm")
 HBM = H100.main_memory_index
@@ -48,15 +49,6 @@ def points(n, seed=0):
     x[:, 4] = rng.choice([64.0, 128.0], n)
     x[:, 5:] = rng.uniform(0.5, 2.0, (n, 2))
     return x
-
-
-def best_of(fn, repeats=3):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(n=1_000_000):
