@@ -59,6 +59,7 @@ def _objective(x):
     return r.energy_per_token_J + r.tpot_s
 
 
+@pytest.mark.slow
 def test_finite_and_fd_gradients():
     xs = jnp.array([[8.0, 4096.0, 16.0, 1.0, 8.0], [3.3, 30000.0, 5.5, 0.4, 4.0]])
     grads = np.asarray(jax.jit(jax.vmap(jax.grad(_objective)))(xs))

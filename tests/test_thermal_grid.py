@@ -168,7 +168,6 @@ def _materials(path):
     return out
 
 
-@pytest.mark.slow
 def test_grid64_matches_hotspot_upstream_example2():
     """HotSpot 6 (upstream f18831e) examples/example2: ev6 + gcc average power, -model_type grid 64 x 64; the
     shipped output lists all four layers' cells (K, two decimals). The config selects materials (silicon chip,
