@@ -81,10 +81,7 @@ def _ceil(x, temperature):
     power-of-two shapes sit), never below ``x`` nor below 1 (every argument is a positive count)."""
     if _is_zero(temperature):
         return ceil_ste(x)
-    # the shift is at least a few ulps of x, so that it survives float32 rounding at tiny temperatures
-    x = jnp.asarray(x, dtype=jnp.result_type(float, x))
-    shift = 2.0 * temperature + 8.0 * jnp.finfo(x.dtype).eps * jnp.maximum(jnp.abs(x), 1.0)
-    soft = jnp.maximum(jnp.maximum(soft_ceil(x - shift, temperature), x), 1.0)  # counts: >= 1
+    soft = jnp.maximum(jnp.maximum(soft_ceil(x - 2.0 * temperature, temperature), x), 1.0)  # counts: >= 1
     if isinstance(temperature, (int, float)):
         return soft
     return jnp.where(temperature > 0, soft, ceil_ste(x))
