@@ -24,7 +24,7 @@ import math
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_keys, check_number
-from ..hardware import Accelerator, MemoryLevel, PowerSpec
+from ..hardware import Accelerator, MemoryLevel
 
 MODEL_FIELDS = ("hidden", "feedforward", "seq_size", "attn_heads", "attn_size", "num_blocks")
 #: Execution fields and how diffsys treats them.
@@ -127,6 +127,49 @@ def _efficiency_at(table, size):
     return rows[-1][1]
 
 
+#: library presets that lend a Calculon system its micro-architecture (SM count, clock, caches, latencies and the
+#: calibrated kernel constants), which Calculon's system format does not describe
+_BASE_PRESETS = ("v100", "a100_80gb", "h100_sxm", "b200")
+
+
+def calculon_accelerator(dt, matrix_Bps, vector_Bps, hbm_B, hbm_Bps, matrix_efficiency=None, memory_efficiency=None):
+    """The :class:`~diffsys.hardware.Accelerator` of a Calculon system computing in ``dt``.
+
+    Calculon's system format gives peaks, efficiency tables, the two memory tiers and the networks (Isaev et al.
+    2023, Sec. 3.1), but not the micro-architecture that the library's GEMM kernel model needs (streaming
+    multiprocessors, clock, L2, latencies). Those come from the library preset whose ``dt`` matrix peak is nearest
+    to the file's (log distance), together with its calibrated kernel constants; the file's matrix and vector peaks,
+    HBM capacity and bandwidth replace the preset's. The efficiency tables' asymptotes (the efficiency of the
+    largest ops, Calculon's top row) set the kernel model's achievable fractions of peak, ``compute_efficiency``
+    and ``memory_efficiency`` (the rows for small ops are superseded by the kernel model's own size dependence:
+    tile waves, pipeline fill, launch time).
+    """
+    from ..hardware import preset
+
+    runs = "bf16" if dt == "fp8" else dt
+    bases = [preset(n) for n in _BASE_PRESETS]
+    base = min(bases, key=lambda a: abs(math.log(float(a.peak_flops(runs)) / matrix_Bps)))
+    mem = tuple(lvl if i != base.main_memory_index else MemoryLevel(
+        lvl.name, hbm_B, hbm_Bps, lvl.latency_s, lvl.energy_J_per_B, lvl.area_mm2) for i, lvl in enumerate(base.memory))
+    cal = {kind: dict(table) for kind, table in base.calibration.items()}
+    for table in cal.values():  # the calibrated matrix-unit constants also serve the other 2-byte dtype
+        if dt not in table and ("bf16" in table or "fp16" in table):
+            table[dt] = dict(table.get("bf16", table.get("fp16")))
+    if "gemm" in cal and dt in cal["gemm"]:
+        g = dict(cal["gemm"][dt])
+        if matrix_efficiency is not None:
+            g["compute_efficiency"] = matrix_efficiency
+        if memory_efficiency is not None:
+            g["memory_efficiency"] = memory_efficiency
+        cal["gemm"][dt] = g
+    vec = {**({} if dt == "fp8" else {dt: vector_Bps}), "fp32": vector_Bps}
+    # Calculon has one vector rate per datatype and uses it for all vector work (incl. fp32 softmax/norms)
+    return Accelerator(f"calculon-{dt}", {dt: matrix_Bps}, vec, mem, base.power, frequency_Hz=base.frequency_Hz,
+                       num_cores=base.num_cores, link_bandwidth_Bps=base.link_bandwidth_Bps,
+                       nic_bandwidth_Bps=base.nic_bandwidth_Bps, energy_J_per_flop=base.energy_J_per_flop,
+                       main_memory_index=base.main_memory_index, calibration=cal)
+
+
 def read_calculon_system(src, n_gpus=None, dtype="float16"):
     """A Calculon system JSON (path or dict) as a :class:`diffsys.llm.Cluster` computing in ``dtype``.
 
@@ -184,12 +227,9 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
             raise ValueError(f"{at}.ops must be an object, got {n['ops']!r}")
     up = nets[0]
     out = nets[1] if len(nets) > 1 else nets[0]
-    hbm_B = float(mem1["GiB"]) * 2**30
-    acc = Accelerator(
-        # Calculon has one vector rate per datatype and uses it for all vector work (incl. fp32 softmax/norms)
-        f"calculon-{dt}", {dt: peak}, {**({} if dt == "fp8" else {dt: vec_tflops * 1e12}), "fp32": vec_tflops * 1e12},
-        (MemoryLevel("hbm", hbm_B, float(mem1["GBps"]) * 1e9),), PowerSpec(700.0, 70.0),
-    )
+    acc = calculon_accelerator(dt, peak, vec_tflops * 1e12, float(mem1["GiB"]) * 2**30, float(mem1["GBps"]) * 1e9,
+                               _efficiency_at(mat.get("gflops_efficiency", [[0, 1.0]]), float("inf")),
+                               _efficiency_at(mem1.get("MB_efficiency", [[0, 1.0]]), float("inf")))
     n_procs = n_gpus or int(up["size"])
     # the file's link figures on the topologies dimensions (which carry the library's NCCL kernel constants)
     network = two_level_network(
