@@ -220,10 +220,10 @@ def test_slowest_time_constant_is_the_lumped_sink_rc():
 
     Rayleigh quotient with the all-ones vector: ``τ_max = max_x xᵀCx / xᵀGx ≥ C_total·r_convec`` (every path to
     ambient runs through ``r_convec``), and for this package the bound is tight within a few percent. ``C_total`` is
-    computed here from HotSpot's own definitions (temperature.h: ``C_FACTOR = 0.333`` lumps the convection
-    capacitance; sink and spreader capacitances are ``c_v · volume``), independently of the library's network
-    builder, so a wrong capacitance (a changed lumping factor, a missing volume term) fails this test. The decay
-    measured from the transient integrator must agree with the eigenvalue.
+    computed here from HotSpot's own definitions (temperature.h ``C_FACTOR = 0.333`` lumps the convection
+    capacitance, and RCutil.c ``getcap`` applies it to every material capacitance ``c_v · volume`` as well),
+    independently of the library's network builder, so a wrong capacitance (a changed lumping factor, a missing
+    volume term) fails this test. The decay measured from the transient integrator must agree with the eigenvalue.
     """
     with float64():
         cfg = P.ThermalConfig(ambient=318.15)
@@ -235,11 +235,11 @@ def test_slowest_time_constant_is_the_lumped_sink_rc():
         tau_slow = 1.0 / np.linalg.eigvalsh(s[:, None] * G * s[None, :]).min()
 
         die = 0.012 * 0.008
-        c_total = (0.333 * float(cfg.c_convec)
-                   + float(cfg.p_sink) * float(cfg.s_sink) ** 2 * float(cfg.t_sink)
-                   + float(cfg.p_spreader) * float(cfg.s_spreader) ** 2 * float(cfg.t_spreader)
-                   + float(cfg.p_interface) * die * float(cfg.t_interface)
-                   + float(cfg.p_chip) * die * float(cfg.t_chip))
+        c_total = 0.333 * (float(cfg.c_convec)
+                           + float(cfg.p_sink) * float(cfg.s_sink) ** 2 * float(cfg.t_sink)
+                           + float(cfg.p_spreader) * float(cfg.s_spreader) ** 2 * float(cfg.t_spreader)
+                           + float(cfg.p_interface) * die * float(cfg.t_interface)
+                           + float(cfg.p_chip) * die * float(cfg.t_chip))
         lumped = float(cfg.r_convec) * c_total
         assert lumped <= tau_slow <= 1.06 * lumped, (tau_slow, lumped)
 

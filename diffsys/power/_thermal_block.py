@@ -125,6 +125,12 @@ def _r(k, thickness, area):
     return thickness / (k * area)
 
 
+def _c(c_v, thickness, area):
+    """Lumped capacitance of a slab, J/K: ``C_FACTOR·c_v·t·A`` (HotSpot 6 ``getcap``, RCutil.c: the 0.333
+    "lumped vs. distributed correction" applies to every material capacitance, not only to the convection one)."""
+    return C_FACTOR * c_v * thickness * area
+
+
 def package_rc(cfg: ThermalConfig, width, height) -> PackageRC:
     """Spreader and sink periphery R/C for a die of ``width × height`` metres (trapezoid approximation of the
     spreading regions, Huang et al. TVLSI 2006 §III)."""
@@ -150,11 +156,11 @@ def package_rc(cfg: ThermalConfig, width, height) -> PackageRC:
         r_amb_c_per_x=cfg.r_convec * (s_hs * s_hs) / a_per_x,
         r_amb_c_per_y=cfg.r_convec * (s_hs * s_hs) / a_per_y,
         r_amb_per=cfg.r_convec * (s_hs * s_hs) / a_out,
-        c_sp_per_x=cfg.p_spreader * t_sp * a_per_x,
-        c_sp_per_y=cfg.p_spreader * t_sp * a_per_y,
-        c_hs_c_per_x=cfg.p_sink * t_hs * a_per_x,
-        c_hs_c_per_y=cfg.p_sink * t_hs * a_per_y,
-        c_hs_per=cfg.p_sink * t_hs * a_out,
+        c_sp_per_x=_c(cfg.p_spreader, t_sp, a_per_x),
+        c_sp_per_y=_c(cfg.p_spreader, t_sp, a_per_y),
+        c_hs_c_per_x=_c(cfg.p_sink, t_hs, a_per_x),
+        c_hs_c_per_y=_c(cfg.p_sink, t_hs, a_per_y),
+        c_hs_per=_c(cfg.p_sink, t_hs, a_out),
         c_amb_c_per_x=cf * a_per_x,
         c_amb_c_per_y=cf * a_per_y,
         c_amb_per=cf * a_out,
@@ -364,10 +370,10 @@ def block_network(flp: Floorplan, cfg: ThermalConfig = DEFAULT_CONFIG) -> RCNetw
     lat = jnp.stack(lateral)
     vert = jnp.stack([v_si, v_int, v_sp])
 
-    c_sink_blk = cfg.p_sink * cfg.t_sink * area + C_FACTOR * cfg.c_convec / cfg.s_sink ** 2 * area
+    c_sink_blk = _c(cfg.p_sink, cfg.t_sink, area) + C_FACTOR * cfg.c_convec / cfg.s_sink ** 2 * area
     cap = jnp.concatenate([
-        cfg.p_chip * cfg.t_chip * area, cfg.p_interface * cfg.t_interface * area,
-        cfg.p_spreader * cfg.t_spreader * area, c_sink_blk,
+        _c(cfg.p_chip, cfg.t_chip, area), _c(cfg.p_interface, cfg.t_interface, area),
+        _c(cfg.p_spreader, cfg.t_spreader, area), c_sink_blk,
         jnp.stack([pk.c_sp_per_x, pk.c_sp_per_x, pk.c_sp_per_y, pk.c_sp_per_y]),
         jnp.stack([pk.c_hs_c_per_x + pk.c_amb_c_per_x] * 2 + [pk.c_hs_c_per_y + pk.c_amb_c_per_y] * 2),
         jnp.broadcast_to(pk.c_hs_per + pk.c_amb_per, (4,)),
@@ -471,37 +477,39 @@ class Transient(NamedTuple):
 @eqx.filter_jit
 def transient(net: RCNetwork, power_trace_W, dt_s, initial_K=None, *, substeps: int = 1,
               method: str = "backward_euler") -> Transient:
-    """Integrate ``C·dT/dt = P(t) − G·(T − T_amb)`` over a power trace (steps, n), one row per interval ``dt_s``.
+    """Integrate ``C·dT/dt = P(t) − G·(T − T_amb)`` over a power trace (steps, n), one row per interval ``dt_s``
+    (the power of row ``i`` is held over interval ``i``; row ``i`` of the result is the state at its end, as in
+    HotSpot's ``.ttrace``).
 
-    Implicit integration (unconditionally stable) with ``substeps`` equal sub-steps per interval:
-    ``backward_euler`` (first order; its discrete energy balance is exact) or ``trapezoid`` (Crank–Nicolson,
-    second order). ``initial_K`` is a scalar or an (N,) vector of node temperatures (default: ambient).
-    HotSpot integrates the same ODE with adaptive RK4.
+    ``method``:
+
+    * ``"exact"``: the exact solution for piecewise-constant power (zero-order hold, e.g. Franklin, Powell &
+      Workman, *Digital Control of Dynamic Systems*, §6.3): ``x⁺ = Φ·x + (I − Φ)·G⁻¹P`` with
+      ``Φ = exp(−C⁻¹G·h)`` (:func:`jax.scipy.linalg.expm`), and the heat carried to ambient integrated exactly,
+      ``∫x dt = x_ss·h + G⁻¹C·(I − Φ)·(x − x_ss)``. No time-step error; HotSpot's adaptive RK4 (step doubling with
+      a 0.01 K absolute tolerance per step, ``RCutil.c``) approximates the same solution.
+    * ``"backward_euler"`` (first order, L-stable; its discrete energy balance is exact) or ``"trapezoid"``
+      (Crank–Nicolson, second order but not L-stable: the die's sub-millisecond modes ring unless ``substeps`` makes
+      ``h`` comparable to them), with ``substeps`` equal implicit sub-steps per interval.
+
+    ``initial_K`` is a scalar or an (N,) vector of node temperatures (default: ambient).
     """
-    if method not in ("backward_euler", "trapezoid"):
-        raise ValueError(f"method must be 'backward_euler' or 'trapezoid', got {method!r}")
+    if method not in ("backward_euler", "trapezoid", "exact"):
+        raise ValueError(f"method must be 'exact', 'backward_euler' or 'trapezoid', got {method!r}")
     if substeps < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
     G, C = net.conductance, net.capacitance
     h = jnp.asarray(dt_s) / substeps
-    theta = 1.0 if method == "backward_euler" else 0.5
-    lhs = jnp.diag(C / h) + theta * G
-    lu = jsl.lu_factor(lhs)
-    rhs_mat = jnp.diag(C / h) - (1.0 - theta) * G
     x0 = jnp.zeros(net.n_nodes, G.dtype) if initial_K is None else jnp.broadcast_to(
         jnp.asarray(initial_K, G.dtype) - net.ambient_K, (net.n_nodes,))
     powers = net.node_power(jnp.asarray(power_trace_W, G.dtype))
+    if method == "exact":
+        step = _exact_step(net, G, C, h)
+    else:
+        step = _implicit_step(net, G, C, h, 1.0 if method == "backward_euler" else 0.5)
 
     def interval(carry, p):
-        x, e_amb = carry
-
-        def sub(state, _):
-            x, e_amb = state
-            x_new = jsl.lu_solve(lu, rhs_mat @ x + p)
-            e_amb = e_amb + h * jnp.dot(net.g_ambient, theta * x_new + (1 - theta) * x)
-            return (x_new, e_amb), None
-
-        (x, e_amb), _ = jax.lax.scan(sub, (x, e_amb), None, length=substeps)
+        (x, e_amb), _ = jax.lax.scan(lambda st, _: (step(st, p), None), carry, None, length=substeps)
         return (x, e_amb), (x, e_amb)
 
     _, (xs, e_amb) = jax.lax.scan(interval, (x0, jnp.zeros((), G.dtype)), powers)
@@ -510,3 +518,33 @@ def transient(net: RCNetwork, power_trace_W, dt_s, initial_K=None, *, substeps: 
     e_in = jnp.cumsum(jnp.sum(powers, axis=-1)) * jnp.asarray(dt_s)
     stored = (xs - x0) @ C
     return Transient(blk, T, jnp.max(blk, axis=-1), e_in, e_amb, stored)
+
+
+def _implicit_step(net, G, C, h, theta):
+    """One θ-method step ``(C/h + θG)·x⁺ = (C/h − (1 − θ)G)·x + P`` with its heat-to-ambient quadrature."""
+    lu = jsl.lu_factor(jnp.diag(C / h) + theta * G)
+    rhs_mat = jnp.diag(C / h) - (1.0 - theta) * G
+
+    def step(state, p):
+        x, e_amb = state
+        x_new = jsl.lu_solve(lu, rhs_mat @ x + p)
+        return x_new, e_amb + h * jnp.dot(net.g_ambient, theta * x_new + (1 - theta) * x)
+
+    return step
+
+
+def _exact_step(net, G, C, h):
+    """One zero-order-hold step ``x⁺ = x_ss + Φ·(x − x_ss)``, ``x_ss = G⁻¹P``, with the exact heat to ambient."""
+    phi = jsl.expm(-(G / C[:, None]) * h)
+    fac = jax.lax.stop_gradient(factor(net))
+    solve = lambda b: network_solve(net, b, fac)
+
+    def step(state, p):
+        x, e_amb = state
+        x_ss = solve(p)
+        d = x - x_ss
+        decay = d - phi @ d  # (I − Φ)·(x − x_ss)
+        integral = x_ss * h + solve(C * decay)
+        return x_ss + phi @ d, e_amb + jnp.dot(net.g_ambient, integral)
+
+    return step

@@ -202,7 +202,7 @@ def grid_network(flp: Floorplan, cfg: ThermalConfig = DEFAULT_CONFIG, rows: int 
         jnp.zeros(4, gx.dtype),
         jnp.stack([1 / (pk.r_hs_c_per_x + pk.r_amb_c_per_x)] * 2 + [1 / (pk.r_hs_c_per_y + pk.r_amb_c_per_y)] * 2),
         jnp.broadcast_to(1 / (pk.r_hs_per + pk.r_amb_per), (4,))])
-    cap_cell = ps * ts * a
+    cap_cell = C_FACTOR * ps * ts * a  # HotSpot 6 getcap: the lumping factor on every material capacitance
     cap_cell = cap_cell.at[3].add(C_FACTOR * cfg.c_convec / cfg.s_sink ** 2 * a)
     cap_extra = jnp.concatenate([
         jnp.stack([pk.c_sp_per_x, pk.c_sp_per_x, pk.c_sp_per_y, pk.c_sp_per_y]),
