@@ -23,6 +23,8 @@ from ._merge import load_result as load_result, merge as merge, save_result as s
 # search methods
 from ._calibrate import CalibrationResult as CalibrationResult, ErrorStats as ErrorStats, calibrate as calibrate
 from ._evolution import cma_es as cma_es, evolutionary_search as evolutionary_search, genetic_search as genetic_search
+from ._exact import ExactResult as ExactResult, box_bound_function as box_bound_function, exact_search as exact_search
+from ._exact_mip import solve_exact_mip as solve_exact_mip
 from ._gradient import gradient_search as gradient_search
 from ._hypervolume import (
     hypervolume as hypervolume,
@@ -36,6 +38,7 @@ from ._miqp import (
     quadratic_model as quadratic_model,
     solve_miqp_enumerate as solve_miqp_enumerate,
     solve_miqp_scip as solve_miqp_scip,
+    trust_region_search as trust_region_search,
 )
 from ._objective import (
     RESULTS as RESULTS,

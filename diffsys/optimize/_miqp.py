@@ -20,7 +20,8 @@ clipped at zero) so the continuous sub-problems are convex and both solvers retu
 ``log f + μ·v`` around an incumbent with ``jax.hessian`` (``method="hessian"``), or a least-squares quadratic fitted
 to exact evaluations sampled in the trust region (``method="fit"``); the space's constraints are linearized.
 
-**Sequential MIQP** (:func:`miqp_search`): build the model at the incumbent, restrict it to a trust region
+**Sequential MIQP** (:func:`miqp_search`, also named :func:`trust_region_search`; a local heuristic — the exact
+MIQP over a problem's grid is :func:`diffsys.optimize.exact_search`): build the model at the incumbent, restrict it to a trust region
 (``±radius`` lattice steps, a continuous box of relative size ``delta``), solve, evaluate the *true* model at the
 returned design and accept it only if it is better (Deb's rules); otherwise shrink the region. (Trust-region
 logic as in Conn, Gould & Toint, *Trust-Region Methods*, SIAM 2000.)
@@ -459,6 +460,11 @@ def miqp_search(problem, space=None, *, key, x0=None, solver: str = "jax", metho
         raise NoFeasiblePointError(infeasible_message("miqp_search", problem, point, evaluations))
     return SearchResult(f"miqp[{solver}]", point, float(cur.objective), bool(cur.feasible), evaluations,
                         time.perf_counter() - start, status, {"best": hist}, float(cur.violation))
+
+
+#: The sequential trust-region MIQP under its heuristic's name (local: no optimality proof; see
+#: :func:`diffsys.optimize.exact_search` for the exact method).
+trust_region_search = miqp_search
 
 
 def _trust_region_run(problem, space, builder, evaluate, solve, y, method, temperature, penalty, k_fit, radius,
