@@ -98,6 +98,13 @@ def test_sequential_miqp_on_toy(solver):
     assert r.point["x"] + np.log2(r.point["y"]) <= 10 + 1e-6
 
 
+def test_trust_region_is_the_named_local_heuristic():
+    from diffsys.optimize import trust_region_search
+    from diffsys.optimize import miqp_search as public
+
+    assert trust_region_search is public is miqp_search
+
+
 def test_sequential_miqp_same_result_with_both_solvers_and_errors():
     toy = toy_problem()
     a = miqp_search(toy, key=jax.random.key(1), solver="jax", iterations=6)
