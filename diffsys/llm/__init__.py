@@ -48,15 +48,18 @@ from ._model import (
     training_model as training_model,
 )
 from ._parallel import (
+    CLUSTER_ACCELERATORS as CLUSTER_ACCELERATORS,
     CLUSTER_SOURCES as CLUSTER_SOURCES,
     RECOMPUTE_MODES as RECOMPUTE_MODES,
     SCALEOUT_BANDWIDTH_PATH as SCALEOUT_BANDWIDTH_PATH,
     SCALEUP_BANDWIDTH_PATH as SCALEUP_BANDWIDTH_PATH,
+    TRAINING_DTYPES as TRAINING_DTYPES,
     Cluster as Cluster,
     Parallelism as Parallelism,
     check_parallelism as check_parallelism,
     choice_weights as choice_weights,
     cluster_preset as cluster_preset,
+    precision_recipe as precision_recipe,
     two_level_network as two_level_network,
 )
 from ._training import (

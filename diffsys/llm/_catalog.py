@@ -137,7 +137,10 @@ def arch_from_config(cfg: dict, hf_id: str = "custom", source: str = "") -> Mode
         shared = float(shared_width) / expert_ffn  # Qwen2-MoE style: one wide shared expert
     first_dense = int(_get(cfg, "first_k_dense_replace", default=0) or 0)
     max_pos = int(_get(cfg, "max_position_embeddings", "max_seq_len", default=4096))
-    mlp = "gelu" if str(_get(cfg, "hidden_act", default="silu")).startswith("gelu") and n_exp == 1 else "swiglu"
+    # a gated MLP (three matrices) for SiLU/Swish activations (Llama, Qwen, Mistral: SwiGLU), two matrices for the
+    # ungated ones (GeLU of GPT-2/3, squared ReLU "relu2" of Nemotron); MoE experts are gated
+    act = str(_get(cfg, "hidden_act", "activation_function", default="silu")).lower()
+    mlp = "swiglu" if n_exp > 1 or act in ("silu", "swish", "swiglu") else "gelu"
     t = Transformer(name=hf_id, hidden=h, ffn=ffn, n_layers=L, n_heads=a, n_kv_heads=kv, head_dim=hd,
                     vocab=int(cfg["vocab_size"]), seq_len=min(max_pos, 4096), max_seq_len=max_pos, mlp=mlp,
                     tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)), n_experts=n_exp,

@@ -17,16 +17,17 @@ from ..roofline import elementwise, gemm, op_time
 ACT_BYTES = 2.0  # bf16/fp16 activations and weights
 
 
-def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=None):
+def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=None, dtype=None):
     """Roofline (:class:`diffsys.roofline.Roofline`) of one GEMM ``(m×k)·(k×n)`` (a batch of ``batch``) on the
-    cluster's accelerator; no framework overhead.
+    cluster's accelerator; no framework overhead. ``dtype``: the matrix dtype when it is not ``cluster.dtype``
+    (a BF16 GEMM inside an FP8 recipe).
 
     ``weight_bytes``: bytes per element of the ``k×n`` operand when it differs from the activations' (quantised
     weights in inference). The kernel is timed at the compute dtype and its memory time is rescaled by the ratio of
     the operand bytes, ``t = t - max(t_c, t_m) + max(t_c, t_m·Q'/Q)`` — the roofline's own dependence on traffic
     (Williams et al. 2009), exact when the kernel is memory- or compute-bound."""
     op = gemm(m, n, k, batch, ACT_BYTES)
-    r = op_time(op, cluster.accelerator, cluster.dtype, temperature=temperature)
+    r = op_time(op, cluster.accelerator, cluster.dtype if dtype is None else dtype, temperature=temperature)
     if weight_bytes is None:
         return r
     ratio = (op.bytes + batch * k * n * (weight_bytes - ACT_BYTES)) / op.bytes
@@ -36,10 +37,28 @@ def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=
     return r._replace(time_s=time, memory_time_s=t_mem, compute_bound=r.compute_time_s >= t_mem)
 
 
-def gemm_s(m, n, k, cluster, *, batch=1.0, count=1.0, temperature=0.0, weight_bytes=None):
+def gemm_s(m, n, k, cluster, *, batch=1.0, count=1.0, temperature=0.0, weight_bytes=None, dtype=None):
     """``count`` GEMMs (:func:`gemm_roofline`) plus their framework overhead (s)."""
-    r = gemm_roofline(m, n, k, cluster, batch=batch, temperature=temperature, weight_bytes=weight_bytes)
+    r = gemm_roofline(m, n, k, cluster, batch=batch, temperature=temperature, weight_bytes=weight_bytes,
+                      dtype=dtype)
     return count * (r.time_s + cluster.kernel_overhead_s)
+
+
+def stack_columns(rows):
+    """``rows`` of equal-length tuples (numbers or arrays) as one array per column, the rows on a new leading axis
+    (every entry broadcast to a common shape first), so that one vectorized call of a kernel or collective model
+    times every row (array leaves of the specs broadcast against the trailing, per-point axes)."""
+    cols = tuple(zip(*rows))
+    flat = jnp.broadcast_arrays(*(jnp.asarray(x, dtype=jnp.result_type(float)) for col in cols for x in col))
+    n = len(rows)
+    return tuple(jnp.stack(flat[i * n:(i + 1) * n]) for i in range(len(cols)))
+
+
+def gemms_s(shapes, cluster, *, temperature=0.0, weight_bytes=None):
+    """:func:`gemm_s` of several GEMMs ``shapes = [(m, n, k, batch), ...]`` in one vectorized call of the kernel
+    model; the times (s) lie on the leading axis, in the order of ``shapes``."""
+    m, n, k, b = stack_columns(shapes)
+    return gemm_s(m, n, k, cluster, batch=b, temperature=temperature, weight_bytes=weight_bytes)
 
 
 def memory_s(bytes_moved, cluster, *, kernels=1.0, temperature=0.0):

@@ -34,6 +34,43 @@ DEFAULT_KERNEL_OVERHEAD_S = 5e-6
 #: (``examples/llm_validation.py``; docs/llm.md); updated only by re-running that fit
 DEFAULT_ELEMENTWISE_TRAFFIC = 2.12
 ZERO_STAGES = (0, 1, 2, 3)
+#: training precisions of the matrix units (``Cluster.dtype``) and the low-precision recipe each selects
+TRAINING_DTYPES = ("bf16", "fp8", "fp4")
+
+
+def precision_recipe(accelerator: Accelerator, dtype: str) -> dict:
+    """The training recipe of GEMM precision ``dtype`` on ``accelerator``: its name, the dtype attention and the
+    output (logits) layer run in, and the extra weight bytes per parameter of the low-precision weight copies.
+
+    Transformer Engine recipes as Megatron-LM/NeMo use them (NVIDIA Transformer Engine documentation, "Using FP8 with
+    Transformer Engine" and "FP8 recipes"; Megatron-Core ``--fp8-recipe``): only the linear layers (QKV, projection,
+    MLP) run in the low precision; fused attention and the output layer stay in BF16. Master weights, fp32 main
+    gradients and the Adam moments are unchanged (Micikevicius et al., "FP8 formats for deep learning", 2022,
+    Sec. 4; Megatron-LM distributed-optimizer docs: 2 B bf16 weights + 4 B fp32 gradients + 12 B fp32 master and
+    moments per parameter). Each step caches the quantised weights in the row- and column-wise layouts the forward
+    and backward GEMMs read (2 copies):
+
+    - ``fp8`` on Hopper: per-tensor scaled FP8 (E4M3/E5M2), 1 B per element per copy;
+    - ``fp8`` on Blackwell (an accelerator with an fp4 matrix unit): MXFP8, 1 B + one E8M0 scale per 32 elements
+      (OCP Microscaling Formats (MX) specification v1.0, 2023);
+    - ``fp4`` (Blackwell only): NVFP4, 0.5 B + one E4M3 scale per 16 elements (NVIDIA, "Pretraining large language
+      models with NVFP4", arXiv 2509.25149, 2025; its few BF16 layers are not modelled).
+
+    A dtype the accelerator's matrix units lack raises ``ValueError`` naming the supported ones.
+    """
+    check_choice("dtype", dtype, TRAINING_DTYPES)
+    if dtype == "bf16":
+        return {"recipe": "bf16", "attention_dtype": "bf16", "weight_cache_bytes": 0.0}
+    if accelerator.matrix_dtype(dtype) != dtype:
+        have = [d for d in TRAINING_DTYPES if d in accelerator.matrix_flops]
+        raise ValueError(f"dtype {dtype} needs {dtype} matrix units, which {accelerator.name} lacks; supported "
+                         f"training dtypes there: {have}")
+    blackwell = "fp4" in accelerator.matrix_flops
+    if dtype == "fp4":
+        return {"recipe": "nvfp4", "attention_dtype": "bf16", "weight_cache_bytes": 2 * (0.5 + 1.0 / 16)}
+    if blackwell:
+        return {"recipe": "mxfp8", "attention_dtype": "bf16", "weight_cache_bytes": 2 * (1.0 + 1.0 / 32)}
+    return {"recipe": "fp8_per_tensor", "attention_dtype": "bf16", "weight_cache_bytes": 2.0}
 
 
 def _enc(value, options, name):
@@ -72,6 +109,13 @@ class Parallelism(eqx.Module):
         grad_bytes: bytes per stored gradient element (4: fp32 main gradients, Megatron-LM default).
         tp_net, pp_net, dp_net: network a group uses: -1 = from the rank placement (default), 0 = scale-up only,
             1 = scale-out only (Calculon's ``*_par_net`` fields).
+        fused_activation: 1 = the MLP activation is fused into the preceding GEMM's epilogue (Megatron-LM's
+            bias-GeLU fusion); 0 = a separate memory-bound kernel (Calculon's ``fused_activation``).
+        seq_par_ag_redo: with sequence parallelism, 1 = keep only the sequence-sharded inputs of the QKV and fc1
+            GEMMs and redo their all-gathers in the backward pass (Korthikanti et al. 2023, Sec. 4.2.2; Megatron-LM's
+            default); 0 = keep the gathered inputs (Calculon's ``seq_par_ag_redo``).
+        pp_scatter_gather: 1 = pipeline messages split over the tensor-parallel ranks and all-gathered on arrival
+            (Narayanan et al. 2021, Sec. 4.1; Calculon's ``p2p_rs_ag``); implied by sequence parallelism.
     """
 
     tp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
@@ -95,11 +139,15 @@ class Parallelism(eqx.Module):
     tp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
     pp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
     dp_net: jnp.ndarray = eqx.field(converter=as_float, default=-1.0)
+    fused_activation: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    seq_par_ag_redo: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    pp_scatter_gather: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
 
     def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
                  sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
                  flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
-                 grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1):
+                 grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1, fused_activation=1.0, seq_par_ag_redo=1.0,
+                 pp_scatter_gather=0.0):
         self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
         self.microbatch = microbatch
         self.global_batch = microbatch * dp if global_batch is None else global_batch
@@ -113,6 +161,11 @@ class Parallelism(eqx.Module):
         self.weight_offload, self.activation_offload = weight_offload, activation_offload
         self.optimizer_offload, self.grad_bytes = optimizer_offload, grad_bytes
         self.tp_net, self.pp_net, self.dp_net = tp_net, pp_net, dp_net
+        self.fused_activation, self.seq_par_ag_redo = float(fused_activation) if isinstance(
+            fused_activation, bool) else fused_activation, float(seq_par_ag_redo) if isinstance(
+            seq_par_ag_redo, bool) else seq_par_ag_redo
+        self.pp_scatter_gather = float(pp_scatter_gather) if isinstance(pp_scatter_gather, bool) \
+            else pp_scatter_gather
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
@@ -120,7 +173,8 @@ class Parallelism(eqx.Module):
         check_range("Parallelism.recompute", self.recompute, 0.0, 2.0)
         check_range("Parallelism.zero_stage", self.zero_stage, 0.0, 3.0)
         for f in ("sequence_parallel", "tp_overlap", "dp_overlap", "flash_attention", "weight_offload",
-                  "activation_offload", "optimizer_offload"):
+                  "activation_offload", "optimizer_offload", "fused_activation", "seq_par_ag_redo",
+                  "pp_scatter_gather"):
             check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
         check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
         for f in ("tp_net", "pp_net", "dp_net"):
@@ -185,6 +239,19 @@ class Cluster(eqx.Module):
     @property
     def peak_flops(self):
         return self.accelerator.peak_flops(self.dtype)
+
+    @property
+    def attention_dtype(self) -> str:
+        """Dtype of attention and the output layer: BF16 under an FP8/FP4 recipe (:func:`precision_recipe`),
+        else ``dtype``."""
+        return "bf16" if self.dtype in ("fp8", "fp4") and "bf16" in self.accelerator.matrix_flops else self.dtype
+
+    @property
+    def weight_cache_bytes(self) -> float:
+        """Extra bytes per parameter of the quantised weight copies of an FP8/FP4 recipe (0 otherwise)."""
+        if self.dtype not in ("fp8", "fp4") or self.accelerator.matrix_dtype(self.dtype) != self.dtype:
+            return 0.0
+        return precision_recipe(self.accelerator, self.dtype)["weight_cache_bytes"]
 
     @property
     def hbm_capacity_B(self):
@@ -257,19 +324,28 @@ _CLUSTERS = {
                  "NVIDIA DGX A100: NVLink3 600 GB/s bidirectional (300/direction) via NVSwitch; eight 200 Gb/s HDR "
                  "NICs (DGX A100 user guide; diffsys.topologies.system_preset)."),
     "hgx_h200": ("h200", "hgx_h200", {}, 3.5, "HGX H200: as HGX H100 with H200 GPUs."),
-    "hgx_b200": ("b200", "gb200_nvl72", {"gpus_per_node": 8}, 5.0,
-                 "HGX B200: eight GPUs of the NVLink5 fabric (1.8 TB/s bidirectional, 900/direction, NVLink "
-                 "SHARP) of diffsys.topologies' GB200 preset; 400 Gb/s NIC per GPU."),
+    "hgx_b200": ("b200", "hgx_b200", {}, 5.0,
+                 "HGX/DGX B200: eight GPUs on NVLink5 switches (1.8 TB/s bidirectional, 900/direction, NVLS); one "
+                 "400 Gb/s NIC per GPU (DGX B200 datasheet; diffsys.topologies.system_preset)."),
+    "gb200_nvl72": ("gb200", "gb200_nvl72", {}, 6.0,
+                    "GB200 NVL72: 72 GPUs in one NVLink5 domain (1.8 TB/s bidirectional, 900/direction, NVLS); one "
+                    "400 Gb/s ConnectX-7 NIC per GPU (GB200 NVL72 datasheet, DGX GB200 user guide; "
+                    "diffsys.topologies.system_preset). $/GPU-hour an assumption."),
 }
+#: other names of the presets (the DGX systems share the HGX boards' fabric)
+_CLUSTER_ALIASES = {"dgx_h100": "hgx_h100", "dgx_h200": "hgx_h200", "dgx_b200": "hgx_b200", "hgx_a100": "dgx_a100",
+                    "nvl72": "gb200_nvl72"}
 
 
 def cluster_preset(name: str, n_gpus: int | None = None, **overrides) -> Cluster:
-    """A cluster preset (``hgx_h100``, ``dgx_a100``, ``hgx_h200``, ``hgx_b200``) with ``n_gpus`` GPUs (default one
-    node) and optional overrides: :class:`Cluster` fields, or network fields as in :func:`two_level_network`
-    (``scaleup_bandwidth_Bps``, ``scaleout_latency_s``, ``gpus_per_node``, ...). Sources: :data:`CLUSTER_SOURCES`."""
+    """A cluster preset (``hgx_h100``, ``dgx_a100``, ``hgx_h200``, ``hgx_b200``, ``gb200_nvl72``; ``dgx_h100``,
+    ``dgx_h200``, ``dgx_b200`` are the same boards) with ``n_gpus`` GPUs (default one node) and optional overrides:
+    :class:`Cluster` fields, or network fields as in :func:`two_level_network` (``scaleup_bandwidth_Bps``,
+    ``scaleout_latency_s``, ``gpus_per_node``, ...). Sources: :data:`CLUSTER_SOURCES`."""
     key = name.lower().replace("-", "_")
+    key = _CLUSTER_ALIASES.get(key, key)
     if key not in _CLUSTERS:
-        raise ValueError(f"unknown cluster preset {name!r}; known: {sorted(_CLUSTERS)}")
+        raise ValueError(f"unknown cluster preset {name!r}; known: {sorted(set(_CLUSTERS) | set(_CLUSTER_ALIASES))}")
     acc, system, net_kw, usd, _ = _CLUSTERS[key]
     if n_gpus is not None:
         check_range("n_gpus", n_gpus, 1, None)
@@ -293,6 +369,8 @@ def cluster_preset(name: str, n_gpus: int | None = None, **overrides) -> Cluster
 
 #: Source of each cluster preset.
 CLUSTER_SOURCES = {k: v[-1] for k, v in _CLUSTERS.items()}
+#: accelerator preset of each cluster preset (aliases included)
+CLUSTER_ACCELERATORS = {k: _CLUSTERS[_CLUSTER_ALIASES.get(k, k)][0] for k in (*_CLUSTERS, *_CLUSTER_ALIASES)}
 
 
 def _concrete(x):

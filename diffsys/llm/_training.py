@@ -103,12 +103,15 @@ def _indicator_gt1(x, temperature):
     return smooth_min(relu(x - 1.0), 1.0, temperature)
 
 
-def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp, sp, flash):
+def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp, sp, flash, ag_redo=1.0):
     """Korthikanti et al. (2023) per-layer activation bytes, generalised to GQA/SwiGLU/MoE.
 
     Returns ``(full, selective, checkpoint)``: the stored activations with no recompute, with selective recompute
     (the ``5 a s² b`` attention-core term dropped) and with full recompute (the layer input only).
-    ``tokens = batch · seq_q`` are the local tokens; ``sp`` in [0, 1] selects sequence parallelism.
+    ``tokens = batch · seq_q`` are the local tokens; ``sp`` in [0, 1] selects sequence parallelism. ``ag_redo = 0``
+    (with sequence parallelism) keeps the all-gathered QKV and fc1 inputs (``2·2h`` per token, unsharded) instead of
+    redoing their all-gathers in the backward pass (Korthikanti et al. 2023, Sec. 4.2.2; Calculon's
+    ``seq_par_ag_redo``).
     """
     h, qw, kvw = model.hidden, model.q_width, model.kv_width
     fm = model.moe_fraction
@@ -120,8 +123,9 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     sharded = tokens * (2 * qw + 4 * kvw + 2 * qw + act_in + 2 * ffn_eff)  # Q,K,V, proj in, act in, fc2 in
     scores = batch * model.n_heads * seq_q * seq_kv * 5.0 * (1 - flash)  # softmax out 2, mask 1, dropout out 2
     rep = sp / tp + (1 - sp)
-    full = replicated * rep + sharded / tp + scores / tp
-    selective = replicated * rep + sharded / tp
+    gathered = tokens * 4.0 * h * sp * (1 - ag_redo) * (1 - 1 / tp)  # the gathered QKV/fc1 inputs kept unsharded
+    full = replicated * rep + sharded / tp + scores / tp + gathered
+    selective = replicated * rep + sharded / tp + gathered
     checkpoint = tokens * 2.0 * h * rep
     return full, selective, checkpoint
 
@@ -176,14 +180,18 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     if model.is_moe:
         shapes += [(Tl * routed, ffn_e / t, h, 1.0), (Tl * model.n_shared_experts, ffn_e / t, h, 1.0),
                    (Tl, model.n_experts, h, 1.0)]
-    t_g = [gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T) for m_, n_, k_, bt in shapes]
+    # under an FP8/FP4 recipe only the linear layers run in the low precision; the attention-core GEMMs (1, 2) and
+    # the output layer (5) stay in BF16 (precision_recipe)
+    hi = cluster.attention_dtype
+    t_g = [gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
+           for i, (m_, n_, k_, bt) in enumerate(shapes)]
     t_qkv, t_proj, t_logits_gemm = t_g[0], t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
     # ``1/c`` of the length-``s`` causal square (load-balanced ring)
     t_scores_unfused = t_g[1] + t_g[2]
     t_scores_flash = prefill_attention_time(b, s, heads_l, kv_local / model.head_dim, model.head_dim,
-                                            cluster.accelerator, cluster.dtype, causal=True,
+                                            cluster.accelerator, cluster.attention_dtype, causal=True,
                                             temperature=T).time_s / c + cluster.kernel_overhead_s
     t_scores = (1 - fl) * t_scores_unfused + fl * t_scores_flash
     t_mlp_dense = nmat * t_g[4]
@@ -194,13 +202,21 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         t_mlp = t_mlp_dense
     t_gemm_fwd = t_qkv + t_scores + t_proj + t_mlp
 
-    act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, s, t, sp, fl)
+    act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, s, t, sp, fl, par.seq_par_ag_redo)
     # elementwise kernels: the layer's stored activations times the traffic each stored byte costs
     elem_bytes = act_full * cluster.elementwise_traffic
     score_bytes = b * heads_l * sl * s * 5.0 * (1 - fl)
     t_elem_fwd = mem(elem_bytes, _FWD_KERNELS - 6.0)
-    t_layer_fwd = t_gemm_fwd + t_elem_fwd
-    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd
+    # an unfused MLP activation is a memory-bound kernel of its own: forward reads its input ((nmat-1)·f per token)
+    # and writes f; backward reads the input and the output gradient and writes the input gradient (PyTorch's
+    # gelu_backward(grad, input); Calculon's ``fused_activation``, Isaev et al. 2023)
+    ffn_tok = (1 - fm) * model.ffn + fm * ffn_e * (routed + model.n_shared_experts)
+    unfused = 1 - par.fused_activation
+    act_elems = Tl * ffn_tok / t * _ACT_BYTES
+    t_act_fwd = unfused * mem(nmat * act_elems, 1.0)
+    t_act_bwd = unfused * mem((2 * nmat - 1) * act_elems, 1.0)
+    t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd
+    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd
     t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
 
     # ---- parameters (for the data-parallel messages) --------------------------------------------------------
@@ -222,13 +238,19 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # reduce-scatter + parameter all-gather halves, the same); ZeRO-3 parameter all-gathers; CP K/V all-gather.
     tp_coll, dp_ar = _comm.collective_times("all_reduce", net, (act_msg, grad_msg), (t, d), (1.0, dp_stride), T,
                                             (par.tp_net, par.dp_net))
-    cp_coll, dp_ag = _comm.collective_times("all_gather", net, (kv_msg, grad_msg), (c, d), (t, dp_stride), T,
-                                            (-1.0, par.dp_net))
+    cp_coll, dp_ag, tp_ag = _comm.collective_times("all_gather", net, (kv_msg, grad_msg, act_msg), (c, d, t),
+                                                   (t, dp_stride, 1.0), T, (-1.0, par.dp_net, par.tp_net))
     # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
     # communication with dependent computation via decomposition", ASPLOS 2023)
     ov_tp = par.tp_overlap
-    tp_exposed = (1 - ov_tp) * tp_coll + relu(ov_tp * tp_coll - 0.5 * t_gemm_fwd, relative_temperature(T, t_gemm_fwd))
+    def tp_exposed_s(coll):
+        return (1 - ov_tp) * coll + relu(ov_tp * coll - 0.5 * t_gemm_fwd, relative_temperature(T, t_gemm_fwd))
+
+    tp_exposed = tp_exposed_s(tp_coll)
     tp_fwd, tp_bwd = 2 * tp_exposed, 2 * tp_exposed
+    # sequence parallelism redoing the QKV and fc1 input all-gathers in the backward (Korthikanti et al. 2023,
+    # Sec. 4.2.2); full recompute regathers them in its recomputed forward anyway
+    tp_redo = sp * par.seq_par_ag_redo * 2 * tp_exposed_s(tp_ag)
 
     a2a_msg = Tl * routed * h * _ACT_BYTES * (sp / t + (1 - sp))
     if model.is_moe:
@@ -246,13 +268,14 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     f_comp = Ls * t_layer_fwd + t_logits_fwd
     b_comp = Ls * t_layer_bwd + 2 * t_logits_fwd
     r_comp = Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
-    comm_tp = Ls * (tp_fwd + tp_bwd + rc_full * tp_fwd)
+    comm_tp = Ls * (tp_fwd + tp_bwd + rc_full * tp_fwd + (1 - rc_full) * tp_redo)
     comm_ep = Ls * (ep_fwd + ep_bwd + rc_full * ep_fwd)
     comm_cp = Ls * (cp_fwd + cp_bwd + rc_full * cp_fwd)
     t_mb = f_comp + b_comp + r_comp + comm_tp + comm_ep + comm_cp  # one microbatch through one stage, fwd+bwd
 
     pp_on = _indicator_gt1(p, T)
-    pp_msg = Tl * h * _ACT_BYTES * (sp / t + (1 - sp))
+    sg = sp + (1 - sp) * par.pp_scatter_gather  # scatter-gather (Narayanan et al. 2021, Sec. 4.1) or SP: split
+    pp_msg = Tl * h * _ACT_BYTES * (sg / t + (1 - sg))
     pp_stride = t * c * d
     crosses = jnp.where(par.pp_net < -0.5, jnp.where(pp_stride * p > N, 1.0, 0.0),  # spans nodes: slowest hop
                         jnp.clip(par.pp_net, 0.0, 1.0))
@@ -278,7 +301,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     optimizer = mem((1 - x_o) * opt_params * _OPT_TRAFFIC, 12.0) + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw
 
     # ---- memory per GPU ---------------------------------------------------------------------------------------
-    weights_all = weights_bytes(params_local, _ACT_BYTES, shards=1 + zero3 * (d - 1))
+    # bf16 weights plus the quantised copies of an FP8/FP4 recipe (precision_recipe; 0 B for bf16)
+    weights_all = weights_bytes(params_local, _ACT_BYTES + cluster.weight_cache_bytes, shards=1 + zero3 * (d - 1))
     grads_all = gradients_bytes(params_local, par.grad_bytes, shards=1 + zero_ge2 * (d - 1))
     optim_all = optimizer_state_bytes(params_local, "adam", master_weights=True, shards=1 + zero_ge1 * (d - 1))
     in_flight = smooth_min(m, p, relative_temperature(T, p)) \

@@ -27,7 +27,7 @@ odd sizes held out, ``docs/network.md``). H200 has the H100's NVLink4/NVSwitch f
 unchanged; B200 uses the H100 fit with NVLink5 bandwidth, NVLS efficiency scaled by NCCL's own Blackwell/Hopper
 ratio (0.74/0.85, NCCL ``src/graph/tuning.cc`` ``nvlsEfficiency``) and the local throughput scaled by HBM
 bandwidth (8.0/3.35 TB/s) -- assumptions, no B200 data here. The older constants below (vTrain-fitted) still serve
-the DGX-1, PCIe and GB200 presets.
+the DGX-1 and PCIe presets.
 """
 
 from __future__ import annotations
@@ -50,8 +50,7 @@ NVLINK_LOCAL_BPS = 541e9  # per-GPU local processing throughput of the communica
 #: the same throughput as a fraction of the GPU's HBM bandwidth (541 / 2039 GB/s), used for other GPUs
 LOCAL_FRACTION_OF_HBM = NVLINK_LOCAL_BPS / 2039e9
 #: NVLS (NVLink SHARP) reduction throughput per H100: calibrated to the single published 8×H100 NVLS busbw
-#: (≈ 480 GB/s, nccl-tests issue 212); one point, so this is a calibration, not a validation. GB200 doubles it
-#: with NVLink5 (assumption).
+#: (≈ 480 GB/s, nccl-tests issue 212); one point, so this is a calibration, not a validation.
 NVLS_H100_BPS = 397e9
 IB_EFFICIENCY = 0.9
 IB_LATENCY_S = 14e-6
@@ -155,10 +154,16 @@ def hgx_b200(nodes=1) -> System:
     return System("hgx_b200", (nv, _ib(nodes, 50 * GB)), "b200", "8x B200 NVLink5/NVSwitch (NVLS) + 8x NDR 400G IB")
 
 
-def gb200_nvl72(racks=1) -> System:
-    """GB200 NVL72 [GB200]: 72 GPUs in one NVLink5 domain (900 GB/s per direction, SHARP), 50 GB/s scale-out."""
-    return System("gb200_nvl72", (_nvswitch(72, 900 * GB, "b200", in_network=True, in_network_Bps=2 * NVLS_H100_BPS), _ib(racks, 50 * GB)), "b200",
-                  "72x Blackwell NVLink5 NVL72 rack + 400G scale-out")
+def gb200_nvl72(racks=1, *, nodes=None) -> System:
+    """GB200 NVL72 [GB200]: 72 GB200 GPUs in one NVLink5 domain (1.8 TB/s bidirectional = 900 GB/s per direction
+    per GPU through the NVLink Switch trays, SHARP), one 400 Gb/s ConnectX-7 NIC per GPU for scale-out (50 GB/s;
+    DGX GB200 user guide). The NVLink dimension is the HGX B200 one (same NVLink5 switch chips: H100 NCCL fit with
+    NVLink5 bandwidth, Blackwell NVLS efficiency, HBM-scaled local throughput; assumptions) with 72 ranks.
+    ``nodes`` (= ``racks``) is the scale-out count, as for the other GPU servers."""
+    nv = _nccl_nvswitch(72, 900 * GB, "h100_nvswitch", nvls=True, nvls_scale=NVLS_BLACKWELL_OVER_HOPPER,
+                        local_scale=8.0 / 3.35)
+    return System("gb200_nvl72", (nv, _ib(racks if nodes is None else nodes, 50 * GB)), "gb200",
+                  "72x GB200 NVLink5 NVL72 rack (NVLS) + 72x NDR 400G scale-out")
 
 
 def tpu_v4_pod(x=16, y=16, z=16) -> System:

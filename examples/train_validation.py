@@ -1,0 +1,174 @@
+"""``diffsys train`` against measured NeMo / Megatron-Core training throughput on DGX-H100 (docs/llm.md).
+
+Runs the ``diffsys train`` command on every pre-training and SFT configuration of
+``shared/validation/nemo/training_throughput_h100.csv`` (NeMo 24.07, FP8, DGX-H100) and compares the predicted
+tokens/s/GPU with the measured value. Nothing is fitted: the command's defaults plus one stated rule per recipe
+setting (below). LoRA rows are skipped (the training step has no frozen-weight / adapter model).
+
+Recipe settings not in the table, one rule for every row (Megatron-Core / NeMo performance-recipe defaults):
+sequence parallelism on when ``tp > 1``; the distributed optimizer (``--zero 1``) with gradient-reduce and
+parameter-gather overlap (``--dp-overlap 1``); no activation recompute; no TP communication overlap.
+
+    python examples/train_validation.py [--out docs/img/train_validation.png] [--json docs/train_validation.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = pathlib.Path(os.environ.get("DIFFSYS_SHARED", ROOT.parent / "shared")) / "validation" / "nemo"
+
+# Models of the NeMo recipes that are neither catalogue ids nor diffsys presets, as Hugging Face config.json fields.
+# GPT-3 5B/20B: NeMo ``GPTConfig5B``/``GPTConfig20B`` (nemo/collections/llm/gpt/model/base.py; GeLU MLP, tied
+# embeddings, GPT-2 vocabulary padded to 50304). Nemotron: ``Nemotron3Config8B``/``Nemotron3Config22B``/
+# ``Nemotron4Config340B`` (nemo/collections/llm/gpt/model/nemotron.py; squared-ReLU two-matrix MLP, untied
+# embeddings, 256k vocabulary).
+_GPT3 = {"vocab_size": 50304, "max_position_embeddings": 2048, "hidden_act": "gelu", "tie_word_embeddings": True}
+_NEMOTRON = {"vocab_size": 256000, "max_position_embeddings": 4096, "hidden_act": "relu2",
+             "tie_word_embeddings": False}
+CONFIGS = {
+    "GPT3-5B": {**_GPT3, "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 24,
+                "num_attention_heads": 32},
+    "GPT3-20B": {**_GPT3, "hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 44,
+                 "num_attention_heads": 48},
+    "Nemotron-8B": {**_NEMOTRON, "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 32,
+                    "num_attention_heads": 32},
+    "Nemotron-22B": {**_NEMOTRON, "hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 40,
+                     "num_attention_heads": 48},
+    "Nemotron-340B": {**_NEMOTRON, "hidden_size": 18432, "intermediate_size": 73728, "num_hidden_layers": 96,
+                      "num_attention_heads": 96, "num_key_value_heads": 8},
+}
+#: recipe name -> diffsys transformer preset
+PRESETS = {"GPT3-175B": "gpt3_175b", "LLAMA2-7B": "llama2_7b", "LLAMA2-13B": "llama2_13b",
+           "LLAMA2-70B": "llama2_70b", "LLAMA3-8B": "llama3_8b", "LLAMA3-70B": "llama3_70b"}
+
+
+def _int(x, default=1):
+    return int(x) if x not in ("", "n/a", None) else default
+
+
+def rows(path=DATA / "training_throughput_h100.csv"):
+    """The pre-training and SFT rows (LoRA skipped)."""
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if r["task"] in ("pretrain", "sft") and r["variant"] == "primary"]
+
+
+def command(row, config_dir) -> list:
+    """The ``diffsys train`` arguments of one measured row."""
+    name = row["model"]
+    if name in CONFIGS:
+        model = os.path.join(config_dir, f"{name}.json")
+        if not os.path.exists(model):
+            with open(model, "w") as f:
+                json.dump(CONFIGS[name], f)
+    else:
+        model = PRESETS[name]
+    tp, pp = _int(row["tp"]), _int(row["pp"])
+    argv = ["train", "--model", model, "--system", "dgx_h100", "--gpus", row["num_gpus"], "--tp", str(tp),
+            "--pp", str(pp), "--cp", str(_int(row["cp"])), "--vp", str(_int(row["vp"])), "--gbs", row["gbs"],
+            "--mbs", row["mbs"], "--seq", row["seq_len"], "--dtype", row["precision"].lower(), "--zero", "1",
+            "--recompute", "none", "--dp-overlap", "1", "--json", "--no-cache"]
+    if tp > 1:
+        argv.append("--sequence-parallel")
+    return argv
+
+
+def predict(row, config_dir) -> dict:
+    """The ``diffsys train --json`` report of a row (run in-process through the command's entry point)."""
+    from diffsys.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(command(row, config_dir))
+    if rc:
+        raise RuntimeError(f"diffsys train failed on {row['model']}: rc {rc}")
+    return json.loads(buf.getvalue())
+
+
+def validate(select=None) -> list:
+    """Predicted vs measured tokens/s/GPU of every row (``select(row)`` filters)."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows():
+            if select is not None and not select(r):
+                continue
+            rep = predict(r, tmp)
+            meas = float(r["tokens_per_sec_per_gpu"])
+            pred = rep["tokens_per_s_per_gpu"]
+            out.append({"task": r["task"], "model": r["model"], "gpus": int(r["num_gpus"]), "tp": _int(r["tp"]),
+                        "pp": _int(r["pp"]), "cp": _int(r["cp"]), "vp": _int(r["vp"]), "gbs": int(r["gbs"]),
+                        "seq": int(r["seq_len"]), "measured_tokens_per_s_per_gpu": meas,
+                        "predicted_tokens_per_s_per_gpu": pred, "rel_error": pred / meas - 1.0,
+                        "predicted_step_s": rep["step_s"], "measured_step_s":
+                            int(r["gbs"]) * int(r["seq_len"]) / (meas * int(r["num_gpus"])),
+                        "mem_GiB": rep["mem_GiB"], "breakdown_fraction": rep["breakdown_fraction"]})
+    return out
+
+
+def stats(results) -> dict:
+    """MAPE and max |error| overall, per task and per model family (GPT3, LLAMA2, LLAMA3, Nemotron)."""
+    def agg(sel):
+        e = np.abs([x["rel_error"] for x in sel])
+        return {"n": int(e.size), "mape": float(e.mean()), "max": float(e.max()),
+                "bias": float(np.mean([x["rel_error"] for x in sel]))}
+
+    groups = {"all": results}
+    for x in results:
+        groups.setdefault(f"task={x['task']}", []).append(x)
+        groups.setdefault(f"family={x['model'].split('-')[0]}", []).append(x)
+    return {k: agg(v) for k, v in groups.items()}
+
+
+def plot(results, path):
+    from diffsys._plotting import figure_and_axes, save_figure
+
+    fig, ax = figure_and_axes(figsize=(5.2, 4.6))
+    fams = sorted({x["model"].split("-")[0] for x in results})
+    for fam, mk in zip(fams, "osD^v"):
+        sel = [x for x in results if x["model"].startswith(fam)]
+        ax.scatter([x["measured_tokens_per_s_per_gpu"] for x in sel], [x["predicted_tokens_per_s_per_gpu"]
+                   for x in sel], marker=mk, label=fam)
+    lim = [200, 40000]
+    ax.plot(lim, lim, "k-", lw=0.8)
+    ax.fill_between(lim, [v * 0.8 for v in lim], [v * 1.2 for v in lim], color="0.9", zorder=0, label="±20 %")
+    ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlim(lim), ax.set_ylim(lim)
+    ax.set_xlabel("measured tokens/s/GPU (NeMo 24.07, DGX-H100, FP8)")
+    ax.set_ylabel("diffsys train, tokens/s/GPU")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=130)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "img" / "train_validation.png"))
+    ap.add_argument("--json", default=str(ROOT / "docs" / "train_validation.json"))
+    a = ap.parse_args(argv)
+    res = validate()
+    st = stats(res)
+    for x in res:
+        print(f"{x['task']:8s} {x['model']:14s} {x['gpus']:4d} tp{x['tp']} pp{x['pp']} cp{x['cp']} vp{x['vp']:<3d}"
+              f" measured {x['measured_tokens_per_s_per_gpu']:8.0f} predicted {x['predicted_tokens_per_s_per_gpu']:8.0f}"
+              f" {100 * x['rel_error']:+6.1f} %")
+    for k, v in st.items():
+        print(f"{k:18s} n={v['n']:2d} MAPE {100 * v['mape']:5.1f} %  max {100 * v['max']:5.1f} %  "
+              f"bias {100 * v['bias']:+5.1f} %")
+    with open(a.json, "w") as f:
+        json.dump({"source": "shared/validation/nemo/training_throughput_h100.csv (NeMo 24.07, DGX-H100)",
+                   "fitted": "nothing", "stats": st, "rows": res}, f, indent=1)
+    plot(res, a.out)
+    print(f"wrote {a.out} and {a.json}")
+
+
+if __name__ == "__main__":
+    main()
