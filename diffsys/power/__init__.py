@@ -140,6 +140,21 @@ from ._thermal_block import (
 from ._thermal_block import (
     transient as transient,
 )
+from ._throttle import (
+    BlockJunction as BlockJunction,
+)
+from ._throttle import (
+    Throttled as Throttled,
+)
+from ._throttle import (
+    scale_clock as scale_clock,
+)
+from ._throttle import (
+    throttled_accelerator as throttled_accelerator,
+)
+from ._throttle import (
+    throttled_step as throttled_step,
+)
 from ._thermal_config import DEFAULT_CONFIG as DEFAULT_CONFIG
 from ._thermal_config import ThermalConfig as ThermalConfig
 from ._thermal_grid import (
