@@ -1,34 +1,125 @@
-"""``diffsys calculon``: drop-in for ``calculon llm MODEL.json EXECUTION.json SYSTEM.json OUT.json``.
+"""``diffsys calculon``: drop-in for Calculon's ``llm``, ``llm-optimal-execution`` and ``llm-all-executions``.
 
-    diffsys calculon MODEL.json EXECUTION.json SYSTEM.json [OUT.json|-]
+    diffsys calculon [llm] MODEL.json EXECUTION.json SYSTEM.json [OUT.json|-]
+    diffsys calculon llm-optimal-execution MODEL.json NUM_PROCS MAX_BATCH_SIZE DATATYPE SYSTEM.json OUT
+        [-t TOP_N] [-f true|false|all] [--no-tp-overlap] [--no-dp-overlap] [-n] [-m] [-c CPUS]
+    diffsys calculon llm-all-executions MODEL.json NUM_PROCS MAX_BATCH_SIZE DATATYPE SYSTEM.json OUT.csv
+        [-f true|false|all] [-n] [-c CPUS]
 
-Reads Calculon's three JSON inputs (see :mod:`diffsys.io._calculon` for how each field maps), evaluates one training
-step with :func:`diffsys.llm.training_step` and writes Calculon-style statistics — ``total_time`` (seconds per
-iteration), ``proc_mem_tier1_cap_req`` (GiB per processor), ... — plus diffsys's full breakdown under ``"diffsys"``.
-Output goes to OUT.json, or to stdout when OUT is ``-`` or omitted.
+Same arguments and file formats as Calculon (see :mod:`diffsys.io._calculon` for how each field maps). ``llm``
+writes Calculon's statistics in Calculon's units (``total_time`` s per iteration, ``*_space`` and
+``proc_mem_tier1_cap_req`` bytes per processor by Calculon's accounting, ``sample_rate`` samples/s) plus
+diffsys's own figures under ``diffsys_*`` keys and ``"diffsys"``; OUT ``-`` or omitted prints to stdout. The
+searches enumerate Calculon's execution space exactly, skip what Calculon rejects, and evaluate the rest in one
+jitted, vmapped sweep (:mod:`diffsys.io._calculon_search`); ``-c`` and ``-m`` are accepted for compatibility
+(the sweep is vectorised; memory-infeasible microbatch sizes are skipped anyway).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+import time
+
+_SEARCHES = {"llm-optimal-execution": "optimal", "loe": "optimal", "llm-all-executions": "all", "lae": "all"}
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("calculon", help="Calculon-compatible LLM training-step estimate",
-                              description="Same arguments and JSON formats as Calculon's 'llm' command; writes "
-                                          "Calculon-style stats (total_time in s, proc_mem_tier1_cap_req in GiB).")
-    p.add_argument("model", help="Calculon model JSON (hidden, feedforward, seq_size, attn_heads, ...)")
-    p.add_argument("execution", help="Calculon execution JSON (num_procs, tensor_par, pipeline_par, ...)")
-    p.add_argument("system", help="Calculon system JSON (matrix, vector, mem1, mem2, networks)")
-    p.add_argument("output", nargs="?", default="-", help="output JSON path, or - for stdout (default)")
+    p = subparsers.add_parser(
+        "calculon", help="Calculon-compatible LLM training estimate and execution searches",
+        description="Calculon's 'llm' (MODEL EXECUTION SYSTEM [OUT]), 'llm-optimal-execution' and "
+                    "'llm-all-executions' (MODEL NUM_PROCS MAX_BATCH_SIZE DATATYPE SYSTEM OUT) with Calculon's "
+                    "formats and units.")
+    p.add_argument("command_or_model", metavar="[COMMAND] MODEL",
+                   help="llm | llm-optimal-execution | llm-all-executions, or directly the model JSON (llm)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the command's arguments (as Calculon's)")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..io import run_calculon, write_calculon_stats
+def _fused(text):
+    v = text.lower()
+    if v not in ("true", "false", "all"):
+        raise argparse.ArgumentTypeError(f"must be true, false or all, got {text!r}")
+    return {"true": (True,), "false": (False,), "all": (True, False)}[v]
 
+
+def _llm_parser():
+    p = argparse.ArgumentParser(prog="diffsys calculon llm", exit_on_error=False)
+    p.add_argument("model")
+    p.add_argument("execution")
+    p.add_argument("system")
+    p.add_argument("output", nargs="?", default="-")
+    return p
+
+
+def _search_parser(name):
+    p = argparse.ArgumentParser(prog=f"diffsys calculon {name}", exit_on_error=False)
+    p.add_argument("application", help="Calculon model JSON")
+    p.add_argument("num_procs", type=int)
+    p.add_argument("max_batch_size", type=int, help="largest batch; the search uses the largest multiple of DP")
+    p.add_argument("datatype", choices=("float8", "float16", "float32", "bfloat16"))
+    p.add_argument("system", help="Calculon system JSON")
+    p.add_argument("output", help="*.json, *.json.gz, *.csv or *.csv.gz (all-executions: CSV only)")
+    p.add_argument("-c", "--cpus", type=int, default=None, help="accepted for compatibility (vectorised sweep)")
+    p.add_argument("-n", "--noneok", action="store_true", help="no failure status when no execution is good")
+    p.add_argument("-f", "--fused_activation", type=_fused, default=(True,), help="true, false or all")
+    if name == "optimal":
+        p.add_argument("-m", "--mbs-break", action="store_true", help="accepted for compatibility")
+        p.add_argument("-t", "--top-n", type=int, default=1, help="number of best executions")
+        p.add_argument("-l", "--layers", action="store_true", help="accepted for compatibility (no layer stats)")
+        p.add_argument("--no-tp-overlap", action="store_true", help="don't search TP overlap")
+        p.add_argument("--no-dp-overlap", action="store_true", help="don't search DP overlap")
+    return p
+
+
+def _parse(parser, argv):
+    try:
+        return parser.parse_args(argv)
+    except argparse.ArgumentError as e:
+        raise ValueError(f"{parser.prog}: {e}") from None
+
+
+def run(args) -> int:
     from .._files import check_output_file
 
-    if args.output != "-":
-        check_output_file(args.output, "Calculon output")  # before the run, so a bad path costs nothing
-    stats = run_calculon(args.model, args.execution, args.system)
-    write_calculon_stats(stats, args.output)
+    first, rest = args.command_or_model, list(args.rest)
+    if first in _SEARCHES:
+        return _run_search(_SEARCHES[first], _parse(_search_parser(_SEARCHES[first]), rest), check_output_file)
+    if first == "llm":
+        a = _parse(_llm_parser(), rest)
+    else:
+        a = _parse(_llm_parser(), [first, *rest])
+    from ..io import run_calculon, write_calculon_stats
+
+    if a.output != "-":
+        check_output_file(a.output, "Calculon output")  # before the run, so a bad path costs nothing
+    write_calculon_stats(run_calculon(a.model, a.execution, a.system), a.output)
+    return 0
+
+
+def _run_search(kind, a, check_output_file) -> int:
+    from ..io._calculon_search import optimal_executions, search_executions, write_all, write_optimal
+
+    if kind == "optimal" and a.top_n < 1:
+        raise ValueError(f"--top-n must be >= 1, got {a.top_n}")
+    if a.num_procs < 1 or a.max_batch_size < 1:
+        raise ValueError("num_procs and max_batch_size must be >= 1")
+    check_output_file(a.output, "Calculon output")
+    t0 = time.perf_counter()
+    rows, counts = search_executions(
+        a.application, a.num_procs, a.max_batch_size, a.datatype, a.system, a.fused_activation,
+        tp_overlap=not getattr(a, "no_tp_overlap", False), dp_overlap=not getattr(a, "no_dp_overlap", False))
+    dt = time.perf_counter() - t0
+    print(f"Total executions: {counts['total']}\nGood executions: {counts['good']}\nBad executions: "
+          f"{counts['bad']}\nCalculation rate: {counts['total'] / dt:.2f} calcs/sec", file=sys.stderr)
+    if not rows:
+        print("No acceptable configurations found :(", file=sys.stderr)
+        return 0 if a.noneok else 1
+    if kind == "optimal":
+        best = optimal_executions(rows, a.top_n)
+        print(f"Best sample rate: {best[0][1]['sample_rate']}", file=sys.stderr)
+        write_optimal(best, a.output)
+    else:
+        write_all(rows, a.output)
+    print(f"Output: {a.output}", file=sys.stderr)
     return 0

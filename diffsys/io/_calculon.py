@@ -33,15 +33,18 @@ EXECUTION_FIELDS = {
     "data_par": "Parallelism.dp", "tensor_par_net": "Parallelism.tp_net", "pipeline_par_net": "Parallelism.pp_net",
     "data_par_net": "Parallelism.dp_net", "batch_size": "Parallelism.global_batch",
     "microbatch_size": "Parallelism.microbatch", "datatype": "Cluster.dtype",
-    "fused_activation": "true only (fused bias+activation kernels)",
+    "fused_activation": "Parallelism.fused_activation 1/0 (0: the MLP activation is a memory-bound kernel of its own)",
     "attention_type": "multihead -> n_kv_heads = attn_heads; multiquery -> n_kv_heads = 1",
     "activation_recompute": "none/attn_only/full -> Parallelism.recompute 0/1/2",
     "pipeline_interleaving": "Parallelism.interleave",
     "optimizer_sharding": "true -> zero_stage 2 (optimizer state and 2-byte gradients sharded over data_par, "
                           "as Calculon); false -> zero_stage 0 with 4-byte fp32 gradients",
-    "tensor_par_comm_type": "ar -> all-reduce; rs_ag -> sequence parallelism; p2p_rs_ag rejected",
-    "tensor_par_overlap": "none -> 0; ring/pipe -> Parallelism.tp_overlap = 1",
-    "seq_par_ag_redo": "false only", "data_par_overlap": "Parallelism.dp_overlap 0/1",
+    "tensor_par_comm_type": "ar -> all-reduce; rs_ag -> Parallelism.sequence_parallel = 1; p2p_rs_ag -> all-reduce "
+                            "with Parallelism.pp_scatter_gather = 1 (pipeline messages split over tensor_par)",
+    "tensor_par_overlap": "none -> Parallelism.tp_overlap 0; ring -> 1 (all tiles hidden); pipe -> (t-1)/t (one of "
+                          "the t communication tiles exposed)",
+    "seq_par_ag_redo": "Parallelism.seq_par_ag_redo 1/0 (needs rs_ag, not with full recompute)",
+    "data_par_overlap": "Parallelism.dp_overlap 0/1",
     "weight_offload": "Parallelism.weight_offload 0/1", "activations_offload": "Parallelism.activation_offload 0/1",
     "optimizer_offload": "Parallelism.optimizer_offload 0/1", "training": "true only (training step)",
 }
@@ -277,23 +280,21 @@ def read_calculon_execution(src):
         nets[k] = v
     dtype = d.get("datatype", "float16")
     check_choice("Calculon execution: datatype", dtype, _DTYPES)
-    if "fused_activation" in d and not _bool(d, "fused_activation"):
-        raise ValueError("Calculon execution: fused_activation=false is not modelled (diffsys assumes fused "
-                         "bias+activation kernels); set it to true")
+    fused = _bool(d, "fused_activation") if "fused_activation" in d else True
     attention = d.get("attention_type", "multihead")
     check_choice("Calculon execution: attention_type", attention, ("multihead", "multiquery"))
     recompute = d.get("activation_recompute", "none")
     check_choice("Calculon execution: activation_recompute", recompute, ("none", "attn_only", "full"))
     comm = d.get("tensor_par_comm_type", "ar")
     check_choice("Calculon execution: tensor_par_comm_type", comm, ("ar", "rs_ag", "p2p_rs_ag"))
-    if comm == "p2p_rs_ag":
-        raise ValueError("Calculon execution: tensor_par_comm_type='p2p_rs_ag' is not modelled; use 'ar' or "
-                         "'rs_ag' (sequence parallelism)")
     tp_overlap = d.get("tensor_par_overlap", "none")
     check_choice("Calculon execution: tensor_par_overlap", tp_overlap, ("none", "ring", "pipe"))
-    if d.get("seq_par_ag_redo", False) is not False:
-        raise ValueError("Calculon execution: seq_par_ag_redo=true is not modelled (diffsys keeps the sequence-"
-                         "parallel all-gather output); set it to false")
+    if tp_overlap != "none" and ints["tensor_par"] == 1:
+        raise ValueError("Calculon execution: tensor_par_overlap must be 'none' when tensor_par == 1")
+    redo = _bool(d, "seq_par_ag_redo") if "seq_par_ag_redo" in d else False
+    if redo and (comm != "rs_ag" or recompute == "full"):
+        raise ValueError("Calculon execution: seq_par_ag_redo=true needs tensor_par_comm_type='rs_ag' and "
+                         f"activation_recompute other than 'full' (got {comm!r}, {recompute!r})")
     if "training" in d and not _bool(d, "training"):
         raise ValueError("Calculon execution: training=false: use diffsys.llm.inference_step for inference")
     sharding = _bool(d, "optimizer_sharding") if "optimizer_sharding" in d else False
@@ -303,40 +304,53 @@ def read_calculon_execution(src):
         raise ValueError("Calculon execution: pipeline_interleaving must be 1 when pipeline_par == 1")
     flags = {k: (_bool(d, k) if k in d else False) for k in ("data_par_overlap", "weight_offload",
                                                               "activations_offload", "optimizer_offload")}
+    if flags["data_par_overlap"] and ints["data_par"] == 1:
+        raise ValueError("Calculon execution: data_par_overlap=true needs data_par > 1")
+    t = ints["tensor_par"]
     par = Parallelism(
         tp=ints["tensor_par"], pp=ints["pipeline_par"], dp=ints["data_par"], microbatch=ints["microbatch_size"],
         global_batch=ints["batch_size"], interleave=ints["pipeline_interleaving"],
         sequence_parallel=1.0 if comm == "rs_ag" else 0.0,
         recompute={"none": 0.0, "attn_only": 1.0, "full": 2.0}[recompute],
         zero_stage=2.0 if sharding else 0.0, grad_bytes=float(_DTYPE_BYTES[_DTYPES[dtype]]) if sharding else 4.0,
-        tp_overlap=0.0 if tp_overlap == "none" else 1.0, dp_overlap=1.0 if flags["data_par_overlap"] else 0.0,
+        tp_overlap={"none": 0.0, "ring": 1.0, "pipe": (t - 1) / t}[tp_overlap],
+        dp_overlap=1.0 if flags["data_par_overlap"] else 0.0,
         weight_offload=float(flags["weight_offload"]), activation_offload=float(flags["activations_offload"]),
         optimizer_offload=float(flags["optimizer_offload"]),
         tp_net=nets["tensor_par_net"], pp_net=nets["pipeline_par_net"], dp_net=nets["data_par_net"],
+        fused_activation=1.0 if fused else 0.0, seq_par_ag_redo=1.0 if redo else 0.0,
+        pp_scatter_gather=1.0 if comm == "p2p_rs_ag" else 0.0,
     )
     return par, {"num_procs": ints["num_procs"], "datatype": dtype, "attention_type": attention}
 
 
-def calculon_stats(metrics, n_gpus) -> dict:
-    """Calculon-style output statistics from :class:`diffsys.llm.TrainingMetrics` (seconds, GiB per processor),
-    plus diffsys's own breakdown under ``"diffsys"``."""
+#: Calculon's output keys the drop-in writes, with Calculon's units and meaning (seconds per iteration, bytes per
+#: processor, samples per second); diffsys's own figures follow under ``diffsys_*`` keys and ``"diffsys"``
+STATS_FIELDS = (
+    "block_weight_space", "block_act_working_space", "block_act_storage_space", "block_act_checkpoint_size",
+    "block_weight_grad_space", "block_weight_grad_space_no_sharding", "block_act_grad_space",
+    "block_optimizer_space", "weight_space", "act_space", "act_checkpoint_size", "act_grad_space",
+    "weight_grad_space", "optimizer_space", "fw_time", "bw_time", "optim_step_time", "recompute_time",
+    "bubble_time", "tp_comm_exposed_time", "pp_comm_exposed_time", "dp_comm_exposed_time", "total_time",
+    "proc_mem_tier1_cap_req", "proc_mem_tier2_cap_req", "system_efficiency", "sample_rate")
+DIFFSYS_FIELDS = ("diffsys_mem_GiB", "diffsys_offload_GiB", "diffsys_offload_exposed_time", "diffsys_tokens_per_s",
+                  "diffsys_mfu", "diffsys_hfu", "diffsys_fits")
+
+
+def calculon_stats(metrics, exe: dict, memory: dict) -> dict:
+    """Calculon's statistics (:data:`STATS_FIELDS`, Calculon's units: s, bytes per processor, samples/s) from
+    :class:`diffsys.llm.TrainingMetrics` and :func:`calculon_memory`, plus diffsys's own memory accounting and
+    figures under ``diffsys_*`` keys (:data:`DIFFSYS_FIELDS`; GiB where the name says so) and its full breakdown
+    (SI units) under ``"diffsys"``.
+
+    Times: ``fw_time``/``bw_time``/``recompute_time`` are the critical stage's compute over all microbatches,
+    ``*_comm_exposed_time`` the exposed communication (``tp_comm_exposed_time`` includes the re-communication of
+    recompute and of ``seq_par_ag_redo``, which Calculon reports apart as ``recomm_exposed_time``), ``total_time``
+    one iteration. Memory keys are Calculon's accounting (:func:`calculon_memory`): blocks only, no embedding or
+    logits; diffsys's own total (embeddings, fp32 logits, its activation model) is ``diffsys_mem_GiB``.
+    """
     f = {k: float(jnp.asarray(v)) for k, v in metrics._asdict().items()}
-    gib = 2.0**30
-    out = {
-        "total_time": f["time_s"],
-        "proc_mem_tier1_cap_req": f["memory_B"] / gib,
-        "proc_mem_tier2_cap_req": f["offload_B"] / gib,
-        "fw_time": f["compute_fwd_s"], "bw_time": f["compute_bwd_s"], "recompute_time": f["recompute_s"],
-        "optim_step_time": f["optimizer_s"], "bubble_time": f["bubble_s"],
-        "tp_comm_exposed_time": f["tp_comm_s"], "pp_comm_exposed_time": f["pp_comm_s"],
-        "dp_comm_exposed_time": f["dp_comm_s"],
-        "weight_space": f["weights_B"] / gib, "weight_grad_space": f["gradients_B"] / gib,
-        "optimizer_space": f["optimizer_B"] / gib, "act_space": f["activations_B"] / gib,
-        "embedding_space": f["embedding_B"] / gib, "logits_space": f["logits_B"] / gib,
-        "sample_rate": f["tokens_per_s"], "model_flops_utilization": f["mfu"],
-        "hardware_flops_utilization": f["hfu"], "num_procs": int(n_gpus),
-        "fits_in_mem1": bool(f["fits"]),
-    }
+    out = _stats(f, exe, memory)
     out["diffsys"] = {k: (bool(v) if k in ("divisible", "fits", "feasible") else v) for k, v in f.items()}
     if not math.isfinite(out["total_time"]):
         raise ValueError("Calculon run: non-finite total_time (check the inputs)")
@@ -344,6 +358,62 @@ def calculon_stats(metrics, n_gpus) -> dict:
     if bad:
         raise ValueError(f"Calculon run: non-finite result(s) {bad} (check the inputs)")
     return out
+
+
+#: the :class:`diffsys.llm.TrainingMetrics` fields the Calculon statistics are made of
+METRIC_FIELDS = ("compute_fwd_s", "compute_bwd_s", "optimizer_s", "recompute_s", "bubble_s", "tp_comm_s",
+                 "pp_comm_s", "dp_comm_s", "time_s", "memory_B", "offload_B", "offload_s", "tokens_per_s", "mfu",
+                 "hfu", "fits")
+
+
+def _stats(f: dict, exe: dict, memory: dict) -> dict:
+    """:data:`STATS_FIELDS` and :data:`DIFFSYS_FIELDS` from the metric values ``f`` (floats, names of
+    :data:`METRIC_FIELDS`), the execution and its :func:`calculon_memory`."""
+    gib = 2.0**30
+    out = {k: memory[k] for k in STATS_FIELDS if k in memory}
+    out.update({
+        "fw_time": f["compute_fwd_s"], "bw_time": f["compute_bwd_s"], "optim_step_time": f["optimizer_s"],
+        "recompute_time": f["recompute_s"], "bubble_time": f["bubble_s"], "tp_comm_exposed_time": f["tp_comm_s"],
+        "pp_comm_exposed_time": f["pp_comm_s"], "dp_comm_exposed_time": f["dp_comm_s"], "total_time": f["time_s"],
+    })
+    out["system_efficiency"] = (out["fw_time"] + out["bw_time"] + out["optim_step_time"]) / out["total_time"]
+    out["sample_rate"] = float(exe["batch_size"]) / out["total_time"]
+    out = {k: out[k] for k in STATS_FIELDS}
+    out.update({"diffsys_mem_GiB": f["memory_B"] / gib, "diffsys_offload_GiB": f["offload_B"] / gib,
+                "diffsys_offload_exposed_time": f["offload_s"], "diffsys_tokens_per_s": f["tokens_per_s"],
+                "diffsys_mfu": f["mfu"], "diffsys_hfu": f["hfu"], "diffsys_fits": bool(f["fits"])})
+    return out
+
+
+def check_calculon_placement(exe: dict, system: dict) -> None:
+    """Calculon's checks of an execution on a system (Isaev et al. 2023; the conditions under which Calculon reports
+    an execution as failed), raising ``ValueError`` naming the condition:
+
+    - each network tier holds the product of the parallel degrees assigned to it (``*_par_net``) within its
+      ``size``, and fills it exactly when ``must_be_filled``;
+    - ``pipeline_interleaving`` divides the blocks per processor; offloading needs at least 3 blocks per processor;
+    - ``microbatch_size·seq_size`` divides by ``tensor_par`` for ``rs_ag``/``p2p_rs_ag`` (checked by the caller
+      with the model).
+    """
+    nets = system["networks"]
+    size = [1] * len(nets)
+    used = [False] * len(nets)
+    for deg, net in (("tensor_par", "tensor_par_net"), ("pipeline_par", "pipeline_par_net"),
+                     ("data_par", "data_par_net")):
+        k = exe.get(net, 0)
+        k = 0 if k < 0 else k
+        if k >= len(nets):
+            raise ValueError(f"Calculon execution: {net}={k} but the system has {len(nets)} network(s)")
+        if exe[deg] > 1:
+            used[k] = True
+            size[k] *= exe[deg]
+    for i, (u, n) in enumerate(zip(used, nets)):
+        if u and size[i] > n["size"]:
+            raise ValueError(f"Calculon execution: network tier {i} (size {n['size']}) isn't big enough for "
+                             f"{size[i]} processors")
+        if u and n.get("must_be_filled", False) and n["size"] % size[i]:
+            raise ValueError(f"Calculon execution: network tier {i} (size {n['size']}) must be filled, but "
+                             f"{size[i]} processors use it")
 
 
 def write_calculon_stats(stats: dict, dest) -> None:
@@ -358,12 +428,201 @@ def write_calculon_stats(stats: dict, dest) -> None:
         write_text(dest, text + "\n", "Calculon output")
 
 
-def run_calculon(model_src, execution_src, system_src) -> dict:
-    """Evaluate a Calculon (model, execution, system) triple with :func:`diffsys.llm.training_step`."""
+def run_calculon(model_src, execution_src, system_src, *, check_memory=True) -> dict:
+    """Evaluate a Calculon (model, execution, system) triple with :func:`diffsys.llm.training_step`: Calculon's
+    statistics (:func:`calculon_stats`). As Calculon, an execution whose memory (Calculon's accounting) exceeds a
+    tier's capacity is an error (``check_memory=False`` reports it instead, ``fits`` false)."""
     from ..llm import check_parallelism, training_step
 
     par, info = read_calculon_execution(execution_src)
-    model = read_calculon_model(model_src, attention_type=info["attention_type"])
-    cluster = read_calculon_system(system_src, n_gpus=info["num_procs"], dtype=info["datatype"])
+    exe = _load(execution_src, "Calculon execution")
+    mdict = _load(model_src, "Calculon model")
+    sdict = _load(system_src, "Calculon system")
+    model = read_calculon_model(mdict, attention_type=info["attention_type"])
+    cluster = read_calculon_system(sdict, n_gpus=info["num_procs"], dtype=info["datatype"])
     check_parallelism(model, cluster, par)
-    return calculon_stats(training_step(model, cluster, par), info["num_procs"])
+    check_calculon_placement(exe, sdict)
+    _check_blocks(mdict, exe)
+    memory = calculon_memory(mdict, exe)
+    stats = calculon_stats(training_step(model, cluster, par), exe, memory)
+    cap1, cap2 = _capacities(sdict)
+    stats["fits"] = memory["proc_mem_tier1_cap_req"] <= cap1 and memory["proc_mem_tier2_cap_req"] <= cap2
+    if check_memory and not stats["fits"]:
+        raise ValueError(f"Calculon run: mem tier1 needs {memory['proc_mem_tier1_cap_req'] / 2**30:.2f} GiB of "
+                         f"{cap1 / 2**30:g}, tier2 {memory['proc_mem_tier2_cap_req'] / 2**30:.2f} GiB of "
+                         f"{cap2 / 2**30:g} (Calculon's accounting)")
+    return stats
+
+
+def _capacities(system: dict):
+    """Tier-1 and tier-2 capacities of a Calculon system (bytes; ``GiB`` in the file)."""
+    return float(system["mem1"]["GiB"]) * 2**30, float(system.get("mem2", {"GiB": 0.0})["GiB"]) * 2**30
+
+
+def _check_blocks(model: dict, exe: dict) -> None:
+    """Calculon's conditions on blocks per processor and on the sequence split (see
+    :func:`check_calculon_placement`)."""
+    L, p = int(model["num_blocks"]), int(exe["pipeline_par"])
+    bpp = -(-L // p)
+    v = int(exe.get("pipeline_interleaving", 1))
+    if v > bpp or bpp % v:
+        raise ValueError(f"Calculon execution: pipeline_interleaving={v} must divide the {bpp} blocks per processor")
+    if any(exe.get(k, False) for k in ("weight_offload", "activations_offload", "optimizer_offload")) and bpp <= 2:
+        raise ValueError(f"Calculon execution: offloading needs at least 3 blocks per processor, got {bpp}")
+    if exe.get("tensor_par_comm_type", "ar") != "ar" and (
+            int(exe["microbatch_size"]) * int(model["seq_size"])) % int(exe["tensor_par"]):
+        raise ValueError("Calculon execution: microbatch_size·seq_size must divide by tensor_par for "
+                         f"{exe['tensor_par_comm_type']}")
+
+
+def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_mlp, fused, multiquery):
+    """Per-block, per-microbatch bytes of Calculon's layer-by-layer accounting (Isaev et al. 2023, Sec. 3.3):
+    ``(working, stored, activation_grads, weight_elements)``.
+
+    Each layer of a transformer block (Fork, LayerNorm, TP communication, Q/K/V, the two batched matmuls, softmax,
+    dropout, projection, MLP GEMMs, activation, residual) holds its input as an activation. ``working`` sums the
+    inputs of the layers that do not reuse another layer's tensor (the memory of one block while it runs),
+    ``stored`` those kept for the backward pass (a layer whose output is not kept, or whose input is recomputed or
+    re-gathered, keeps nothing), ``activation_grads`` the gradients of the layer outputs. Dropout masks take one
+    byte per element. ``sp``: sequence parallelism (``rs_ag``) — LayerNorm/dropout/residual tensors split by
+    ``t``; ``overlap``: TP communication fused into the GEMMs (``tensor_par_overlap`` ring/pipe); ``attn_rc``:
+    the attention core is recomputed (``attn_only`` or ``full``); ``ag_attn``/``ag_mlp``: the gathered inputs of
+    the QKV / fc1 GEMMs are recomputed or re-gathered rather than stored (Korthikanti et al. 2023, Sec. 4.2.2).
+    """
+    B = b * s  # tokens of a microbatch
+    A = B * h  # a full activation
+    X = A / t if sp else A  # LayerNorm / dropout / residual tensors
+    hd = a * d
+    kv = d if multiquery else hd / t  # K/V output width per rank
+    S = b * a / t * s * s  # attention scores
+    work = stored = grads = 0.0
+
+    def layer(act, grad=0.0, *, reused=False, keep=True):
+        nonlocal work, stored, grads
+        work += 0.0 if reused else act
+        stored += act if keep else 0.0
+        grads += grad
+
+    def comm_in():  # the f operator before a column-parallel GEMM: identity (AR) or all-gather (SP)
+        return (A * e / t, A * e / t) if sp else (0.0, A * e)
+
+    def comm_out():  # the g operator after a row-parallel GEMM: all-reduce (AR) or reduce-scatter (SP)
+        return (A * e / t, A * e / t) if sp else (A * e, 0.0)
+
+    for block in ("attn", "mlp"):
+        layer(X * e)  # fork of the residual stream (it holds the LayerNorm input)
+        layer(X * e, X * e, reused=True, keep=False)  # LayerNorm
+        ag = ag_attn if block == "attn" else ag_mlp
+        width = 3 * hd if block == "attn" else f  # the column-parallel GEMM(s): QKV or fc1
+        if overlap:
+            if multiquery and block == "attn":
+                width = hd
+            act, grad = (B * h / t, B * width / t) if sp else (B * h, 0.0)
+            layer(act * e, grad * e)
+            if multiquery and block == "attn":
+                layer(A * e, keep=not ag)  # K/V fork
+                layer(B * h * e, B * d * e, reused=True, keep=False)
+                layer(B * h * e, B * d * e, reused=True, keep=False)
+        else:
+            act, grad = comm_in()
+            layer(act, grad)
+            if block == "attn":
+                layer(A * e, keep=not ag)  # fork to Q, K, V
+                layer(B * h * e, B * hd / t * e, reused=True, keep=False)
+                layer(B * h * e, B * kv * e, reused=True, keep=False)
+                layer(B * h * e, B * kv * e, reused=True, keep=False)
+            else:
+                layer(B * h * e, B * f / t * e, keep=not ag)  # fc1
+        if block == "attn":
+            qk = b * a / t * 2 * s * d  # Q and K of the score matmul
+            work += qk * e
+            stored += qk * e - (S * e if attn_rc else 0.0)  # its output (the scores) is not kept
+            grads += S * e
+            layer(S * e, S * e, keep=True)  # softmax
+            stored -= S * e if attn_rc else 0.0
+            layer(S, S, keep=not attn_rc)  # attention dropout mask (1 B)
+            layer(b * a / t * (s * s + s * d) * e, b * a / t * s * d * e)  # scores · V
+            out_in = B * hd / t  # projection input
+        else:
+            layer(0.0 if fused else B * f / t * e, 0.0 if fused else B * f / t * e)  # activation
+            out_in = B * f / t  # fc2 input
+        if overlap:
+            act, grad = (out_in, 2 * B * h / t) if sp else (0.0, 2 * B * h)
+            layer(act * e, grad * e)
+        else:
+            layer(out_in * e, B * h * e)  # projection / fc2
+            act, grad = comm_out()
+            layer(act, grad, keep=False)
+        layer(X, X)  # dropout mask (1 B)
+        layer(2 * X * e, X * e, reused=True, keep=False)  # residual add
+    weights = 4 * h + (3 * hd / t if not multiquery else hd / t + 2 * d) * h + hd / t * h + 2 * h * f / t
+    return work, stored, grads, weights
+
+
+def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
+    """Per-processor memory of a Calculon (model, execution) pair by Calculon's accounting (bytes).
+
+    Per block (:func:`_block_memory`): weights ``W`` (no biases, no embeddings) at the datatype's bytes; weight
+    gradients at the datatype's bytes divided by ``data_par`` with optimizer sharding, plus one unsharded fp32 copy
+    of a block's gradients before the reduction; Adam state ``12·W`` bytes (fp32 master copy and two moments;
+    ``8·W`` for fp32) divided by ``data_par`` with optimizer sharding (Rajbhandari et al. 2020). Activations: one
+    block's working set plus the stored activations of the other blocks of the ``min(m, p)`` in-flight
+    microbatches of 1F1B (``× (1 + (p-1)/(v·p))`` interleaved; Narayanan et al. 2021, Sec. 2.2); full recompute
+    keeps one full-size ``b·s·h`` checkpoint per block and in-flight microbatch instead; one block's activation
+    gradients. Offloading keeps two blocks' worth of the offloaded kind in tier 1 and the rest in tier 2
+    (Isaev et al. 2023, Sec. 3.5).
+
+    Returns ``weight_space, act_space, act_checkpoint_size, act_grad_space, weight_grad_space, optimizer_space,
+    proc_mem_tier1_cap_req, proc_mem_tier2_cap_req`` and the per-block terms.
+    """
+    h, f, s, a, d, L = (int(model[k]) for k in MODEL_FIELDS[:6])
+    t, p, dpar = int(exe["tensor_par"]), int(exe["pipeline_par"]), int(exe["data_par"])
+    b, v = int(exe["microbatch_size"]), int(exe.get("pipeline_interleaving", 1))
+    m = int(exe["batch_size"]) // dpar // b
+    e = float(_DTYPE_BYTES[_DTYPES[exe.get("datatype", "float16")]])
+    rc = exe.get("activation_recompute", "none")
+    comm = exe.get("tensor_par_comm_type", "ar")
+    redo = bool(exe.get("seq_par_ag_redo", False))
+    shard = dpar if exe.get("optimizer_sharding", False) else 1
+    attn_rc = rc in ("full", "attn_only")
+    work, stored, grads, W = _block_memory(
+        h, f, s, a, d, t, b, e, sp=comm == "rs_ag",
+        overlap=exe.get("tensor_par_overlap", "none") != "none", attn_rc=attn_rc, ag_attn=attn_rc or redo,
+        ag_mlp=rc == "full" or redo, fused=bool(exe.get("fused_activation", True)),
+        multiquery=exe.get("attention_type", "multihead") == "multiquery")
+    bpp = -(-L // p)  # blocks per processor (the remainder's stages hold one block more)
+    w_block = W * e
+    wg_block, wg_full = W * e / shard, W * 4.0
+    opt_block = (8.0 * W + (4.0 * W if e < 4 else 0.0)) / shard
+    in_flight = min(m, p) * ((1 + (p - 1) / (v * p)) if v > 1 else 1.0)
+    ckpt_block = b * s * h * e if rc == "full" else 0.0
+    if rc == "full":
+        stored = 0.0
+    weight_space = w_block * bpp
+    act_space = work if rc == "full" else work + stored * (bpp * in_flight - 1)
+    ckpt = bpp * ckpt_block * in_flight
+    wgrad_space = wg_full if bpp == 1 else wg_full + wg_block * (bpp - 1)
+    opt_space = opt_block * bpp
+    tier1 = tier2 = 0.0
+    if exe.get("weight_offload", False):
+        tier1, tier2 = tier1 + 2 * w_block, tier2 + weight_space
+    else:
+        tier1 += weight_space
+    if exe.get("activations_offload", False):
+        tier1 += work + (stored if rc != "full" else 2 * ckpt_block)
+        tier2 += act_space if rc != "full" else ckpt
+    else:
+        tier1 += act_space + ckpt
+    if exe.get("optimizer_offload", False):
+        tier1 += wg_full + wg_block + 2 * opt_block
+        tier2 += wg_block * bpp + opt_space
+    else:
+        tier1 += wgrad_space + opt_space
+    tier1 += grads
+    return {"weight_space": weight_space, "act_space": act_space, "act_checkpoint_size": ckpt,
+            "act_grad_space": grads, "weight_grad_space": wgrad_space, "optimizer_space": opt_space,
+            "proc_mem_tier1_cap_req": tier1, "proc_mem_tier2_cap_req": tier2,
+            "block_weight_space": w_block, "block_act_working_space": work,
+            "block_act_storage_space": stored, "block_act_checkpoint_size": ckpt_block,
+            "block_weight_grad_space": wg_block, "block_weight_grad_space_no_sharding": wg_full,
+            "block_act_grad_space": grads, "block_optimizer_space": opt_block}
