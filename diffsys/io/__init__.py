@@ -31,10 +31,15 @@ from ._nccl import (
     read_nccl_tests as read_nccl_tests,
 )
 from ._calculon import (
+    calculon_memory as calculon_memory,
     calculon_stats as calculon_stats,
     read_calculon_execution as read_calculon_execution,
     read_calculon_model as read_calculon_model,
     read_calculon_system as read_calculon_system,
     run_calculon as run_calculon,
     write_calculon_stats as write_calculon_stats,
+)
+from ._calculon_search import (
+    enumerate_executions as enumerate_calculon_executions,
+    search_executions as search_calculon_executions,
 )
