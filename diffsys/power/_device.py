@@ -65,7 +65,8 @@ class DevicePower(NamedTuple):
 
 def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf16", clock_Hz=None,
                  dvfs: DVFSCurve | None = None, die_temperature_K=358.15, ref_temperature_K=358.15,
-                 compute_share=0.85, beta_per_K=0.02, efficiency=None, temperature=0.0) -> DevicePower:
+                 compute_share=0.85, beta_per_K=0.02, efficiency=None, temperature=0.0,
+                 voltage_V=None) -> DevicePower:
     """Power, time, energy and EDP of a workload on ``acc``: ``flops`` FLOPs on the matrix units moving
     ``bytes_moved`` bytes to main memory, or an :class:`~diffsys.roofline.OpCost` (e.g. ``roofline.gemm(m, n, k)``,
     whose GEMM kernels the calibrated kernel model times) as ``flops`` with ``bytes_moved=None``.
@@ -75,7 +76,8 @@ def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf1
     separate efficiency model here. ``clock_Hz`` defaults to the device's boost clock; the compute time scales with
     ``acc.frequency_Hz / clock_Hz``, the memory time does not (``t = t_op − max(t_c, t_m) + max(t_c·f₀/f, t_m)``,
     the roofline at the scaled peak). ``die_temperature_K`` is the physical die temperature (kelvin) that sets the
-    leakage; ``temperature`` is only the relaxation temperature of the roofline's max (0 = exact).
+    leakage; ``temperature`` is only the relaxation temperature of the roofline's max (0 = exact). ``voltage_V``
+    (default: ``dvfs.voltage(clock_Hz)``) skips the V(f) solve when the caller already has it.
     """
     dvfs = default_dvfs(acc) if dvfs is None else dvfs
     if isinstance(flops, OpCost):
@@ -90,7 +92,7 @@ def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf1
     f0 = dvfs.f_max_Hz
     f = f0 if clock_Hz is None else jnp.asarray(clock_Hz)
     v0 = dvfs.v_max_V
-    v = dvfs.voltage(f)
+    v = dvfs.voltage(f) if voltage_V is None else jnp.asarray(voltage_V)
     rl = op_time(op, acc, dtype, efficiency, temperature)
     t_c0, t_m = rl.compute_time_s, rl.memory_time_s
     t_c = t_c0 * acc.frequency_Hz / f

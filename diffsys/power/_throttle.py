@@ -155,18 +155,19 @@ def _throttled_accelerator(accel, workload, bytes_moved, power_cap_W, t_limit_K,
     dvfs = default_dvfs(accel) if dvfs is None else dvfs
     junction = (lambda p: ambient_K + r_th_K_per_W * p) if thermal is None else thermal
 
-    def power(f, T):
-        return device_power(accel, workload, bytes_moved, dtype=dtype, clock_Hz=f, dvfs=dvfs,
+    def power(f, v, T):
+        return device_power(accel, workload, bytes_moved, dtype=dtype, clock_Hz=f, dvfs=dvfs, voltage_V=v,
                             die_temperature_K=jnp.minimum(T, RUNAWAY_K), temperature=temperature, **power_kw)
 
     def steady(f):
         """Leakage–temperature fixed point at clock f: (power, junction temperature, converged)."""
-        T0 = junction(power(f, junction(0.0 * f)).power_W)
-        sol = optx.fixed_point(lambda T, ff: junction(power(ff, T).power_W),
-                               optx.FixedPointIteration(rtol=0.0, atol=tol_K, norm=optx.max_norm), T0, f,
+        v = dvfs.voltage(f)  # once per clock: the loop changes only the temperature
+        T0 = junction(power(f, v, junction(0.0 * f)).power_W)
+        sol = optx.fixed_point(lambda T, fv: junction(power(*fv, T).power_W),
+                               optx.FixedPointIteration(rtol=0.0, atol=tol_K, norm=optx.max_norm), T0, (f, v),
                                max_steps=max_leak_steps, throw=False)
         T = jnp.minimum(sol.value, RUNAWAY_K)
-        p = power(f, T)
+        p = power(f, v, T)
         return p, junction(p.power_W), succeeded(sol.result)
 
     def viol(f):
