@@ -185,3 +185,17 @@ def test_scip_refuses_models_that_do_not_split_and_bad_input():
         exact_search(toy_problem(), solver="gurobi")
     with pytest.raises(ValueError, match="rtol"):
         exact_search(toy_problem(), rtol=2.0)
+
+
+def test_refined_continuous_grid_and_continuous_bound():
+    toy = toy_problem()
+    coarse = exact_search(toy, solver="bnb", **BNB)
+    fine = exact_search(toy, solver="bnb", continuous_grid=57, **BNB)
+    ref = exact_search(toy, solver="enumerate", continuous_grid=57)
+    check_result(fine, ref.objective)
+    assert ref.evaluations == 3528 // 8 * 57
+    assert fine.objective <= coarse.objective  # the finer grid holds the coarse one's z values (57 = 7·8 + 1)
+    # the continuous bound bounds the problem with z free in [0.1, 10]: here z = 1 is optimal, cost 1.329...
+    assert coarse.trajectory["continuous_bound"] <= 1.3290 <= fine.objective
+    with pytest.raises(ValueError, match="continuous_grid"):
+        exact_search(toy, continuous_grid=1)

@@ -25,6 +25,7 @@ pruning so that floating-point rounding of the enclosures cannot prune the optim
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any, NamedTuple
@@ -187,6 +188,22 @@ def _bound_kernel(problem):
     return jax.jit(jax.vmap(one))
 
 
+def refine_continuous(problem, grid: int):
+    """``problem`` on a space whose continuous domains have ``grid`` values each (memoized per problem, so repeated
+    searches reuse the compiled kernels)."""
+    if grid < 2:
+        raise ValueError(f"exact_search: continuous_grid must be >= 2, got {grid}")
+
+    def build():
+        sp = problem.space
+        params = {n: (Continuous(d.lo, d.hi, log=d.log, grid=grid) if isinstance(d, Continuous) else d)
+                  for n, d in sp.params.items()}
+        return dataclasses.replace(problem, space=DesignSpace(params, base=sp.base, constraints=sp.constraints),
+                                   name=f"{problem.name}[continuous_grid={grid}]")
+
+    return cached(("exact_refined", problem, grid), build)
+
+
 # == solvers =======================================================================================================
 def _safe(lb, rtol):
     """The bound rounded down by ``rtol`` (relative): the value pruning compares with the incumbent."""
@@ -249,7 +266,7 @@ def _bnb(problem, leaf_size, batch, leaf_batch, rtol, time_limit_s, max_nodes, s
     a0 = np.zeros((1, space.ndim), np.int64)
     b0 = (radices - 1)[None]
     open_a, open_b, open_lb = a0, b0, bounds(a0, b0)
-    nodes, pruned, pruned_lb, status = 1, 0, math.inf, None
+    nodes, pruned, pruned_lb, leaf_lb, status = 1, 0, math.inf, math.inf, None
     while len(open_lb):
         keep = _safe(open_lb, rtol) < best
         if not keep.all():
@@ -282,6 +299,8 @@ def _bnb(problem, leaf_size, batch, leaf_batch, rtol, time_limit_s, max_nodes, s
             pruned += int(size[~ok].sum())
             pruned_lb = min(pruned_lb, float(_safe(clb[~ok], rtol).min()))
         leaf = ok & (size <= leaf_size)
+        if leaf.any():  # enclosures of the enumerated boxes, over their whole continuous extent
+            leaf_lb = min(leaf_lb, float(_safe(clb[leaf], rtol).min()))
         enumerate_leaves(ca[leaf], cb[leaf])
         grow = ok & ~leaf
         open_a = np.concatenate([open_a[rest], ca[grow]])
@@ -295,7 +314,10 @@ def _bnb(problem, leaf_size, batch, leaf_batch, rtol, time_limit_s, max_nodes, s
         rem = _safe(open_lb, rtol).min() if len(open_lb) else math.inf
         bound = min(best, pruned_lb, float(rem))
         proof = f"branch-and-bound stopped ({status}); bound = least open box bound"
-    return best, best_digits, t_inc, evaluations, bound, nodes, proof, pruned, status
+    # a lower bound on the problem with its continuous parameters free between grid values: the boxes of the
+    # final partition (pruned or enumerated) were bounded over their whole value ranges
+    continuous_bound = min(pruned_lb, leaf_lb, float(_safe(open_lb, rtol).min()) if len(open_lb) else math.inf)
+    return best, best_digits, t_inc, evaluations, bound, nodes, proof, pruned, status, continuous_bound
 
 
 def _pad(x, n):
@@ -310,7 +332,8 @@ def exact_search(problem, space=None, *, solver: str = "auto", key=None, rtol: f
                  time_limit_s: float | None = None, max_nodes: int | None = None,
                  enumerate_limit: int = ENUMERATE_LIMIT, chunk_size: int = 65536, leaf_size: int = 64,
                  batch: int = 128, leaf_batch: int = 1024, n_init: int = 1024, raise_on_infeasible: bool = True,
-                 scip_options: dict | None = None, **problem_kwargs) -> ExactResult:
+                 scip_options: dict | None = None, continuous_grid: int | None = None,
+                 **problem_kwargs) -> ExactResult:
     """The global optimum of ``problem`` over its space's grid, with a proven lower bound (module docstring).
 
     Args:
@@ -325,11 +348,20 @@ def exact_search(problem, space=None, *, solver: str = "auto", key=None, rtol: f
         chunk_size: points per compiled chunk (enumeration). leaf_size, batch, leaf_batch: branch-and-bound box
             size enumerated exactly, boxes split per step, leaves per compiled call.
         scip_options: keywords for :func:`diffsys.optimize.solve_exact_mip` (``solver="scip"``).
+        continuous_grid: solve on a refined grid: every :class:`~diffsys.space.Continuous` domain gets this many
+            grid values (ends kept) instead of its own ``grid``.
+
+    Exactness is with respect to the grid (the same grid :func:`sweep` enumerates). Branch-and-bound also reports
+    ``trajectory["continuous_bound"]``: a lower bound on the problem with the continuous parameters free anywhere in
+    their intervals (every box of its final partition is bounded over its whole value range), so
+    ``objective - continuous_bound`` bounds what searching the continuous parameters off the grid can gain.
 
     Returns:
         :class:`ExactResult` (a :class:`SearchResult` plus ``bound``, ``gap``, ``solver``, ``proof``, ...).
     """
     problem = as_problem(problem, space, **problem_kwargs)
+    if continuous_grid is not None:
+        problem = refine_continuous(problem, int(continuous_grid))
     space = problem.space
     if solver not in SOLVERS:
         raise ValueError(f"exact_search: solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
@@ -346,14 +378,14 @@ def exact_search(problem, space=None, *, solver: str = "auto", key=None, rtol: f
         return solve_exact_mip(problem, time_limit_s=time_limit_s, raise_on_infeasible=raise_on_infeasible,
                                **(scip_options or {}))
     nodes = pruned = 0
-    limit = None
+    limit, cont = None, None
     if solver == "enumerate":
         best, digits, t_inc, evaluations, bound, nodes, proof = _enumerate(problem, chunk_size, time_limit_s, start)
         if proof == "time_limit":
             limit, proof, bound = "time_limit", "enumeration stopped (time limit); no bound", -math.inf
     else:
         key = jax.random.key(0) if key is None else key
-        best, digits, t_inc, evaluations, bound, nodes, proof, pruned, limit = _bnb(
+        best, digits, t_inc, evaluations, bound, nodes, proof, pruned, limit, cont = _bnb(
             problem, int(leaf_size), int(batch), int(leaf_batch), float(rtol), time_limit_s, max_nodes, start, key,
             int(n_init))
     seconds = time.perf_counter() - start
@@ -374,5 +406,8 @@ def exact_search(problem, space=None, *, solver: str = "auto", key=None, rtol: f
     gap = 0.0 if bound >= obj else (obj - bound) / max(abs(obj), 1e-300)
     gap = 0.0 if limit is None and gap <= rtol else gap
     status = RESULTS.successful if limit is None else RESULTS.max_steps
-    return ExactResult(f"exact[{solver}]", point, obj, bool(ev.feasible), evaluations, seconds, status, None,
+    traj = None
+    if cont is not None and any(isinstance(d, Continuous) for d in space.params.values()):
+        traj = {"continuous_bound": min(cont, obj)}
+    return ExactResult(f"exact[{solver}]", point, obj, bool(ev.feasible), evaluations, seconds, status, traj,
                        float(ev.violation), obj if gap == 0.0 else bound, gap, solver, proof, nodes, pruned, t_inc)
