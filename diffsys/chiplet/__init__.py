@@ -51,6 +51,7 @@ from ._packaging import PACKAGING_NAMES as PACKAGING_NAMES
 from ._packaging import Packaging as Packaging
 from ._packaging import packaging as packaging
 from ._plots import plot_designs as plot_designs
+from ._plots import plot_lever_gains as plot_lever_gains
 from ._plots import plot_link_loads as plot_link_loads
 from ._plots import plot_package as plot_package
 from ._plots import save_figures as save_figures

@@ -13,6 +13,14 @@ Routing algorithms:
   destination ("on-chip redistribution"), so ties share the load.
 - ``"dor"``: deterministic dimension-order routing (X then Y; with diagonals, a diagonal hop is taken first while
   both offsets are non-zero and the diagonal exists). Without on-chip redistribution data leaves through one port.
+- ``"dor_yx"``: the same with Y before X.
+
+**On-chip redistribution** (``D2DGraph.build(..., alt_routing="dor_yx")``): a die may move part of a flow on-chip to
+the port of a second minimal route before it leaves, so a flow is split ``(1 - ρ)`` on the primary route and ``ρ``
+on the alternative (XY/YX splitting as in O1TURN, Seo et al., "Near-optimal worst-case throughput routing for
+two-dimensional mesh networks", ISCA 2005). The graph stores both routing tensors; the model mixes them with the
+design's ``redistribution`` fraction ``ρ`` (0 = no redistribution), so the split is a design variable that an
+optimizer sets to unload the hottest links.
 
 Dimension-order routing on a mesh and per-hop ECMP are the textbook algorithms of W. J. Dally & B. Towles,
 *Principles and Practices of Interconnection Networks*, 2004, ch. 8-9.
@@ -27,7 +35,7 @@ import numpy as np
 
 from .._checks import check_choice, check_integer
 
-ROUTINGS = ("shortest", "dor")
+ROUTINGS = ("shortest", "dor", "dor_yx")
 PLACEMENTS = ("west", "west_east", "perimeter", "corners", "local")
 #: link kinds: crosses a vertical edge (east-west link), a horizontal edge (north-south link), or a die corner.
 EW, NS, DIAG = 0, 1, 2
@@ -190,9 +198,10 @@ def routing_tensor(rows: int, cols: int, diag_mask, routing: str = "shortest") -
                     ru, cu = divmod(u, cols)
                     dy, dx = int(np.sign(rd - ru)), int(np.sign(cd - cu))
                     diag = _node(ru + dy, cu + dx, cols) if dx and dy else None
+                    x_first = dx if routing == "dor" else not dy
                     if diag is not None and diag in nbr[u]:
                         v = diag
-                    elif dx:
+                    elif x_first:
                         v = _node(ru, cu + dx, cols)
                     else:
                         v = _node(ru + dy, cu, cols)
@@ -235,6 +244,8 @@ class D2DGraph:
         pattern_names / placement_names: the categorical options of the diagonal pattern and the memory placement.
         route: ``(K, L, n, n)`` routing tensors per diagonal pattern.
         route_mem: ``(K, P, L, n)`` routing of DRAM traffic: ``Σ_m R[k, e, m, i]·M[p, m, i]``.
+        alt_routing: the routing of on-chip redistribution (``None``: no alternative route is built).
+        route_alt, route_mem_alt: the same tensors for ``alt_routing`` (``None`` without one).
         enabled: ``(K, L)`` 1 where the link exists in the pattern.
         corners: ``(K, L)`` die corners taken by diagonals on each mesh link's edge.
         kind: ``(L,)`` EW / NS / DIAG.
@@ -257,6 +268,9 @@ class D2DGraph:
     mem_share: np.ndarray
     hops: np.ndarray
     patterns: dict = field(repr=False, default_factory=dict)
+    alt_routing: str | None = None
+    route_alt: np.ndarray | None = field(repr=False, default=None)
+    route_mem_alt: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def n(self) -> int:
@@ -266,14 +280,25 @@ class D2DGraph:
     def num_links(self) -> int:
         return len(self.links)
 
+    @property
+    def link_dst(self) -> np.ndarray:
+        """``(L, n)`` one-hot of each directed link's destination die (for per-die ingress bandwidth)."""
+        out = np.zeros((self.num_links, self.n))
+        out[np.arange(self.num_links), [d for _, d, _, _ in self.links]] = 1.0
+        return out
+
     @classmethod
-    def build(cls, rows: int, cols: int, routing: str = "shortest", patterns=None, placements=None):
+    def build(cls, rows: int, cols: int, routing: str = "shortest", patterns=None, placements=None,
+              alt_routing: str | None = None):
         """Build the structure; ``patterns`` / ``placements`` default to :func:`diagonal_patterns` /
         :func:`memory_placements` (pass a dict or a list of names to restrict them; ``placements="edge"`` keeps the
-        edge attachments only)."""
+        edge attachments only). ``alt_routing`` (e.g. ``"dor_yx"`` with ``routing="dor"``) adds the second route of
+        on-chip redistribution."""
         check_integer("rows", rows, 1, 16)
         check_integer("cols", cols, 1, 16)
         check_choice("routing", routing, ROUTINGS)
+        if alt_routing is not None:
+            check_choice("alt_routing", alt_routing, ROUTINGS)
         rows, cols = int(rows), int(cols)
         all_pat = diagonal_patterns(rows, cols)
         if patterns is None:
@@ -306,5 +331,11 @@ class D2DGraph:
         mem_share = np.stack([s for _, s in placements.values()])
         route_mem = np.einsum("klmi,pmi->kpli", route, mem_M)
         hops = route.sum(axis=1)
+        route_alt = route_mem_alt = None
+        if alt_routing is not None:
+            route_alt = np.stack([routing_tensor(rows, cols, np.asarray(m, bool), alt_routing)
+                                  for m in patterns.values()])
+            route_mem_alt = np.einsum("klmi,pmi->kpli", route_alt, mem_M)
         return cls(rows, cols, routing, links, tuple(patterns), tuple(placements), route, route_mem,
-                   np.stack(enabled).astype(float), np.stack(corners), kind, mem_M, mem_share, hops, dict(patterns))
+                   np.stack(enabled).astype(float), np.stack(corners), kind, mem_M, mem_share, hops, dict(patterns),
+                   alt_routing, route_alt, route_mem_alt)

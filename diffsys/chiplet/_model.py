@@ -16,10 +16,15 @@ crossing kinds exchange ``q_s·p_d``, a full need gathers ``q_s`` at every activ
 input) come from the off-package memory interfaces of the chosen placement. Link loads are ``R @ traffic`` with the
 precomputed routing tensor of the chosen diagonal pattern (:class:`~diffsys.chiplet.D2DGraph`).
 
-Per layer: compute time by roofline per chiplet (max over chiplets), DRAM time (max over memory interfaces),
-serialization time (max over links of bytes / link bandwidth), path latency (mean hops × per-hop latency) and
-congestion (traffic-weighted M/D/1 waiting time per link, with the link utilization taken over the layer's busy
-window). Layer time = max(compute, DRAM, serialization) + latency + congestion; layers run one after another.
+Per layer: compute time by roofline per chiplet, the *arrival* time of each chiplet's inputs (its inbound
+die-to-die bytes over its ingress bandwidth, the sum of the bandwidths of the links that end at it), DRAM time (max
+over memory interfaces), serialization time (max over links of bytes / link bandwidth), path latency (mean hops ×
+per-hop latency) and congestion (traffic-weighted M/D/1 waiting time per link, with the link utilization taken over
+the layer's busy window). A chiplet finishes a layer at ``(1 - ω)·(arrival + compute) + ω·max(arrival, compute)``
+with ``ω = package.overlap`` (0: it computes after its inputs arrived; 1: transfers hidden behind compute, double
+buffering). Layer time = max(slowest chiplet, DRAM, serialization) + latency + congestion; layers run one after
+another. The per-chiplet term couples a chiplet's work share to its connectivity: a die with fewer or narrower links
+(a package corner) receives its inputs later, which is what a non-uniform partition can balance.
 EdP = energy × latency. Sources: roofline (Williams et al., CACM 2009); M/D/1 (Kleinrock 1975) as in analytical NoC
 models (Dally & Towles 2004, §23); layer-wise partitioning of MCM accelerators (Shao et al., "Simba", MICRO 2019;
 Tan et al., "NN-Baton", ISCA 2021).
@@ -66,12 +71,19 @@ class MCMDesign(eqx.Module):
         strategy: ``(G,)`` index into ``STRATEGIES`` per group.
         diagonals: index into the graph's diagonal patterns.
         memory: index into the graph's memory placements.
+        redistribution: on-chip redistribution fraction ``ρ ∈ [0, 1]``: the share of every flow moved on-chip to the
+            port of the graph's alternative route (``D2DGraph.build(alt_routing=...)``); 0 = no redistribution.
+        diagonal_share: ``δ ∈ [0, 1]``, the share of every flow routed with the built diagonal links; the rest takes
+            the mesh-only route (a diagonal link has only ``corner_mm`` of shoreline, so an adaptive router sends it
+            a share of the traffic, not all of it). 1 = every flow takes the diagonals where its route allows.
     """
 
     partition_logits: jnp.ndarray = eqx.field(converter=as_float)
     strategy: jnp.ndarray = eqx.field(converter=as_float)
     diagonals: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     memory: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    redistribution: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    diagonal_share: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
 
     @property
     def fractions(self):
@@ -87,6 +99,9 @@ class MCMMetrics(NamedTuple):
     compute_time_s: jnp.ndarray  # Σ per-layer compute (roofline, slowest chiplet)
     communication_time_s: jnp.ndarray  # Σ (max(compute, DRAM, serialization) - compute + path latency)
     congestion_time_s: jnp.ndarray  # Σ queueing delay
+    die_time_s: jnp.ndarray  # Σ per-layer slowest chiplet (arrival of its inputs and compute, per ``overlap``)
+    serialization_time_s: jnp.ndarray  # Σ per-layer busiest link (bytes / bandwidth)
+    dram_time_s: jnp.ndarray  # Σ per-layer busiest memory interface
     energy_compute_J: jnp.ndarray
     energy_sram_J: jnp.ndarray
     energy_d2d_J: jnp.ndarray  # D2D PHY energy (per link crossing)
@@ -161,8 +176,13 @@ class MCMModel:
             "enabled": graph.enabled.astype(f32), "corners": graph.corners.astype(f32),
             "mem_M": graph.mem_M.astype(f32), "mem_share": graph.mem_share.astype(f32),
             "is_ew": (graph.kind == EW).astype(f32), "is_ns": (graph.kind == NS).astype(f32),
-            "is_diag": (graph.kind == DIAG).astype(f32),
+            "is_diag": (graph.kind == DIAG).astype(f32), "link_dst": graph.link_dst.astype(f32),
         }
+        # pattern 0 is the mesh-only route (the default pattern list starts with "none"): diagonal_share mixes with it
+        self._mesh_first = graph.route.shape[0] > 1 and not np.any(graph.enabled[0][graph.kind == DIAG])
+        if graph.route_alt is not None:
+            self._c["route_alt"] = graph.route_alt.astype(f32)
+            self._c["route_mem_alt"] = graph.route_mem_alt.astype(f32)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     @property
@@ -207,10 +227,19 @@ class MCMModel:
         act = p / (p + self.activity_eps)
         ws = self._choice(design.strategy, len(STRATEGIES), temperature)  # (G, 3)
 
-        R = self._select(c["route"], design.diagonals, temperature)  # (L, n, n)
         enabled = self._select(c["enabled"], design.diagonals, temperature)  # (L,)
         corners = self._select(c["corners"], design.diagonals, temperature)
-        Rw_all = self._select(c["route_mem"], design.diagonals, temperature)  # (P, L, n)
+        delta = jnp.clip(jnp.asarray(design.diagonal_share, dt), 0.0, 1.0)
+
+        def routed(key):  # the chosen pattern's route, a share 1 - delta on the mesh-only route (pattern 0)
+            t = self._select(c[key], design.diagonals, temperature)
+            return t if not self._mesh_first else delta * t + (1 - delta) * jnp.asarray(c[key][0])
+
+        R, Rw_all = routed("route"), routed("route_mem")  # (L, n, n), (P, L, n)
+        if "route_alt" in c:  # on-chip redistribution: a share rho of every flow takes the alternative route
+            rho_r = jnp.clip(jnp.asarray(design.redistribution, dt), 0.0, 1.0)
+            R = (1 - rho_r) * R + rho_r * routed("route_alt")
+            Rw_all = (1 - rho_r) * Rw_all + rho_r * routed("route_mem_alt")
         Rw = self._select(Rw_all, design.memory, temperature)  # (L, n)
         M = self._select(c["mem_M"], design.memory, temperature)  # (n, n)
         share = self._select(c["mem_share"], design.memory, temperature)  # (n,)
@@ -231,20 +260,28 @@ class MCMModel:
         U_full = jnp.einsum("ked,kd->ke", Rq[a], act[b])
         inj_out = 1.0 - jnp.sum(p[a] * p[b], -1)
         inj_full = jnp.sum(act[b], -1) - jnp.sum(p[a] * act[b], -1)
+        # in_*: bytes arriving at each die (per unit of the pattern) from other dies; sum over dies = inj_*
+        in_out = p[b] * (1.0 - p[a])  # (P, n)
+        in_full = act[b] * (1.0 - p[a])
         U_ov = jnp.zeros_like(U_out)
         inj_ov = jnp.zeros_like(inj_out)
+        in_ov = jnp.zeros_like(in_out)
         if self._cross:
             cr = np.asarray(self._cross)
             O = jax.vmap(_overlap)(p[a[cr]], p[b[cr]])  # (C, n, n)
             U_ov = U_ov.at[cr].set(jnp.einsum("esd,ksd->ke", R, O))
             inj_ov = inj_ov.at[cr].set(1.0 - jnp.trace(O, axis1=1, axis2=2))
+            in_ov = in_ov.at[cr].set(jnp.sum(O, axis=1) - jnp.diagonal(O, axis1=1, axis2=2))
         U_psum = jnp.einsum("ges,gs->ge", Rp_dst, act)  # outer(act, p) routed, (G, L)
         inj_psum = jnp.sum(act, -1) - jnp.sum(act * p, -1)
+        in_psum = p * (jnp.sum(act, -1, keepdims=True) - act)  # (G, n)
         U_wact = act @ Rw.T  # (G, L)
         U_wp = p @ Rw.T
         offM = 1.0 - jnp.diagonal(M)
         inj_wact = act @ offM
         inj_wp = p @ offM
+        in_wact = act * offM[None, :]
+        in_wp = p * offM[None, :]
 
         # per-layer coefficients
         kind = c["kind"]
@@ -266,6 +303,9 @@ class MCMModel:
                  + c_wp[:, None] * (Gl @ U_wp))  # (nl, L)
         injected = (c_ov * (Pl @ inj_ov) + c_out * (Pl @ inj_out) + c_full * (Pl @ inj_full)
                     + c_psum * (Gl @ inj_psum) + c_wact * (Gl @ inj_wact) + c_wp * (Gl @ inj_wp))  # (nl,)
+        col = lambda x: x[:, None]
+        in_bytes = (col(c_ov) * (Pl @ in_ov) + col(c_out) * (Pl @ in_out) + col(c_full) * (Pl @ in_full)
+                    + col(c_psum) * (Gl @ in_psum) + col(c_wact) * (Gl @ in_wact) + col(c_wp) * (Gl @ in_wp))
         pg = Gl @ p  # (nl, n) fractions of each layer
         actg = Gl @ act
 
@@ -287,10 +327,19 @@ class MCMModel:
                               temperature=rt).time_s  # (nl, n)
         t_comp = logsumexp_max(t_chip, axis=-1, temperature=_rel(rt, jnp.max(t_chip)))
 
+        # per-chiplet arrival of the inputs over the die's ingress links, then its compute (overlap ω)
+        in_bw = (bw * enabled) @ c["link_dst"]  # (n,) bytes/s into each die
+        t_arr = safe_divide(in_bytes, in_bw[None, :])  # (nl, n)
+        both = jnp.stack([t_arr, t_chip], -1)
+        t_hidden = logsumexp_max(both, axis=-1, temperature=_rel(rt, jnp.max(both)))
+        ov = package.overlap
+        t_die = (1.0 - ov) * (t_arr + t_chip) + ov * t_hidden
+        t_dies = logsumexp_max(t_die, axis=-1, temperature=_rel(rt, jnp.max(t_die)))
+
         # links: serialization, latency, congestion
         t_link = safe_divide(loads, bw[None, :])  # (nl, L)
         t_ser = logsumexp_max(t_link, axis=-1, temperature=_rel(rt, jnp.max(t_link)))
-        stack = jnp.stack([t_comp, t_dram, t_ser], -1)
+        stack = jnp.stack([t_dies, t_dram, t_ser], -1)
         t_busy = logsumexp_max(stack, axis=-1, temperature=_rel(rt, jnp.max(stack)))
         rho = safe_divide(t_link, t_busy[:, None])
         service = safe_divide(package.packet_B, bw)
@@ -326,7 +375,8 @@ class MCMModel:
         sram_peak = jnp.max(sram_bytes)
         return MCMMetrics(
             edp_Js=energy * latency, latency_s=latency, energy_J=energy, compute_time_s=compute_time,
-            communication_time_s=comm_time, congestion_time_s=congestion_time, energy_compute_J=e_compute,
+            communication_time_s=comm_time, congestion_time_s=congestion_time, die_time_s=jnp.sum(t_dies),
+            serialization_time_s=jnp.sum(t_ser), dram_time_s=jnp.sum(t_dram), energy_compute_J=e_compute,
             energy_sram_J=e_sram, energy_d2d_J=e_d2d, energy_noc_J=e_noc, energy_dram_J=e_dram,
             energy_static_J=e_static, d2d_link_bytes=d2d_link_bytes, d2d_injected_bytes=d2d_injected,
             dram_bytes=dram_bytes, max_link_utilization=jnp.max(rho), link_bytes=jnp.sum(loads, 0),

@@ -43,6 +43,9 @@ class ChipletPackage(eqx.Module):
         hop_latency_s: on-chip traversal latency of an intermediate die (router + wires), s.
         packet_B: packet (flit) size used as the service unit of the link queue, bytes.
         psum_bytes_factor: bytes of a partial sum per output byte (fp32 partials of bf16 outputs = 2).
+        overlap: ω ∈ [0, 1], how much of a chiplet's input transfer is hidden behind its compute within a layer
+            (0: a die computes a layer after its inputs arrived, layer-synchronous execution without double
+            buffering; 1: fully double-buffered, time = max(arrival, compute)).
     """
 
     packaging: Packaging
@@ -62,6 +65,7 @@ class ChipletPackage(eqx.Module):
     hop_latency_s: jnp.ndarray = eqx.field(converter=as_float, default=1e-9)
     packet_B: jnp.ndarray = eqx.field(converter=as_float, default=256.0)
     psum_bytes_factor: jnp.ndarray = eqx.field(converter=as_float, default=2.0)
+    overlap: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
 
     def __check_init__(self):
         for f in ("peak_flops", "sram_B", "sram_bandwidth_Bps", "dram_bandwidth_Bps", "chiplet_area_mm2",
@@ -71,6 +75,7 @@ class ChipletPackage(eqx.Module):
                   "noc_energy_J_per_B_mm", "hop_latency_s", "psum_bytes_factor"):
             check_positive(f"ChipletPackage.{f}", getattr(self, f), allow_zero=True)
         check_range("ChipletPackage.d2d_edge_fraction", self.d2d_edge_fraction, 0.0, 1.0, lo_open=True)
+        check_range("ChipletPackage.overlap", self.overlap, 0.0, 1.0)
 
     @property
     def width_mm(self):

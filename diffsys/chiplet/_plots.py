@@ -140,3 +140,33 @@ def save_figures(model: MCMModel, designs: dict, package: ChipletPackage, path_p
     """:func:`plot_designs` written to ``path_prefix`` (a PNG path); returns the path."""
     plot_designs(model, designs, package, path_prefix)
     return path_prefix
+
+
+def plot_lever_gains(rows, paper=None, ax=None, path=None):
+    """Grouped bars of the EdP improvement per lever (rows of :func:`diffsys.problems.mcm_lever_study`): one panel
+    per workload, GA and exact bars per lever; ``paper`` (``{"ga": x, "exact": y}``) draws the reported gains as
+    dashed lines. Returns the figure."""
+    from .._plotting import figure_and_axes, save_figure
+
+    works = list(dict.fromkeys(r["workload"] for r in rows))
+    fig, axes = figure_and_axes(ax, figsize=(6.5 * len(works), 4.2), ncols=len(works))
+    axes = np.asarray(axes).ravel()
+    for a, w in zip(axes, works):
+        rs = [r for r in rows if r["workload"] == w]
+        x = np.arange(len(rs))
+        for k, (m, col) in enumerate((("ga", "tab:blue"), ("exact", "tab:orange"))):
+            v = [r[m] for r in rs]
+            a.bar(x + (k - 0.5) * 0.38, v, 0.38, color=col, label="GA" if m == "ga" else "exact")
+            for xi, vi in zip(x, v):
+                a.text(xi + (k - 0.5) * 0.38, vi, f"{vi:.2f}", ha="center", va="bottom", fontsize=7)
+        for m, ls in (("ga", "--"), ("exact", ":")):
+            if paper and m in paper:
+                a.axhline(paper[m], color="0.3", ls=ls, lw=1, label=f"paper {'GA' if m == 'ga' else 'MIQP'} "
+                                                                     f"{paper[m]}x")
+        a.axhline(1.0, color="k", lw=0.8)
+        a.set_xticks(x, [r["title"] for r in rs], rotation=35, ha="right", fontsize=8)
+        a.set_ylabel("EdP improvement over baseline (x)")
+        a.set_title(f"{w}, {rs[0]['chiplets']} chiplets", fontsize=10)
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110)

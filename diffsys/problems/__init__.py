@@ -27,8 +27,11 @@ from ._serving_search import (
     serving_search_space as serving_search_space,
 )
 from ._chiplet import (
+    LEVERS as MCM_LEVERS,
     METHODS as MCM_METHODS,
+    LeverStudy as LeverStudy,
     MCMResult as MCMResult,
+    mcm_lever_study as mcm_lever_study,
     mcm_problem as mcm_problem,
     optimize_mcm as optimize_mcm,
 )
