@@ -14,8 +14,7 @@ _spec.loader.exec_module(bench)
 #: families whose model compiles for a minute or more on a loaded 2-core CPU
 SLOW = {"power_device", "llm", "chiplet"}
 #: known non-finite gradients, tracked until the model is fixed (strict: the test turns red once it passes)
-KNOWN = {"topologies": "collective_time's gradient is NaN at ~3 % of points under jit(vmap) at large message sizes "
-                       "(finite for the same points one at a time)"}
+KNOWN: dict[str, str] = {}
 
 
 def _param(name):

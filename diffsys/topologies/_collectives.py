@@ -339,7 +339,11 @@ def _select(op, S, n, times, index, rule_weights, temperature, overhead_s, shift
         temp = time_temperature(temperature, jnp.mean(times, axis=-1)) if not (
             isinstance(temperature, (int, float)) and temperature == 0) else 0.0
         if isinstance(temp, (int, float)):
-            best = jnp.min(times, axis=-1)
+            # the argmin's time (same value as ``jnp.min``); its gradient is the chosen candidate's. ``jnp.min``'s
+            # own rule divides by the count of candidates equal to the min, which is 0 (a NaN gradient) where XLA
+            # recomputes the candidates with other rounding in the backward pass under ``vmap``
+            idx = jnp.argmin(times, axis=-1)
+            best = jnp.take_along_axis(times, idx[..., None], axis=-1)[..., 0]
             w = soft_argmin_weights(times, axis=-1, temperature=0.0)
         else:
             best = logsumexp_min(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
