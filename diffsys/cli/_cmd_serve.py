@@ -17,8 +17,7 @@ import json
 import sys
 
 from .._checks import arg_number
-
-_BIG = 1 << 20
+from ._args import add_counts, count, print_report
 
 
 def register(subparsers) -> None:
@@ -30,11 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--system", default="h100", choices=sorted(SYSTEMS))
     p.add_argument("--backend", default="trtllm", choices=BACKENDS)
     p.add_argument("--precision", default="fp8", choices=PRECISIONS)
-    count = lambda flag: arg_number(flag, 1, _BIG, integer=True)  # noqa: E731
-    for flag, default in (("--tp", 1), ("--pp", 1), ("--ep", 1), ("--attention-dp", 1), ("--isl", 1024),
-                          ("--osl", 1024), ("--concurrency", 32), ("--prefill-workers", 1),
-                          ("--prefill-attention-dp", 1), ("--decode-workers", 1)):
-        p.add_argument(flag, type=count(flag), default=default)
+    add_counts(p, {"--tp": 1, "--pp": 1, "--ep": 1, "--attention-dp": 1, "--isl": 1024, "--osl": 1024,
+                   "--concurrency": 32, "--prefill-workers": 1, "--prefill-attention-dp": 1, "--decode-workers": 1})
     p.add_argument("--prefill-tp", type=count("--prefill-tp"), default=None, help="prefill workers' TP (disagg)")
     p.add_argument("--prefill-ep", type=count("--prefill-ep"), default=None, help="prefill workers' EP (disagg)")
     p.add_argument("--decode-tp", type=count("--decode-tp"), default=None, help="decode workers' TP (disagg)")
@@ -88,12 +84,7 @@ def run(args) -> int:
                          f"weights per GPU leave no KV cache for one request in "
                          f"{float(spec.accel.main_memory.capacity_B) / 2**30:.0f} GiB of HBM; raise --tp/--ep/"
                          f"--attention-dp or lower --precision")
-    out = report(m)
-    if args.json:
-        print(json.dumps(out, indent=1))
-    else:
-        for k, v in out.items():
-            print(f"{k:28s} {v}")
+    print_report(report(m), args.json)
     return 0
 
 

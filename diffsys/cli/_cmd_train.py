@@ -96,17 +96,17 @@ def build(args):
             raise ValueError(msg)
 
     need(seq <= max_seq, f"--seq must be in [1, {max_seq}] (the model's context window), got {seq}")
+    need(heads % tp == 0, f"--tp {tp} must divide the model's {heads} attention heads (valid: "
+                          f"{_divisors(heads, max(gpus, tp))})")
+    need(kv % tp == 0 or tp % kv == 0, f"--tp {tp} and the model's {kv} KV heads: one must divide the other")
+    need(vp == 1 or pp > 1, f"--vp {vp} needs --pp > 1 (interleaving splits each pipeline stage)")
+    need(layers % (pp * vp) == 0, f"--pp·--vp = {pp * vp} must divide the model's {layers} layers (valid pp·vp: "
+                                  f"{_divisors(layers, layers)})")
     need(gpus % (tp * pp * cp) == 0, f"--gpus {gpus} must be a multiple of tp·pp·cp = {tp * pp * cp} "
                                       f"(dp = gpus / (tp·pp·cp))")
     dp = gpus // (tp * pp * cp)
     if args.dp is not None:
         need(args.dp == dp, f"--gpus {gpus} must equal tp·pp·dp·cp = {tp * pp * args.dp * cp}")
-    need(heads % tp == 0, f"--tp {tp} must divide the model's {heads} attention heads (valid: "
-                          f"{_divisors(heads, gpus)})")
-    need(kv % tp == 0 or tp % kv == 0, f"--tp {tp} and the model's {kv} KV heads: one must divide the other")
-    need(vp == 1 or pp > 1, f"--vp {vp} needs --pp > 1 (interleaving splits each pipeline stage)")
-    need(layers % (pp * vp) == 0, f"--pp·--vp = {pp * vp} must divide the model's {layers} layers (valid pp·vp: "
-                                  f"{_divisors(layers, layers)})")
     gbs = dp * mbs if args.gbs is None else args.gbs
     need(gbs % (dp * mbs) == 0, f"--gbs {gbs} must be a multiple of dp·mbs = {dp * mbs}")
     need(cp == 1 or seq % (2 * cp) == 0, f"--cp {cp}: 2·cp must divide --seq {seq} (load-balanced causal split)")
