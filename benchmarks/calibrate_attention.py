@@ -6,16 +6,19 @@ Data: ``../shared/validation/attention/{context,generation}_attention_{a100,h100
 Split: rows are numbered in file order; even rows are fitted, odd rows are held out and reported (neighbouring rows
 differ in the head counts, so both halves cover every regime). Fit: ``diffsys._fit.fit_least_squares``
 (optimistix Levenberg-Marquardt, relative residuals, log-space constants) per GPU, and jointly on both GPUs for the
-portable ``"*"`` entry. Two structural constants are discrete: the prefill tile shape (Tq, Tkv) in {64, 128}² and
-the decode split depth (CTAs per core the flash-decoding split aims for) in {2, 4, 8, 16} with the per-head
-kernel's smallest split in {128, 512} tokens; each candidate is fitted and the one with the lowest *fit-split* MAPE
-is kept (a wider search, {1, ..., 16} × {128, ..., 2048}, picks the same values). ``--write`` stores the constants
-and the error table in ``diffsys/hardware/calibration/attention.json``.
+portable ``"*"`` entry. The structural constants are discrete: the prefill tile shape (Tq, Tkv) in {64, 128}²;
+for decode the 256-thread MMHA CTAs resident per core in {2, 4} (register-bound occupancy, which also caps the MMHA
+CTA size) and whether the XQA split count carries the
+``round(sqrt(8n))`` cap of newer TensorRT-LLM releases (0/1). Each candidate is fitted and the one with the
+lowest *fit-split* MAPE is kept. One XQA CTA per core (shared-memory bound); a wider search ({1, 2} XQA CTAs
+per core, {1, 2, 4} MMHA CTAs) on H100 picked 1 and 4 (two XQA CTAs per core: 11 % against 7 %). ``--write``
+stores the constants and the error table in ``diffsys/hardware/calibration/attention.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import pathlib
@@ -31,12 +34,14 @@ sys.path.insert(0, str(ROOT))
 from diffsys._fit import error_stats, fit_least_squares  # noqa: E402
 from diffsys.hardware import preset  # noqa: E402
 from diffsys.roofline._attention_kernels import (  # noqa: E402
-    DECODE_FITTED, DEFAULT_ATTENTION_CONSTANTS, PREFILL_FITTED, decode_attention_time, prefill_attention_time)
+    DECODE_FITTED, DECODE_STRUCTURAL, DEFAULT_ATTENTION_CONSTANTS, PREFILL_FITTED, decode_attention_time,
+    prefill_attention_time)
 
 GPUS = {"a100_80gb": ("a100", "a100_sxm"), "h100_sxm": ("h100", "h100_sxm")}
 TILES = [(64.0, 64.0), (128.0, 64.0), (64.0, 128.0), (128.0, 128.0)]
-SPLIT_DEPTHS = [2.0, 4.0, 8.0, 16.0]
-HEAD_SPLIT_TOKENS = [128.0, 512.0]
+XQA_CTAS_PER_CORE = [1.0]
+MMHA_BLOCKS_PER_CORE = [2.0, 4.0]
+XQA_SQRT_CAP = [0.0, 1.0]
 DATE = "2026-12-02"
 
 
@@ -105,8 +110,8 @@ def calibrate(shared):
     consts, report = {}, {}
     for kind in ("context", "generation"):
         choices = ([{"prefill_tile_q": q, "prefill_tile_kv": k} for q, k in TILES] if kind == "context" else
-                   [{"decode_split_ctas_per_core": k, "decode_head_split_tokens": t}
-                    for k in SPLIT_DEPTHS for t in HEAD_SPLIT_TOKENS])
+                   [dict(zip(DECODE_STRUCTURAL, v)) for v in
+                    itertools.product(XQA_CTAS_PER_CORE, MMHA_BLOCKS_PER_CORE, XQA_SQRT_CAP)])
         per_gpu = {}
         for key in list(GPUS) + ["*"]:
             keys = list(GPUS) if key == "*" else [key]
@@ -185,8 +190,11 @@ def main(argv=None):
                 "data": "shared/validation/attention/{context,generation}_attention_{a100,h100}_sxm_bf16_hd128.csv "
                         "(TensorRT-LLM attention op, paged KV cache, CUDA-graph timed; aiconfigurator perf database)",
                 "fit": "diffsys._fit.fit_least_squares (optimistix Levenberg-Marquardt, relative residuals, "
-                       "log-space constants); prefill tile shape from {64,128}^2, decode split depth from "
-                       "{2,4,8,16} and per-head split tokens from {128,512} chosen by fit-split MAPE",
+                       "log-space constants); prefill tile shape from {64,128}^2; decode structural constants "
+                       "(MMHA 256-thread CTAs per core {2,4}, XQA sqrt split cap {0,1}; one XQA CTA per core) "
+                       "chosen by fit-split MAPE; decode path and KV split follow TensorRT-LLM's XQA/MMHA "
+                       "heuristics (decoderXQAImplCommon.h computeMultiBlockCount, decoderXQAImplJIT.cpp "
+                       "mayHavePerfGain, kernelUtils.cpp supportConfigHMMA, decoderMaskedMultiheadAttentionLaunch.h)",
                 "split": "rows in file order: even rows fitted, odd rows held out and reported; '*' = joint fit on "
                          "the even rows of both GPUs",
                 "script": "benchmarks/calibrate_attention.py --write",

@@ -93,7 +93,7 @@ def main(argv=None):
     plt.close(fig)
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
-    shapes = [(1, 32, 8), (16, 32, 8), (64, 32, 32), (8, 128, 1)]
+    shapes = [(1, 32, 8), (16, 32, 8), (64, 32, 32), (8, 128, 1), (1, 32, 1)]  # the last: XQA/MMHA switch
     for i, (kind, fn, label, col) in enumerate(KINDS):
         for j, (tag, key, gpu) in enumerate(GPUS):
             x, meas = load(args.shared, kind, tag)
@@ -103,7 +103,7 @@ def main(argv=None):
                 m = (x[:, 0] == b) & (x[:, 2] == hq) & (x[:, 3] == hk)
                 if not m.any():
                     continue
-                lens = np.geomspace(max(x[m, 1].min(), 1), x[m, 1].max(), 200)
+                lens = np.unique(np.round(np.geomspace(max(x[m, 1].min(), 1), x[m, 1].max(), 400)))
                 grid = np.stack([np.full_like(lens, b), lens, np.full_like(lens, hq), np.full_like(lens, hk),
                                  np.full_like(lens, 128)], 1)
                 colour = f"C{k}"

@@ -47,9 +47,9 @@ def _rel(pred, meas):
 
 
 # Held-out MAPE of the shipped constants on the sub-sampled rows (full held-out figures: docs/roofline.md).
-# Bounds are the achieved values rounded up by about one point; the decode rows miss the 10 % target (see docs).
+# Bounds are the achieved values rounded up by about one point.
 BOUNDS = {("context", "a100_sxm"): 0.075, ("context", "h100_sxm"): 0.06,
-          ("generation", "a100_sxm"): 0.14, ("generation", "h100_sxm"): 0.13}
+          ("generation", "a100_sxm"): 0.095, ("generation", "h100_sxm"): 0.08}
 
 
 @pytest.mark.parametrize("kind, tag", list(BOUNDS))
@@ -77,6 +77,17 @@ def test_bandwidth_bound_decode_rows_track_the_kv_cache_bytes(validation_dir, ta
 
 
 @pytest.mark.parametrize("tag", list(GPUS))
+def test_large_group_rows_track_the_l2_rereads(validation_dir, tag):
+    """Groups above 32 run MMHA, one CTA per q head: long caches are bound by the g-fold K/V re-reads from L2."""
+    x, meas = _rows(validation_dir, "generation", tag, step=1)
+    b, L, hq, hk = (np.asarray(x[:, i], dtype=float) for i in range(4))
+    sel = (hq / hk > 32) & (L >= 4095)
+    assert sel.sum() > 20
+    rel = _rel(_decode(x[sel], GPUS[tag]), meas[sel])
+    assert rel.mean() < 0.25, f"MAPE {rel.mean():.3f} on {sel.sum()} large-group rows"
+
+
+@pytest.mark.parametrize("tag", list(GPUS))
 def test_long_prefill_rows_track_the_tile_flops(validation_dir, tag):
     """Prefill of >= 4k tokens is matrix-bound: the tile-FLOP term alone must carry it."""
     x, meas = _rows(validation_dir, "context", tag, step=1)
@@ -92,14 +103,12 @@ def test_shipped_constants_and_provenance():
     assert prov["date"] == "2026-12-02"
     for accel in (A100, H100, H.preset("h200"), H.preset("b200")):
         c = accel.kernel_constants("attention", "bf16")
-        assert c is not None and set(c) >= set(R.DEFAULT_ATTENTION_CONSTANTS) - {"decode_split_tokens",
-                                                                                   "decode_page_tokens",
-                                                                                   "decode_max_group"}
+        assert c is not None and set(c) >= set(R.DEFAULT_ATTENTION_CONSTANTS) - {"decode_page_tokens"}
     # the A100 and H100 fits differ from each other and from the portable entry
     a, h = A100.kernel_constants("attention"), H100.kernel_constants("attention")
     assert float(a["prefill_mma_efficiency"]) != float(h["prefill_mma_efficiency"])
-    assert float(H.preset("h200").kernel_constants("attention")["decode_launch_s"]) not in (
-        float(a["decode_launch_s"]), float(h["decode_launch_s"]))
+    assert float(H.preset("h200").kernel_constants("attention")["decode_xqa_launch_s"]) not in (
+        float(a["decode_xqa_launch_s"]), float(h["decode_xqa_launch_s"]))
 
 
 def test_datasheet_arithmetic_of_the_bandwidth_and_compute_limits():
@@ -108,11 +117,14 @@ def test_datasheet_arithmetic_of_the_bandwidth_and_compute_limits():
     r = R.decode_attention_time(256, 65536, 32, 8, 128, H100)
     kv = 2 * 256 * 65536 * 8 * 128 * 2
     assert float(r.bytes) == pytest.approx(kv + 2 * 256 * 32 * 128 * 2, rel=1e-6)
-    bw = float(H100.main_memory.bandwidth_Bps) * float(c["decode_grouped_bw_efficiency"])
-    assert float(r.time_s) == pytest.approx(kv / bw, rel=0.02)
-    # fp8 KV cache halves the stream
+    bw = float(H100.main_memory.bandwidth_Bps) * float(c["decode_xqa_bw_efficiency"])
+    resident = float(c["decode_l2_resident_fraction"]) * float(H100.level("l2").capacity_B)
+    assert float(r.time_s) == pytest.approx((kv - resident) / bw, rel=0.02)
+    # fp8 KV cache halves the stream (the per-tile issue cost is fitted on bf16 rows only, so the step can become
+    # issue bound: faster, but not twice as fast)
     r8 = R.decode_attention_time(256, 65536, 32, 8, 128, H100, kv_dtype="fp8")
-    assert float(r8.time_s) == pytest.approx(0.5 * float(r.time_s), rel=0.02)
+    assert float(r8.memory_s) == pytest.approx(0.5 * float(r.memory_s), rel=1e-3)
+    assert 0.5 * float(r.time_s) * (1 - 1e-3) <= float(r8.time_s) < float(r.time_s)
     # long causal prefill: padded causal tiles at the per-core matrix peak
     p = R.prefill_attention_time(4, 16384, 32, 8, 128, H100)
     tq, tk = float(c["prefill_tile_q"]), float(c["prefill_tile_kv"])
@@ -140,7 +152,7 @@ def test_zero_size_costs_the_launch_floor():
         assert float(R.prefill_attention_time(8, 0, 32, 8, 128, accel).time_s) == pytest.approx(
             float(c["prefill_launch_s"]))
         assert float(R.decode_attention_time(0, 4096, 32, 8, 128, accel).time_s) == pytest.approx(
-            float(c["decode_launch_s"]))
+            float(c["decode_mmha_launch_s"]))  # no CTA: below XQA's use threshold, the MMHA path's floor
 
 
 def _scaled(accel, bw=1.0, peak=1.0):
@@ -167,12 +179,66 @@ def test_more_bandwidth_or_peak_is_never_slower(size, bw, peak, kind):
 @settings(max_examples=30, deadline=None)
 @given(_sizes, st.integers(1, 40000), st.sampled_from(["context", "generation"]))
 def test_longer_sequence_or_cache_is_never_faster(size, extra, kind):
+    """Prefill: always. Decode: for the same kernel and the same CTA count (the real kernels are not monotone across
+    a heuristic switch: a longer cache can buy more splits or the faster XQA path; see the measured steps below)."""
     x = jnp.asarray(size, dtype=jnp.float32)
     longer = x.at[1].add(extra)
+    bigger = x.at[0].multiply(2.0)
     for accel in (A100, H100):
-        assert float(EVAL[kind](longer, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
-        bigger = x.at[0].multiply(2.0)
-        assert float(EVAL[kind](bigger, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
+        if kind == "context":
+            assert float(EVAL[kind](longer, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
+            assert float(EVAL[kind](bigger, accel)) >= float(EVAL[kind](x, accel)) * (1 - 1e-6)
+            continue
+        base = R.decode_attention_time(*x, accel)
+        for other in (longer, bigger):
+            r = R.decode_attention_time(*other, accel)
+            same_path = float(r.ctas) == float(base.ctas) and float(r.floor_s) == float(base.floor_s)
+            if same_path:
+                assert float(r.time_s) >= float(base.time_s) * (1 - 1e-6)
+
+
+def test_heuristics_match_tensorrt_llm_by_hand():
+    """XQA use/split and MMHA CTA size/split against the TensorRT-LLM rules worked by hand (H100: 132 SMs)."""
+    n = 132.0
+    # XQA needs 4·hk·b·max(1, ⌊L/128⌋) >= N: batch 1, one kv head: 2048 -> 60 < 132, 4096 -> 124, 8192 -> 256
+    for L, use in [(2048, 0.0), (4096, 0.0), (8192, 1.0)]:
+        w, _ = R.xqa_use_and_splits(1.0, L, 1.0, 32.0, n)
+        assert float(w) == use
+    _, splits = R.xqa_use_and_splits(1.0, 8192.0, 1.0, 32.0, n)
+    assert float(splits) == 23.0  # ⌊8192/128⌋ = 64 capped at round(√512) = 23
+    _, splits = R.xqa_use_and_splits(1.0, 8192.0, 1.0, 32.0, n, sqrt_cap=0.0)
+    assert float(splits) == 64.0
+    _, splits = R.xqa_use_and_splits(64.0, 8192.0, 8.0, 4.0, n)
+    assert float(splits) == 2.0  # at most ⌊8·132/(64·8)⌋ = 2 (8 waves)
+    _, splits = R.xqa_use_and_splits(2048.0, 131072.0, 1.0, 4.0, n)
+    assert float(splits) == 1.0  # ⌊6000/2048⌋ = 2 but ⌊8·132/2048⌋ = 0 -> 1
+    for g, ok in [(1.0, 0.0), (2.0, 1.0), (32.0, 1.0), (64.0, 0.0)]:
+        w, _ = R.xqa_use_and_splits(64.0, 4096.0, 8.0, g, n)
+        assert float(w) == ok  # MHA and groups above 32 go to MMHA
+    # MMHA: 4 CTAs of 256 threads per core; 64 rows -> 1024 threads, splits min(⌈132/64⌉, ⌈2048/512⌉) = 3
+    threads, splits = R.mmha_threads_and_splits(1.0, 2048.0, 64.0, n, 4.0)
+    assert (float(threads), float(splits)) == (1024.0, 3.0)
+    threads, splits = R.mmha_threads_and_splits(1.0, 2048.0, 192.0, n, 4.0)
+    assert (float(threads), float(splits)) == (512.0, 1.0)  # 256·⌈528/192⌉ = 768 falls to 512; b·hq >= N: no split
+    threads, splits = R.mmha_threads_and_splits(4.0, 2048.0, 192.0, n, 4.0)
+    assert (float(threads), float(splits)) == (256.0, 1.0)
+
+
+def test_measured_kernel_switch_steps_are_reproduced(validation_dir):
+    """H100, batch 1, 32 q heads on 1 kv head: MMHA at 2047 and 4095 cached tokens (5 splits of 820 tokens are
+    slower than 4 of 512), XQA from 8191 on: the measured 27 / 37 / 20 µs step is a change of kernel."""
+    path = validation_dir / "attention" / "generation_attention_h100_sxm_bf16_hd128.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    data = np.loadtxt(path, delimiter=",", skiprows=1)
+    sel = (data[:, 0] == 1) & (data[:, 2] == 32) & (data[:, 3] == 1) & np.isin(data[:, 1], [2047, 4095, 8191])
+    rows = data[sel][np.argsort(data[sel][:, 1])]
+    pred = np.asarray(_decode(jnp.asarray(rows[:, :5], dtype=jnp.float32), H100), dtype=float)
+    meas = rows[:, 5] * 1e-6
+    assert pred[1] > pred[0] and pred[2] < pred[1]  # up, then down, as measured
+    # 4095 and 8191 within 15 %; 2047 is predicted at the 512-token CTA cost of few-row MMHA launches (17 µs)
+    # while this 32-row launch measures 27 µs (docs/roofline.md: residuals)
+    assert np.all(_rel(pred[1:], meas[1:]) < 0.15), _rel(pred, meas)
 
 
 def test_mha_decode_reads_every_q_head_and_gqa_shares_kv():
@@ -180,10 +246,12 @@ def test_mha_decode_reads_every_q_head_and_gqa_shares_kv():
     gqa = R.decode_attention_time(16, 8192, 32, 8, 128, H100)
     assert float(mha.bytes) / float(gqa.bytes) == pytest.approx(4.0, rel=1e-3)
     assert float(mha.time_s) > 3.0 * float(gqa.time_s)
-    # a group beyond the group-aware kernel's limit falls back to per-q-head K/V reads
+    # a group beyond XQA's limit falls back to MMHA: one CTA per q head, K/V re-read per q head (from L2)
     big = R.decode_attention_time(16, 8192, 64, 1, 128, H100)
     small = R.decode_attention_time(16, 8192, 32, 1, 128, H100)
-    assert float(big.bytes) > 30 * float(small.bytes)
+    assert float(big.bytes) == pytest.approx(float(small.bytes), rel=1e-2)  # the same unique cache from HBM
+    assert float(big.ctas) > 2 * float(small.ctas)
+    assert float(big.time_s) > 5 * float(small.time_s)
 
 
 def _point():

@@ -56,7 +56,9 @@ from ._attention_kernels import (
     attention_constants as attention_constants,
     causal_tile_pairs as causal_tile_pairs,
     decode_attention_time as decode_attention_time,
+    mmha_threads_and_splits as mmha_threads_and_splits,
     prefill_attention_time as prefill_attention_time,
+    xqa_use_and_splits as xqa_use_and_splits,
 )
 from ._hierarchical import (
     HOST_LINKS_Bps as HOST_LINKS_Bps,

@@ -16,9 +16,20 @@ Sources:
   on H100 (3.9 TFLOP/s of special functions vs 989 TFLOP/s of matrix work), so softmax is priced apart.
 - [FD] T. Dao, D. Haziza, F. Massa, G. Sizov, "Flash-Decoding for long-context inference" (PyTorch blog, 2023):
   one query token per sequence leaves batch × kv-heads CTAs, too few for the device, so the KV sequence is split
-  into chunks processed in parallel and reduced at the end.
+  into chunks processed in parallel and reduced at the end (TensorRT-LLM's "multi-block mode").
+- [L2] NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022) and A100 whitepaper (2020): 50 MB / 40 MB L2
+  shared by all SMs; data re-read by concurrently running CTAs is served from L2 (``accel`` memory level above
+  main memory: capacity and bandwidth).
 - [GQA] J. Ainslie et al., "GQA: Training generalized multi-query transformer models", EMNLP 2023: the q heads of a
   group share one K/V head, so a group-aware decode kernel reads each K/V head once for all its q heads.
+- [XQA] NVIDIA TensorRT-LLM (Apache-2.0), ``cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/``: the XQA
+  decode kernel's eligibility (``decoderXQAImplJIT/kernelUtils.cpp``, ``supportConfigHMMA``: head group 2..32, no
+  vanilla MHA), its use threshold (``decoderXQAImplJIT.cpp``, ``mayHavePerfGain``) and its multi-block split count
+  (``decoderXQAImplCommon.h``, ``computeMultiBlockCount``; constants in ``decoderXQAConstants.h``); the op falls back
+  to MMHA otherwise (``common/attentionOp.cpp``, ``enqueueGeneration``).
+- [MMHA] same repository, ``decoderMaskedMultiheadAttentionLaunch.h`` (``mmha_launch_kernel_ex``,
+  ``multi_block_grid_setup``) and ``AttentionOp::getMaxNumSeqLenTile``: the masked multi-head attention kernel, one
+  CTA per (q head, sequence, split), its CTA size tuned to occupancy and its split count.
 - [CUDA] NVIDIA CUDA C++ Programming Guide, "Arithmetic instructions" throughput table: 16 results per clock per
   SM for the special-function (exp2, rcp) instructions on compute capability 8.x and 9.0.
 - [Wave] NVIDIA Deep Learning Performance Guide, "Matrix multiplication background": tiles execute in waves of
@@ -38,7 +49,8 @@ import jax.numpy as jnp
 from .._checks import check_range
 from .._pytree import as_float
 from ..hardware import DTYPE_BYTES
-from ..primitives import clamp, relative_temperature, safe_divide, smooth_max, smooth_min, soft_ceil
+from ..primitives import (clamp, relative_temperature, relu, safe_divide, smooth_max, smooth_min, soft_ceil,
+                          soft_floor, soft_round)
 
 #: Special-function (exp) results per clock per core [CUDA]; [FA3] Sec. 3 for H100.
 SFU_OPS_PER_CYCLE_PER_CORE = 16.0
@@ -46,8 +58,8 @@ SFU_OPS_PER_CYCLE_PER_CORE = 16.0
 SOFTMAX_VECTOR_FLOPS_PER_SCORE = 4.0
 
 #: Documented defaults, used when an accelerator carries no ``attention`` calibration (the portable ``"*"`` fit of
-#: ``attention.json`` on A100 + H100 rows; see docs/roofline.md). Times of a CTA are in clock cycles so they scale
-#: with the clock; the launch floor is in seconds.
+#: ``attention.json`` on A100 + H100 rows, rounded; see docs/roofline.md). Times of a CTA are in clock cycles so
+#: they scale with the clock; the launch floor is in seconds.
 DEFAULT_ATTENTION_CONSTANTS = {
     # prefill
     "prefill_launch_s": 1.15e-5,            # launch + RoPE/KV-append pre-pass floor of the op
@@ -57,28 +69,44 @@ DEFAULT_ATTENTION_CONSTANTS = {
                                             # part of that traffic is served by L2)
     "prefill_tile_q": 64.0,                 # query rows per CTA (Tq)
     "prefill_tile_kv": 64.0,                # keys per inner-loop tile (Tkv)
-    # decode
-    "decode_launch_s": 6.3e-6,              # launch + KV-append floor of the op
-    "decode_grouped_cta_cycles": 6.5e3,     # per-CTA cost of the group-aware kernel (one CTA per kv head)
-    "decode_grouped_head_cycles": 125.0,    # extra per q head of the group in that CTA
-    "decode_head_cta_cycles": 1.55e3,       # per-CTA cost of the per-q-head kernel (MHA, very large groups)
-    "decode_grouped_bw_efficiency": 1.13,   # achieved HBM fraction, group-aware kernel
-    "decode_mha_bw_efficiency": 0.84,       # achieved HBM fraction, per-head kernel, MHA (group 1)
-    "decode_fallback_bw_efficiency": 1.85,  # per-head kernel on groups > max_group (K/V re-read per q head,
-                                            # partly from L2, hence > 1 of the HBM figure)
-    "decode_tile_cycles": 1.3e3,            # one KV page (decode_page_tokens) processed serially by a CTA
-    "decode_split_tokens": 128.0,           # smallest KV chunk of a split [FD], group-aware kernel
-    "decode_head_split_tokens": 512.0,      # smallest KV chunk of a split, per-head kernel
-    "decode_split_ctas_per_core": 8.0,      # CTAs per core the split aims for (fills the device several deep)
-    "decode_page_tokens": 64.0,             # tokens per KV-cache page / inner tile
-    "decode_max_group": 32.0,               # largest q-heads-per-kv-head group of the group-aware kernel
+    # decode: two TensorRT-LLM kernels [XQA], [MMHA]; the path and the KV split follow the library's heuristics
+    "decode_xqa_launch_s": 5.9e-6,          # XQA path floor: launch + the separate RoPE/KV-append kernel
+    "decode_mmha_launch_s": 3.4e-6,         # MMHA path floor: launch (RoPE/KV append fused in the kernel)
+    "decode_xqa_cta_cycles": 6.8e3,         # per-CTA prologue/epilogue of the XQA kernel
+    "decode_xqa_head_cycles": 139.0,        # per q head of the group, per CTA (Q load, softmax rows, O store)
+    "decode_xqa_tile_cycles": 1.44e3,       # one KV tile (decode_page_tokens) walked serially by an XQA CTA
+    "decode_xqa_reduce_cycles": 194.0,      # per sub-sequence merged by the last CTA of a split sequence
+    "decode_mmha_cta_cycles": 1.09e4,       # per-CTA prologue/epilogue of the MMHA kernel
+    "decode_mmha_token_cycles": 29.0,       # one cached token processed by an MMHA CTA (any CTA size)
+    "decode_xqa_bw_efficiency": 1.17,       # effective fraction of the HBM bandwidth, XQA (K/V read once per group)
+    "decode_mmha_bw_efficiency": 0.87,      # effective fraction of the HBM bandwidth, MMHA
+    "decode_l2_bw_efficiency": 0.62,        # achieved fraction of the L2 bandwidth (MMHA re-reads K/V per q head)
+    "decode_l2_resident_fraction": 0.0013,  # share of the L2 capacity that keeps the KV cache between steps
+    "decode_xqa_ctas_per_core": 1.0,        # XQA CTAs resident per core (shared-memory bound)
+    "decode_mmha_blocks_per_core": 4.0,     # 256-thread MMHA CTAs resident per core (register bound)
+    "decode_xqa_sqrt_cap": 1.0,             # 1: split count capped at round(sqrt(8·n)) (newer releases); 0: not
+    "decode_page_tokens": 64.0,             # tokens per XQA KV tile / KV-cache page
 }
 
 PREFILL_FITTED = ("prefill_launch_s", "prefill_mma_efficiency", "prefill_prologue_cycles",
                   "prefill_memory_efficiency")
-DECODE_FITTED = ("decode_launch_s", "decode_grouped_cta_cycles", "decode_grouped_head_cycles",
-                 "decode_head_cta_cycles", "decode_tile_cycles", "decode_grouped_bw_efficiency",
-                 "decode_mha_bw_efficiency", "decode_fallback_bw_efficiency")
+DECODE_FITTED = ("decode_xqa_launch_s", "decode_mmha_launch_s", "decode_xqa_cta_cycles", "decode_xqa_head_cycles",
+                 "decode_xqa_tile_cycles", "decode_xqa_reduce_cycles", "decode_mmha_cta_cycles",
+                 "decode_mmha_token_cycles", "decode_xqa_bw_efficiency", "decode_mmha_bw_efficiency",
+                 "decode_l2_bw_efficiency", "decode_l2_resident_fraction")
+#: Discrete (structural) decode constants, chosen by the fit among a few candidates (benchmarks/calibrate_attention.py).
+DECODE_STRUCTURAL = ("decode_xqa_ctas_per_core", "decode_mmha_blocks_per_core", "decode_xqa_sqrt_cap")
+
+#: TensorRT-LLM heuristic constants [XQA] (``decoderXQAConstants.h``) and [MMHA] (launch template).
+XQA_MIN_HISTORY_TOKENS_PER_BLOCK = 128.0   # kMinHistoryTokensPerBlock: smallest KV chunk of an XQA sub-sequence
+XQA_ENABLE_MIN_BLOCK_FACTOR = 4.0          # kEnableMinBlockFactor: XQA only if 4·CTAs >= cores
+XQA_TARGET_WAVE_FACTOR = 8.0               # kTargetWaveFactor: splits shrink to keep <= 8 waves
+XQA_MAX_NUM_SUB_SEQ = 6000.0               # reserved multi-block workspace, sub-sequences per launch
+XQA_MAX_GROUP = 32.0                       # head-group size * beam <= 32 for the XQA kernels
+MMHA_BASE_THREADS = 256.0                  # THDS_PER_BLOCK of the MMHA launch
+MMHA_MAX_THREADS = 1024.0
+MMHA_THREADS_PER_VALUE = 16.0              # Dh 128, 16-byte loads of bf16: 128·2/16 threads per V row
+MMHA_KV_LOOP_UNROLL = 8.0                  # each CTA processes at least one unrolled KV loop
 
 
 class AttentionKernelTime(NamedTuple):
@@ -217,54 +245,109 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
                                safe_divide(flops, t), safe_divide(bytes_moved, t))
 
 
-def _decode_kernel(b, kv_len, heads, kv_bytes, qo_bytes, cta_s, bw_eff, split_tokens, c, accel, temperature):
-    """One decode kernel with one CTA per (sequence, ``heads`` head, KV split) [FD]: ``(time, ctas, waves)``.
+def _last_level_cache(accel):
+    """The memory level just above main memory (L2 on a GPU), or ``None`` when main memory is the first level."""
+    i = accel.main_memory_index
+    return accel.memory[i - 1] if i > 0 else None
 
-    ``splits = min(⌈k·N/(b·heads)⌉, max(1, L/L_chunk))``: split only to fill the device ``k`` CTAs deep
-    (``k = decode_split_ctas_per_core``), each split at least
-    ``L_chunk`` tokens (``decode_split_tokens`` for the group-aware kernel, ``decode_head_split_tokens`` for the
-    per-head one); the count is kept continuous (an average over the heuristic's integer choices), so a longer
-    cache is never faster;
-    a CTA walks its ``⌈L/(splits·page)⌉`` KV pages one after the other, each page a dependent load plus
-    QKᵀ/softmax/PV, so its latency is ``t_cta + pages·t_page``. The kernel is issue-bound or stream-bound:
-    ``time = max(waves·(t_cta + pages·t_page), KV/(B·η·u) + QO/(B·η) + t_cta)`` with ``u = min(1, ctas/N)`` the
-    fraction of cores streaming the cache.
+
+def _step(x, temperature):
+    """``1`` where the integer-valued ``x >= 1``, ``0`` where ``x <= 0`` (a clamp ramp, exact on integers)."""
+    return clamp(x, 0.0, 1.0, temperature)
+
+
+def xqa_use_and_splits(batch, kv_len, num_kv_heads, group, cores, sqrt_cap=1.0, temperature=0.0):
+    """Whether TensorRT-LLM runs its XQA kernel for a decode step, and the sub-sequences (KV splits) it uses [XQA].
+
+    * eligible [XQA ``supportConfigHMMA``]: a true head group, ``2 <= g <= 32`` (vanilla MHA and groups above 32
+      go to MMHA);
+    * worth it [XQA ``mayHavePerfGain``]: ``4 · hk · b · max(1, ⌊L/128⌋) >= N`` (``L``: tokens attended, the cache
+      plus the new token);
+    * splits [XQA ``computeMultiBlockCount``]: ``n = ⌊L/128⌋``, capped at ``round(√(8n))`` (``sqrt_cap``: the
+      cap of newer releases, "the final reduction may dominate"), at least 1, then at most ``⌊8N/(b·hk)⌋`` (no more
+      than 8 waves) and ``⌊6000/b⌋`` (reserved workspace), at least 1.
+
+    Exact on integer sizes at temperature 0 (floors/rounds/min/max replaced by their smooth twins otherwise).
+    Returns ``(use_weight, splits)``.
     """
-    cores, clock = accel.num_cores, accel.frequency_Hz
-    rows = b * heads
-    fill = soft_ceil(safe_divide(c["decode_split_ctas_per_core"] * cores, rows, 1.0), temperature)
-    chunks = smooth_max(kv_len / split_tokens, 1.0, temperature)
-    splits = smooth_min(fill, chunks, temperature)
-    ctas = rows * splits
-    waves = _waves(ctas, cores, temperature)
-    util = clamp(ctas / cores, 0.0, 1.0, temperature)
-    pages = soft_ceil(kv_len / (splits * c["decode_page_tokens"]), temperature)
-    t_issue = waves * (cta_s + pages * c["decode_tile_cycles"] / clock)
-    bw = accel.main_memory.bandwidth_Bps * bw_eff
-    t_stream = safe_divide(kv_bytes, bw * util) + (qo_bytes / bw + cta_s) * clamp(ctas, 0.0, 1.0, temperature)
-    return smooth_max(t_issue, t_stream, relative_temperature(temperature, t_issue, t_stream)), ctas, waves
+    t = temperature
+    eligible = _step(group - 1.0, t) * _step(XQA_MAX_GROUP + 1.0 - group, t)
+    hist = soft_floor(kv_len / XQA_MIN_HISTORY_TOKENS_PER_BLOCK, t)
+    blocks = num_kv_heads * batch * smooth_max(hist, 1.0, t)
+    gain = _step(XQA_ENABLE_MIN_BLOCK_FACTOR * blocks - cores + 1.0, t)
+    capped = smooth_min(hist, soft_round(jnp.sqrt(8.0 * smooth_max(hist, 1.0, t)), t), t)
+    n = smooth_max(sqrt_cap * capped + (1.0 - sqrt_cap) * hist, 1.0, t)
+    rows = batch * num_kv_heads
+    n = smooth_min(n, soft_floor(safe_divide(XQA_TARGET_WAVE_FACTOR * cores, rows, 1e9), t), t)
+    n = smooth_max(n, 1.0, t)
+    n = smooth_max(smooth_min(n, soft_floor(safe_divide(XQA_MAX_NUM_SUB_SEQ, batch, 1e9), t), t), 1.0, t)
+    return eligible * gain, n
+
+
+def mmha_threads_and_splits(batch, kv_len, num_q_heads, cores, blocks_per_core, temperature=0.0):
+    """CTA size and KV splits of TensorRT-LLM's masked multi-head attention (MMHA) decode kernel [MMHA].
+
+    One CTA per (q head, sequence, split). ``b·hq`` CTAs fill ``N·k`` slots (``k`` 256-thread CTAs per core,
+    register bound): the CTA grows to ``256·min(⌈N·k/(b·hq)⌉, k)`` threads, rounded down to 256, 512 or 1024
+    (``T``); multi-block mode splits the cache only while ``b·hq < N`` (``max_seq_len_tile = ⌈N/(b·hq)⌉``), each
+    split at least one unrolled KV loop (``(T/16)·8`` tokens): ``splits = max(1, min(⌈N/(b·hq)⌉, ⌈L/(T/2)⌉))``; ``L`` counts the tokens attended (the
+    cache plus the new token). Returns ``(threads, splits)``.
+    """
+    t = temperature
+    rows = batch * num_q_heads
+    factor = smooth_min(soft_ceil(safe_divide(cores * blocks_per_core, rows, 1e9), t), blocks_per_core, t)
+    # the launcher only instantiates 256, 512 and 1024 threads: a request in between falls to the size below
+    most = jnp.log2(MMHA_MAX_THREADS / MMHA_BASE_THREADS)
+    doublings = clamp(soft_floor(jnp.log2(smooth_max(factor, 1.0, t)), t), 0.0, most, t)
+    threads = MMHA_BASE_THREADS * 2.0 ** doublings
+    per_loop = threads / MMHA_THREADS_PER_VALUE * MMHA_KV_LOOP_UNROLL
+    tiles = smooth_min(soft_ceil(safe_divide(cores, rows, 1e9), t), soft_ceil(kv_len / per_loop, t), t)
+    return threads, smooth_max(tiles, 1.0, t)
+
+
+def _stream_time(hbm_bytes, l2_bytes, ctas, accel, hbm_eff, c, temperature):
+    """Time to stream the KV cache: HBM bytes at ``B·η`` and L2 bytes at ``B_L2·η_L2``, on the fraction
+    ``u = min(1, ctas/N)`` of the cores that has work (a partly idle device streams proportionally slower)."""
+    util = clamp(ctas / accel.num_cores, 0.0, 1.0, temperature)
+    t_hbm = safe_divide(hbm_bytes, accel.main_memory.bandwidth_Bps * hbm_eff * util)
+    l2 = _last_level_cache(accel)
+    if l2 is None:
+        return t_hbm
+    t_l2 = safe_divide(l2_bytes, l2.bandwidth_Bps * c["decode_l2_bw_efficiency"] * util)
+    return smooth_max(t_hbm, t_l2, relative_temperature(temperature, t_hbm, t_l2))
+
+
+def _hbm_kv_bytes(unique_bytes, accel, c, temperature):
+    """KV bytes that come from HBM: the unique KV cache less what stays resident in L2 between decode steps (a
+    share ``decode_l2_resident_fraction`` of the L2 capacity; CUDA-graph replays touch the same cache every step)."""
+    l2 = _last_level_cache(accel)
+    if l2 is None:
+        return unique_bytes
+    resident = c["decode_l2_resident_fraction"] * l2.capacity_B
+    return relu(unique_bytes - resident, relative_temperature(temperature, unique_bytes, resident))
 
 
 def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, accel, dtype: str = "bf16", *,
                           kv_dtype: str | None = None, temperature=0.0, constants: dict | None = None
                           ) -> AttentionKernelTime:
     """Latency of one decode step of attention: ``batch`` sequences, one new token each, against ``kv_len`` cached
-    tokens (paged KV cache).
+    tokens (paged KV cache), as TensorRT-LLM's attention op runs it.
 
-    Model (constants ``c``; ``g = hq/hk`` q heads per kv head, ``N`` cores, clock ``f``):
+    The op picks one of two kernels and its KV split with the library's own heuristics (exact at temperature 0;
+    the path weight is a clamp ramp, exact on integer sizes):
 
-    * KV-cache bytes ``2·b·L·h·d·bytes_kv`` streamed at ``B·η`` (+ Q in and O out, ``2·b·hq·d·bytes``).
-    * two kernels, chosen by the group size (exact for integer ``g``; a clamp ramp between integers, smoothed by
-      ``temperature``):
-      - group-aware (GQA [GQA], ``2 ≤ g ≤ max_group``): one CTA per (sequence, kv head, split), K/V read once for
-        the whole group (``h = hk``), per-CTA cost ``(cta_cycles + g·head_cycles)/f``, efficiency
-        ``grouped_bw_efficiency``;
-      - per-head (``g = 1`` MHA, and ``g > max_group``): one CTA per (sequence, q head, split), K/V read per q head
-        (``h = hq``), per-CTA cost ``head_cta_cycles/f``, efficiency ``mha_bw_efficiency`` (g = 1) or
-        ``fallback_bw_efficiency`` (large groups, whose K/V re-reads partly hit L2).
-    * each kernel: :func:`_decode_kernel` (flash-decoding splits, waves, pages walked per CTA, partial-device
-      streaming).
-    * ``time = launch + Σ_k w_k · t_k``.
+    * XQA [XQA] (group-aware, :func:`xqa_use_and_splits`): one CTA per (sequence, kv head, sub-sequence); the group's
+      ``g`` q heads share each K/V tile [GQA], so HBM sees the unique cache ``2·b·L·hk·d·bytes_kv`` once. A CTA walks
+      ``⌈L/(n·64)⌉`` tiles: ``t_cta = (c_cta + g·c_head + tiles·c_tile + [n > 1]·n·c_red)/f``; CTAs run
+      ``decode_xqa_ctas_per_core`` per core in waves [Wave].
+    * MMHA [MMHA] (per q head, :func:`mmha_threads_and_splits`): one CTA per (sequence, q head, split) of ``T``
+      threads: ``t_cta = (c_cta + ⌈L/splits⌉ · c_token)/f`` (a token costs the same whatever the CTA size: the
+      measured rows show no speed-up from larger CTAs, only from more splits), ``k·256/T`` CTAs per core. Each q head
+      reads its K/V head again; the ``g`` q heads of a group are neighbouring CTAs, so the re-reads hit L2: HBM
+      bytes are the unique cache, L2 bytes ``g×`` that.
+    * streaming: HBM bytes (less the L2-resident share, :func:`_hbm_kv_bytes`) at ``B·η`` and L2 bytes at
+      ``B_L2·η_L2`` on the busy fraction of the cores; ``t_k = max(waves·t_cta, t_stream)``.
+    * ``time = w·(launch_xqa + t_xqa) + (1 − w)·(launch_mmha + t_mmha)``.
 
     Args:
         batch, kv_len, num_q_heads, num_kv_heads, head_dim: sizes (per device).
@@ -280,32 +363,46 @@ def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, ac
     b, L, hq, hk, d = (as_float(x) for x in (batch, kv_len, num_q_heads, num_kv_heads, head_dim))
     bpe = _bpe("dtype", dtype)
     kv_bpe = bpe if kv_dtype is None else _bpe("kv_dtype", kv_dtype)
-    clock = accel.frequency_Hz
+    t = temperature
+    span = L + 1.0  # tokens attended: the cache plus the new token, whose K/V the op appends first
+    cores, clock = accel.num_cores, accel.frequency_Hz
     group = safe_divide(hq, hk, 1.0)
-    w_mha = clamp(2.0 - group, 0.0, 1.0, temperature)
-    w_fallback = clamp(group - c["decode_max_group"], 0.0, 1.0, temperature)
-    w_grouped = 1.0 - w_mha - w_fallback
-
     qo_bytes = 2.0 * b * hq * d * bpe
-    kv_grouped = 2.0 * b * L * hk * d * kv_bpe
-    kv_per_head = 2.0 * b * L * hq * d * kv_bpe
-    t_g, ctas_g, waves_g = _decode_kernel(
-        b, L, hk, kv_grouped, qo_bytes,
-        (c["decode_grouped_cta_cycles"] + group * c["decode_grouped_head_cycles"]) / clock,
-        c["decode_grouped_bw_efficiency"], c["decode_split_tokens"], c, accel, temperature)
-    per_head_eff = (w_mha * c["decode_mha_bw_efficiency"] + w_fallback * c["decode_fallback_bw_efficiency"]
-                    + w_grouped * c["decode_mha_bw_efficiency"])  # the last term only keeps the branch finite
-    t_h, ctas_h, waves_h = _decode_kernel(b, L, hq, kv_per_head, qo_bytes, c["decode_head_cta_cycles"] / clock,
-                                          per_head_eff, c["decode_head_split_tokens"], c, accel, temperature)
-    w_h = w_mha + w_fallback
-    t_kernel = w_grouped * t_g + w_h * t_h
-    floor = c["decode_launch_s"] * jnp.ones_like(t_kernel)
-    t = floor + t_kernel
-    kv_bytes = w_grouped * kv_grouped + w_h * kv_per_head
-    bytes_moved = kv_bytes + qo_bytes
-    bw_eff = w_grouped * c["decode_grouped_bw_efficiency"] + w_h * per_head_eff
-    t_mem = kv_bytes / (accel.main_memory.bandwidth_Bps * bw_eff)
+    unique_kv = 2.0 * b * L * hk * d * kv_bpe
+    hbm_kv = _hbm_kv_bytes(unique_kv, accel, c, t)
+    nonzero = clamp(b * L * hq, 0.0, 1.0, t)  # 0 when there is no work at all
+
+    # XQA
+    w_x, n_x = xqa_use_and_splits(b, span, hk, group, cores, c["decode_xqa_sqrt_cap"], t)
+    ctas_x = b * hk * n_x
+    slots_x = cores * c["decode_xqa_ctas_per_core"]
+    waves_x = soft_ceil(ctas_x / slots_x, t)
+    tiles_x = soft_ceil(span / (n_x * c["decode_page_tokens"]), t)
+    cta_x = (c["decode_xqa_cta_cycles"] + group * c["decode_xqa_head_cycles"] + tiles_x * c["decode_xqa_tile_cycles"]
+             + _step(n_x - 1.0, t) * n_x * c["decode_xqa_reduce_cycles"]) / clock
+    issue_x = waves_x * cta_x * nonzero
+    stream_x = _stream_time(hbm_kv + qo_bytes, unique_kv, ctas_x, accel, c["decode_xqa_bw_efficiency"], c, t)
+    t_x = smooth_max(issue_x, stream_x, relative_temperature(t, issue_x, stream_x))
+
+    # MMHA
+    k_m = c["decode_mmha_blocks_per_core"]
+    threads, n_m = mmha_threads_and_splits(b, span, hq, cores, k_m, t)
+    ctas_m = b * hq * n_m
+    slots_m = cores * smooth_max(k_m * MMHA_BASE_THREADS / threads, 1.0, t)
+    waves_m = soft_ceil(ctas_m / slots_m, t)
+    cta_m = (c["decode_mmha_cta_cycles"]
+             + soft_ceil(span / n_m, t) * c["decode_mmha_token_cycles"]) / clock
+    issue_m = waves_m * cta_m * nonzero
+    stream_m = _stream_time(hbm_kv + qo_bytes, unique_kv * group, ctas_m, accel, c["decode_mmha_bw_efficiency"], c, t)
+    t_m = smooth_max(issue_m, stream_m, relative_temperature(t, issue_m, stream_m))
+
+    floor = (w_x * c["decode_xqa_launch_s"] + (1.0 - w_x) * c["decode_mmha_launch_s"]) * jnp.ones_like(t_x)
+    t_kernel = w_x * t_x + (1.0 - w_x) * t_m
+    time = floor + t_kernel
+    bytes_moved = unique_kv + qo_bytes
+    bw_eff = w_x * c["decode_xqa_bw_efficiency"] + (1.0 - w_x) * c["decode_mmha_bw_efficiency"]
+    t_mem = unique_kv / (accel.main_memory.bandwidth_Bps * bw_eff)
     flops = 4.0 * b * L * hq * d
-    return AttentionKernelTime(t, floor, t_kernel, t_mem, flops, bytes_moved,
-                               w_grouped * ctas_g + w_h * ctas_h, w_grouped * waves_g + w_h * waves_h,
-                               safe_divide(flops, t), safe_divide(bytes_moved, t))
+    return AttentionKernelTime(time, floor, t_kernel, t_mem, flops, bytes_moved,
+                               w_x * ctas_x + (1.0 - w_x) * ctas_m, w_x * waves_x + (1.0 - w_x) * waves_m,
+                               safe_divide(flops, time), safe_divide(bytes_moved, time))
