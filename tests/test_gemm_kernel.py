@@ -1,5 +1,7 @@
 """GEMM kernel model: measured TensorRT-LLM GEMMs, mutations, invariants, JAX transformations, op_time dispatch."""
 
+import hashlib
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,9 +20,10 @@ A100 = H.preset("a100_80gb")
 STEP = 3  # every third row of each file (the full-file statistics are in docs/roofline.md)
 
 # (file, preset, dtype, MAPE bound with the shipped constants) — achieved on these rows: 7.7 %, 5.7 %, 10.4 %
-FILES = [("gemm_h100_sxm_bfloat16.csv", "h100_sxm", "bf16", 0.085),
-         ("gemm_h100_sxm_fp8.csv", "h100_sxm", "fp8", 0.065),
-         ("gemm_a100_sxm_bfloat16.csv", "a100_80gb", "bf16", 0.115)]
+# (every row: 7.6 %, 5.7 %, 10.3 %; docs/roofline.md)
+FILES = [("gemm_h100_sxm_bfloat16.csv", "h100_sxm", "bf16", 0.082),
+         ("gemm_h100_sxm_fp8.csv", "h100_sxm", "fp8", 0.062),
+         ("gemm_a100_sxm_bfloat16.csv", "a100_80gb", "bf16", 0.11)]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,12 @@ def gemm_data(validation_dir):
         d = np.genfromtxt(path / name, delimiter=",", names=True)[::STEP]
         out[name] = tuple(np.asarray(d[c], dtype=np.float32) for c in ("m", "n", "k")) + (d["latency_us"] * 1e-6,)
     return out
+
+
+def _held_out(m, n, k):
+    """The report half of benchmarks/calibrate_gemm.py: shapes whose md5("m,n,k") first byte is odd (not fitted)."""
+    return np.array([hashlib.md5(f"{int(a)},{int(b)},{int(c)}".encode()).digest()[0] % 2 == 1
+                     for a, b, c in zip(m, n, k)])
 
 
 @jax.jit
@@ -63,12 +72,26 @@ def test_default_op_time_matches_measured_gemms(gemm_data, name, preset, dtype, 
     assert abs(np.median(rel)) < 0.03  # no systematic optimism or pessimism left
 
 
+@pytest.mark.parametrize("name, preset, dtype, bound", FILES)
+def test_rows_not_used_in_the_fit_meet_the_bound(gemm_data, name, preset, dtype, bound):
+    """The held-out half alone (the fit never saw these shapes) meets the same bound, with no systematic bias."""
+    m, n, k, t = gemm_data[name]
+    sel = _held_out(m, n, k)
+    assert 0.4 < sel.mean() < 0.6
+    m, n, k, t = m[sel], n[sel], k[sel], t[sel]
+    p = np.asarray((_times_fp8 if dtype == "fp8" else _times)(m, n, k, H.preset(preset)), dtype=float)
+    rel = p / t - 1.0
+    assert np.mean(np.abs(rel)) <= bound, np.mean(np.abs(rel))
+    assert abs(np.median(rel)) < 0.03
+
+
 def test_constants_carry_to_the_gpu_they_were_not_fitted_on(gemm_data):
-    """H100 constants on A100 and A100 constants on H100: only datasheet fields differ (achieved 13.4 %, 16.4 %)."""
+    """H100 constants on A100 and A100 constants on H100: only datasheet fields differ (achieved on these rows
+    13.6 %, 16.5 %; every row 13.4 %, 16.3 %)."""
     h_on_a = A100.with_calibration("gemm", {"bf16": dict(H100.kernel_constants("gemm", "bf16"))})
     a_on_h = H100.with_calibration("gemm", {"bf16": dict(A100.kernel_constants("gemm", "bf16"))})
-    assert _mape(gemm_data["gemm_a100_sxm_bfloat16.csv"], h_on_a, "bf16") <= 0.145
-    assert _mape(gemm_data["gemm_h100_sxm_bfloat16.csv"], a_on_h, "bf16") <= 0.175
+    assert _mape(gemm_data["gemm_a100_sxm_bfloat16.csv"], h_on_a, "bf16") <= 0.14
+    assert _mape(gemm_data["gemm_h100_sxm_bfloat16.csv"], a_on_h, "bf16") <= 0.17
 
 
 @pytest.mark.parametrize("name, constant, dtype", [
@@ -78,6 +101,7 @@ def test_constants_carry_to_the_gpu_they_were_not_fitted_on(gemm_data):
     ("gemm_h100_sxm_fp8.csv", "quant_s", "fp8"),
     ("gemm_a100_sxm_bfloat16.csv", "memory_efficiency", "bf16"),
     ("gemm_a100_sxm_bfloat16.csv", "launch_s", "bf16"),
+    ("gemm_a100_sxm_bfloat16.csv", "compute_efficiency", "bf16"),
 ])
 def test_halving_a_term_breaks_the_bound(gemm_data, name, constant, dtype):
     """Mutation check: the validation bounds above have teeth (halving one fitted term fails them)."""

@@ -64,9 +64,9 @@ K_STEP = 64.0
 L2_SHARPNESS = 6.0
 #: Constants of an accelerator that ships none: the H100 fit (bf16; ``quant_s`` from the fp8 fit), the same set as the
 #: ``"*"`` entry of gemm.json (portable: fractions, HBM latencies and clock cycles; see docs/roofline.md).
-GEMM_DEFAULT_CONSTANTS = {"launch_s": 1.15e-6, "compute_efficiency": 0.84, "memory_efficiency": 0.78,
-                          "tile_cycles": 3300.0, "quant_s": 1.05e-5, "epilogue_exposed": 0.085,
-                          "k_iter_cycles": 168.0, "splitk_cycles": 2500.0, "l2_resident_fraction": 0.54,
+GEMM_DEFAULT_CONSTANTS = {"launch_s": 1.19e-6, "compute_efficiency": 0.84, "memory_efficiency": 0.785,
+                          "tile_cycles": 3180.0, "quant_s": 1.04e-5, "epilogue_exposed": 0.073,
+                          "k_iter_cycles": 165.5, "splitk_cycles": 2560.0, "l2_resident_fraction": 0.51,
                           "memory_ramp_latencies": 2.9}
 _LOW_PRECISION = ("fp8", "int8", "fp4")
 
