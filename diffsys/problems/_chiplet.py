@@ -96,6 +96,12 @@ def optimize_mcm(model: MCMModel, package: ChipletPackage, method: str = "ga", *
         kw.update(kwargs if method == "ga" else {})
         res = genetic_search(problem, key=key, init=_baseline_points(model, problem.space), **kw)
         param, point, evaluations = "affinity", dict(res.point), int(res.evaluations)
+        # continuous affinity genes never land on exactly 0: keep the GA's discrete choices with uniform fractions
+        # when the exact model says they are better (the affinity optimum often is 0, see docs/chiplet.md)
+        uniform = {k: (0.0 if k.startswith("affinity.") else v) for k, v in point.items()}
+        if _exact(model, package, uniform, param) < _exact(model, package, point, param):
+            point = uniform
+        evaluations += 2
         if method == "ga+gradient":
             fixed = {k: v for k, v in res.point.items() if not k.startswith("affinity.")}
     if method == "miqp":
