@@ -115,6 +115,49 @@ def validate(select=None) -> list:
     return out
 
 
+def long_context(path=DATA / "long_context_cp.csv") -> list:
+    """The DGX-H100 rows of the NeMo context-parallel study (Llama-2 7B, FP8, 4k-1M tokens, TP/PP/DP/CP as
+    published): predicted vs measured model TFLOP/s/GPU with CP. The B200 rows are left out (their printed
+    TP·PP·DP·CP does not equal the GPU count, README). Llama-2 7B's 4k position limit is lifted (the study extends
+    it) through a config.json with the preset's sizes."""
+    cfg = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "vocab_size": 32000, "max_position_embeddings": 1 << 20, "hidden_act": "silu",
+           "tie_word_embeddings": False}
+    from diffsys.cli import main
+
+    out = []
+    with open(path, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "llama2_7b_long.json")
+        with open(model, "w") as g:
+            json.dump(cfg, g)
+        for r in csv.DictReader(f):
+            if r["system"] != "DGX-H100":
+                continue
+            tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
+            seq = int(r["seq_len_k"]) * 1024
+            argv = ["train", "--model", model, "--system", "dgx_h100", "--gpus", r["num_gpus"], "--tp", str(tp),
+                    "--pp", str(pp), "--cp", str(cp), "--dp", str(dp), "--gbs", r["global_batch_size"],
+                    "--seq", str(seq), "--dtype", "fp8", "--zero", "1", "--recompute", "none", "--json",
+                    "--no-cache"] + (["--sequence-parallel"] if tp > 1 else [])
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                if main(argv):
+                    raise RuntimeError(f"diffsys train failed on {argv}")
+            rep = json.loads(buf.getvalue())
+            meas = float(r["tflops_per_gpu_with_cp"])
+            # model FLOPs: diffsys counts the attention core over the full s x s square (Narayanan et al. 2021
+            # Eq. 3, as the 24.07 table does); a causal count halves it, 3 x 2·L·s·(a·d) FLOPs per token fewer
+            causal = rep["tflops_per_gpu"] - rep["tokens_per_s_per_gpu"] * 3 * 2 * cfg["num_hidden_layers"] \
+                * seq * cfg["hidden_size"] / 1e12
+            out.append({"task": "long_context", "model": "LLAMA2-7B", "seq": seq, "gpus": int(r["num_gpus"]),
+                        "tp": tp, "pp": pp, "dp": dp, "cp": cp, "measured_tflops_per_gpu": meas,
+                        "predicted_tflops_per_gpu": rep["tflops_per_gpu"],
+                        "rel_error": rep["tflops_per_gpu"] / meas - 1.0, "predicted_causal_tflops_per_gpu": causal,
+                        "rel_error_causal": causal / meas - 1.0, "mem_GiB": rep["mem_GiB"],
+                        "breakdown_fraction": rep["breakdown_fraction"]})
+    return out
+
+
 def stats(results) -> dict:
     """MAPE and max |error| overall, per task and per model family (GPT3, LLAMA2, LLAMA3, Nemotron)."""
     def agg(sel):
@@ -156,6 +199,16 @@ def main(argv=None):
     a = ap.parse_args(argv)
     res = validate()
     st = stats(res)
+    lc = long_context()
+    for x in lc:
+        print(f"long-context LLAMA2-7B seq {x['seq']:8d} gpus {x['gpus']:4d} tp{x['tp']} pp{x['pp']} dp{x['dp']} "
+              f"cp{x['cp']:<3d} measured {x['measured_tflops_per_gpu']:6.0f} predicted "
+              f"{x['predicted_tflops_per_gpu']:6.0f} TFLOP/s/GPU {100 * x['rel_error']:+6.1f} % (causal count "
+              f"{x['predicted_causal_tflops_per_gpu']:6.0f}, {100 * x['rel_error_causal']:+6.1f} %)")
+    lc_stats = stats(lc)["all"]
+    lc_stats["causal_count"] = stats([{**x, "rel_error": x["rel_error_causal"]} for x in lc])["all"]
+    for name, v in (("full-square count", lc_stats), ("causal count", lc_stats["causal_count"])):
+        print(f"long-context ({name}) n={v['n']} MAPE {100 * v['mape']:.1f} % max {100 * v['max']:.1f} %")
     for x in res:
         print(f"{x['task']:8s} {x['model']:14s} {x['gpus']:4d} tp{x['tp']} pp{x['pp']} cp{x['cp']} vp{x['vp']:<3d}"
               f" measured {x['measured_tokens_per_s_per_gpu']:8.0f} predicted {x['predicted_tokens_per_s_per_gpu']:8.0f}"
@@ -165,7 +218,9 @@ def main(argv=None):
               f"bias {100 * v['bias']:+5.1f} %")
     with open(a.json, "w") as f:
         json.dump({"source": "shared/validation/nemo/training_throughput_h100.csv (NeMo 24.07, DGX-H100)",
-                   "fitted": "nothing", "stats": st, "rows": res}, f, indent=1)
+                   "fitted": "nothing", "stats": st, "rows": res,
+                   "long_context": {"source": "shared/validation/nemo/long_context_cp.csv (DGX-H100 rows)",
+                                    "stats": lc_stats, "rows": lc}}, f, indent=1)
     plot(res, a.out)
     print(f"wrote {a.out} and {a.json}")
 
