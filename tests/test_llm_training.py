@@ -123,8 +123,6 @@ def test_grad_matches_finite_differences():
         assert_grad_matches_fd(jax.jit(lambda z: _relaxed_time(z, cl, 0.1)), x, eps=1e-6, rtol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="the GEMM kernel's relaxed ceiling loses its shift to float32 rounding at "
-                   "temperature 1e-6 (tile counts n + 1/2 at integers), so the step is ~0.3 % above the exact one")
 def test_temperature_zero_equals_exact():
     cl = _cluster()
     x = jnp.array([8.0, 8.0, 1.0, 2.0])

@@ -75,13 +75,26 @@ def _float(x):
     return jnp.asarray(x, dtype=jnp.result_type(float, x))
 
 
+#: Left shift of the relaxed ceiling, in temperatures: at an integer count ``n`` the relaxed value is
+#: ``n + (1 - tanh(CEIL_SHIFT) / tanh(1/(2t))) / 2`` (soft_round of Agustsson & Theis 2020), ≤ n + 7e-4 for small t.
+CEIL_SHIFT = 4.0
+
+
 def _ceil(x, temperature):
-    """Exact ceil with a straight-through gradient at temperature 0; above, :func:`soft_ceil` moved left by two
-    temperatures (so that it converges to the ceiling at the integers too, where the tile and wave counts of
-    power-of-two shapes sit), never below ``x`` nor below 1 (every argument is a positive count)."""
+    """Exact ceil with a straight-through gradient at temperature 0; above, :func:`soft_ceil` moved left by
+    :data:`CEIL_SHIFT` temperatures (so that it converges to the ceiling at the integers too, where the tile and wave
+    counts of power-of-two shapes sit), never below ``x`` nor below 1 (every argument is a positive count).
+
+    The relaxed step is evaluated on the fractional part: ``⌊x⌋ + soft_ceil(x - ⌊x⌋ - shift)``, equal to
+    ``soft_ceil(x - shift)`` because soft_round commutes with integer shifts, but ``x - ⌊x⌋`` is exact in floating
+    point (Sterbenz's lemma), so a shift far below one ulp of ``x`` (tiny temperature, large count) still moves the
+    step; ``⌊x⌋`` carries no gradient, the fractional part the identity's."""
     if _is_zero(temperature):
         return ceil_ste(x)
-    soft = jnp.maximum(jnp.maximum(soft_ceil(x - 2.0 * temperature, temperature), x), 1.0)  # counts: >= 1
+    x = _float(x)
+    whole = jax.lax.stop_gradient(jnp.floor(x))
+    step = soft_ceil(x - whole - CEIL_SHIFT * temperature, temperature)
+    soft = jnp.maximum(jnp.maximum(whole + step, x), 1.0)  # counts: >= 1
     if isinstance(temperature, (int, float)):
         return soft
     return jnp.where(temperature > 0, soft, ceil_ste(x))
