@@ -45,20 +45,20 @@ def test_yx_routing_is_the_transposed_xy_routing():
 def _models():
     w = C.transformer(layers=1, batch=1)
     kw = dict(routing="dor", placements="edge")
-    return (C.MCMModel(w, C.D2DGraph.build(3, 3, **kw)), C.MCMModel(w, C.D2DGraph.build(3, 3, alt_routing="dor_yx", **kw)),
-            C.MCMModel(w, C.D2DGraph.build(3, 3, routing="dor_yx", placements="edge")))
+    return (C.MCMModel(w, C.D2DGraph.build(2, 3, **kw)), C.MCMModel(w, C.D2DGraph.build(2, 3, alt_routing="dor_yx", **kw)),
+            C.MCMModel(w, C.D2DGraph.build(2, 3, routing="dor_yx", placements="edge")))
 
 
 def _design(model, key=0):
     k1, k2 = jax.random.split(jax.random.PRNGKey(key))
     return C.MCMDesign(partition_logits=0.3 * jax.random.normal(k1, (model.num_groups, model.num_chiplets)),
                        strategy=jax.random.randint(k2, (model.num_groups,), 0, 3).astype(float),
-                       diagonals=0.0, memory=2.0)
+                       diagonals=0.0, memory=1.0)
 
 
 def test_zero_redistribution_is_no_redistribution_and_full_redistribution_is_yx():
     plain, alt, yx = _models()
-    pk = C.ChipletPackage.split(9, "organic")
+    pk = C.ChipletPackage.split(6, "organic")
     d = _design(plain)
     ref = plain(d, pk)
     zero = alt(d, pk)
@@ -74,7 +74,7 @@ def test_zero_redistribution_is_no_redistribution_and_full_redistribution_is_yx(
 
 def test_zero_diagonal_share_routes_like_the_mesh():
     plain, _, _ = _models()
-    pk = C.ChipletPackage.split(9, "organic")
+    pk = C.ChipletPackage.split(6, "organic")
     d = _design(plain)
     k_all = plain.graph.pattern_names.index("all")
     mesh = plain(d, pk)
@@ -137,3 +137,20 @@ def test_exact_lever_search_is_never_worse_than_ga_or_baseline(lever):
     np.testing.assert_array_equal(pt_ex[frozen], s.baseline_point[frozen])
     np.testing.assert_array_equal(pt_ga[frozen], s.baseline_point[frozen])
     assert float(s.edp(pt_ex[None])[0]) == pytest.approx(e_ex, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_lever_enumeration_agrees_with_optimize_exact_search():
+    """The study's exhaustive mapping lever and :func:`diffsys.optimize.exact_search` (vmapped enumeration with a
+    proof by exhaustion) over the same strategies, other choices at the baseline, find the same optimum."""
+    from diffsys import optimize as opt
+
+    s = _study()
+    model = C.MCMModel(s.model.workload, C.D2DGraph.build(2, 2, routing="dor", placements="edge"))
+    mem = float(model.graph.placement_names.index(s.label(s.baseline_point)["memory"]))
+    fixed = {**{f"affinity.{g}": 0.0 for g in model.workload.group_names}, "diagonals": 0.0, "memory": mem}
+    problem = P.mcm_problem(model, C.ChipletPackage.split(4, "organic"), "affinity", fixed=fixed)
+    res = opt.exact_search(problem, solver="enumerate", chunk_size=128)
+    _, e_ex = s.exact("mapping")
+    assert res.optimal
+    assert res.objective == pytest.approx(e_ex, rel=1e-5)
