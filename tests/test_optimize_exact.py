@@ -175,6 +175,9 @@ def test_scip_max_epigraph_pair_term_matches_enumeration():
     check_result(r, best)
     assert "SCIP optimal" in r.proof
     check_result(exact_search(pb, solver="bnb", **BNB), best)
+    # SCIP's tolerances are absolute: an objective of order 1e-7 (J·s) must still be resolved exactly
+    tiny = Problem(small_model, pb.space, objective=lambda m: 1e-7 * m.time_s, name="small_tiny")
+    check_result(exact_search(tiny, solver="scip"), 1e-7 * best)
 
 
 def test_scip_refuses_models_that_do_not_split_and_bad_input():

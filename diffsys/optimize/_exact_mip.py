@@ -16,7 +16,8 @@ several parameters gets continuous weights ``w_j ∈ [0, 1]`` over its joint gri
 marginal links ``Σ_{j: x_i(j) = v_k} w_j = δ_ik`` — with integral ``δ`` the only such ``w`` is the indicator of the
 chosen joint value, so the term's value ``Σ_j T_j w_j`` is exact (the local-marginal formulation of Wainwright &
 Jordan, Found. Trends ML 2008, exact for one factor). Grid values where a term is not finite, or a tabulated
-feasibility test fails, are excluded (their ``δ``/``w`` fixed to 0). The resulting MILP is solved by SCIP
+feasibility test fails, are excluded (their ``δ``/``w`` fixed to 0). SCIP's tolerances are absolute, so the
+objective and every constraint row are divided by their largest tabulated magnitude. The resulting MILP is solved by SCIP
 (Bestuzheva et al., "The SCIP Optimization Suite 8.0", 2021) to a zero relative gap, and SCIP's dual bound is the
 reported bound.
 
@@ -281,6 +282,9 @@ def solve_exact_mip(problem, *, time_limit_s: float | None = 600.0, max_table: i
     if time_limit_s is not None:
         m.setParam("limits/time", float(time_limit_s))
     m.setParam("limits/gap", float(gap))
+    m.setParam("numerics/epsilon", 1e-12)  # rows are scaled to magnitude <= 1; resolve 1e-9 relative differences
+    m.setParam("numerics/sumepsilon", 1e-10)
+    m.setParam("numerics/feastol", 1e-9)
     delta = [[m.addVar(f"d{i}_{k}", vtype="B") for k in range(radices[i])] for i in range(len(names))]
     for i in range(len(names)):
         m.addCons(quicksum(delta[i]) == 1)
@@ -311,24 +315,32 @@ def solve_exact_mip(problem, *, time_limit_s: float | None = 600.0, max_table: i
         forbid(t, ~np.isfinite(x))
         return quicksum(float(c) * s for c, s in zip(np.where(np.isfinite(x), x, 0.0), selectors(t)) if c != 0.0)
 
-    def expr(lin):
-        e = lin.const
+    def scale_of(lin):
+        """The largest finite magnitude among ``lin``'s tables and constant: SCIP's tolerances are absolute
+        (feasibility 1e-6), so every row is divided by it (objectives of 1e-7 J·s would otherwise vanish)."""
+        mags = [abs(lin.const)] + [float(np.max(np.abs(x[np.isfinite(x)]), initial=0.0))
+                                   for x in (np.asarray(tab[(t.var, t.params)][1], float) for t in _terms_of(lin, []))]
+        return max(mags) if max(mags) > 0 else 1.0
+
+    def expr(lin, scale):
+        e = lin.const / scale
         for c, p in lin.parts:
             if isinstance(p, Term):
-                e = e + c * term_expr(p)
+                e = e + (c / scale) * term_expr(p)
             else:
                 t = m.addVar(lb=None)
                 for ch in p.children:
-                    m.addCons(t >= expr(ch))
+                    m.addCons(t >= expr(ch, scale))
                 e = e + c * t
         return e
 
     for t in table_cons:
         forbid(t, ~np.asarray(tab[(t.var, t.params)][1], bool))
     for lin in linear_cons:
-        m.addCons(expr(lin) <= 0.0)
+        m.addCons(expr(lin, scale_of(lin)) <= 0.0)
+    obj_scale = scale_of(objective)
     tau = m.addVar("objective", lb=None)
-    m.addCons(tau >= expr(objective))
+    m.addCons(tau >= expr(objective, obj_scale))
     m.setObjective(tau, "minimize")
     t_build = time.perf_counter() - start
     m.optimize()
@@ -341,12 +353,13 @@ def solve_exact_mip(problem, *, time_limit_s: float | None = 600.0, max_table: i
             raise NoFeasiblePointError(infeasible_message("exact_search[scip]", problem, space.grid_point(0), 0))
         return ExactResult("exact[scip]", {n: float(tables[i, 0]) for i, n in enumerate(names)}, math.inf, False,
                            0, seconds, RESULTS.infeasible if status == "infeasible" else RESULTS.max_steps, None,
-                           math.inf, float(m.getDualbound()), math.nan, "scip", proof, int(m.getNNodes()), 0, seconds)
+                           math.inf, obj_scale * m.getDualbound(), math.nan, "scip", proof, int(m.getNNodes()), 0,
+                           seconds)
     sol = m.getBestSol()
     digits = [int(np.argmax([m.getSolVal(sol, d) for d in delta[i]])) for i in range(len(names))]
     point = {n: float(tables[i, digits[i]]) for i, n in enumerate(names)}
     ev = jax.jit(problem.evaluate)({k: jnp.asarray(v, f) for k, v in point.items()})
-    obj, mip_obj, bound = float(ev.objective), float(m.getObjVal()), float(m.getDualbound())
+    obj, mip_obj, bound = float(ev.objective), obj_scale * m.getObjVal(), obj_scale * m.getDualbound()
     bound = min(bound, obj)  # the tables are float64 copies of float32 values: a last-ulp excess is no information
     if not bool(ev.feasible) or abs(obj - mip_obj) > 1e-4 * max(abs(obj), 1e-30):
         raise RuntimeError(f"solve_exact_mip: the MIP's design evaluates to {obj} (feasible={bool(ev.feasible)}) but "
