@@ -213,39 +213,26 @@ class Throttle(NamedTuple):
     throttled: jnp.ndarray
 
 
-@eqx.filter_jit
 def throttle(acc: Accelerator, flops, bytes_moved, *, thermal, power_split, temp_limit_K, cap_W=None,
-             dvfs: DVFSCurve | None = None, f_min_Hz=None, n_leak_iter: int = 8, temperature=0.0,
+             dvfs: DVFSCurve | None = None, f_min_Hz=None, n_leak_iter: int = 100, temperature=0.0,
              **power_kw) -> Throttle:
     """Highest clock such that the peak die temperature ≤ ``temp_limit_K`` and power ≤ ``cap_W``.
 
-    ``thermal`` is a :class:`~diffsys.power.SteadySolver` (or any callable ``block_power_W -> Temperatures``) of
-    the die; ``power_split`` (n,) distributes the device power over its blocks (sums to 1). At each clock the
-    leakage–temperature loop is iterated ``n_leak_iter`` times (leakage evaluated at the peak temperature).
+    ``thermal`` is a :class:`~diffsys.power.SteadySolver` of the die; ``power_split`` (n,) distributes the device
+    power over its blocks (sums to 1). The same solve as :func:`~diffsys.power.throttled_accelerator` with
+    ``thermal=BlockJunction(thermal, power_split)`` (leakage–temperature fixed point of at most ``n_leak_iter``
+    steps at each clock, leakage at the peak temperature), reported as a :class:`Throttle`.
     """
-    dvfs = default_dvfs(acc) if dvfs is None else dvfs
-    split = jnp.asarray(power_split)
+    from ._throttle import BlockJunction, _throttled_accelerator
 
-    def at_clock(f):
-        def it(T, _):
-            p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, die_temperature_K=T, **power_kw)
-            return thermal(p.power_W * split).peak_K, None
-
-        T0 = jnp.asarray(thermal(jnp.zeros_like(split)).peak_K)
-        T, _ = jax.lax.scan(it, T0, None, length=n_leak_iter)
-        p = device_power(acc, flops, bytes_moved, clock_Hz=f, dvfs=dvfs, die_temperature_K=T, **power_kw)
-        return p, thermal(p.power_W * split).peak_K
-
-    def viol(f):
-        p, T = at_clock(f)
-        out = (T / temp_limit_K - 1.0,)
-        if cap_W is not None:
-            out = out + (p.power_W / cap_W - 1.0,)
-        return out
-
-    cc = constrained_clock(viol, _f_min(dvfs, f_min_Hz), dvfs.f_max_Hz, temperature=temperature)
-    p, T = at_clock(cc.clock_Hz)
-    return Throttle(cc.clock_Hz, p.power_W, T, p.time_s, p.energy_J, cc.feasible, cc.violation, cc.throttled)
+    dtype = power_kw.pop("dtype", "bf16")
+    cap = jnp.inf if cap_W is None else cap_W
+    th = _throttled_accelerator(acc, flops, None if bytes_moved is None else jnp.asarray(bytes_moved, float),
+                                jnp.asarray(cap, float),
+                                jnp.asarray(temp_limit_K, float), None, None, BlockJunction(thermal, power_split),
+                                dvfs, f_min_Hz, dtype, 1e-4, n_leak_iter, temperature, power_kw)
+    return Throttle(th.clock_Hz, th.power_W, th.junction_K, th.time_s, th.power_W * th.time_s, th.feasible,
+                    th.violation, th.throttled)
 
 
 def energy_delay(power_W, time_s):
