@@ -121,18 +121,20 @@ def run_exact(problems, bnb_time_limit_s=600.0, fine_grid=256, fine_problems=("t
         times = " / ".join(f"{r[s]['seconds']:.1f}" if "best" in r[s] else "—" for s in ("enumerate", "bnb", "scip"))
         bnb = r["bnb"]
         pruned = f"{100 * bnb['pruned_points'] / r['designs']:.0f} %" if "best" in bnb else "—"
+        ga, gr = r["ga"], r["gradient"]
         print(f"| `{r['problem']}` | {r['designs']:,} | {r['exhaustive']:.6g} | {ok[0]['best']:.6g} "
               f"({'all equal' if same else 'DIFFER'}; SCIP {'yes' if 'best' in r['scip'] else 'does not split'}) | "
-              f"{gaps:.2g} % | {times} | {pruned} | {r['ga']['best']:.6g} ({r['ga']['gap_to_exhaustive_percent']:+.2f} %)"
-              f" | {r['gradient']['best']:.6g} ({r['gradient']['gap_to_exhaustive_percent']:+.2f} %) |")
+              f"{gaps:.2g} % | {times} | {pruned} | {ga['best']:.6g} ({ga['gap_to_exhaustive_percent']:+.2f} %)"
+              f" | {gr['best']:.6g} ({gr['gap_to_exhaustive_percent']:+.2f} %) |")
     print(f"\n| problem | B&B on a {fine_grid}-value continuous grid: optimum (vs coarse grid) | proven gap | seconds | "
           "lower bound, continuous parameters free |")
     print("|---|---|---|---|---|")
     for r in rows:
         if "bnb_fine" in r:
             f = r["bnb_fine"]
-            print(f"| `{r['problem']}` ({f['designs']:,} designs) | {f['best']:.6g} ({f['gap_to_exhaustive_percent']:+.2f}"
-                  f" %) | {f['gap_proven_percent']:.2g} % | {f['seconds']:.1f} | {f['continuous_bound']:.6g} |")
+            print(f"| `{r['problem']}` ({f['designs']:,} designs) | {f['best']:.6g} "
+                  f"({f['gap_to_exhaustive_percent']:+.2f} %) | {f['gap_proven_percent']:.2g} % | {f['seconds']:.1f} | "
+                  f"{f['continuous_bound']:.6g} |")
     return rows
 
 

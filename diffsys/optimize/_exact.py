@@ -17,8 +17,8 @@ or a valid lower bound on every part of the grid that was not evaluated. :func:`
   (:mod:`diffsys.optimize._exact_mip`); exact when the objective and constraints decompose into terms over few
   parameters (otherwise it refuses, naming the term).
 
-``solver="auto"`` enumerates spaces of at most ``enumerate_limit`` (10⁷) points — at 10⁵–10⁶ exact evaluations per
-second exhaustion is the fastest proof there — and runs branch-and-bound above.
+``solver="auto"`` enumerates spaces of at most ``enumerate_limit`` (10⁷) points — at 10⁵–10⁶ exact evaluations
+per second exhaustion is the fastest proof there — and runs branch-and-bound above.
 Every returned design is re-evaluated by the exact model; the bound is rounded down by ``rtol`` (relative) before any
 pruning so that floating-point rounding of the enclosures cannot prune the optimum.
 """

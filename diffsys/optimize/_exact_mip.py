@@ -17,7 +17,8 @@ marginal links ``Σ_{j: x_i(j) = v_k} w_j = δ_ik`` — with integral ``δ`` the
 chosen joint value, so the term's value ``Σ_j T_j w_j`` is exact (the local-marginal formulation of Wainwright &
 Jordan, Found. Trends ML 2008, exact for one factor). Grid values where a term is not finite, or a tabulated
 feasibility test fails, are excluded (their ``δ``/``w`` fixed to 0). SCIP's tolerances are absolute, so the
-objective and every constraint row are divided by their largest tabulated magnitude. The resulting MILP is solved by SCIP
+objective and every constraint row are divided by their largest tabulated magnitude. The resulting MILP is solved
+by SCIP
 (Bestuzheva et al., "The SCIP Optimization Suite 8.0", 2021) to a zero relative gap, and SCIP's dual bound is the
 reported bound.
 
