@@ -126,7 +126,7 @@ def run_exact(problems, bnb_time_limit_s=600.0, fine_grid=256, fine_problems=("t
               f"({'all equal' if same else 'DIFFER'}; SCIP {'yes' if 'best' in r['scip'] else 'does not split'}) | "
               f"{gaps:.2g} % | {times} | {pruned} | {ga['best']:.6g} ({ga['gap_to_exhaustive_percent']:+.2f} %)"
               f" | {gr['best']:.6g} ({gr['gap_to_exhaustive_percent']:+.2f} %) |")
-    print(f"\n| problem | B&B on a {fine_grid}-value continuous grid: optimum (vs coarse grid) | proven gap | seconds | "
+    print(f"\n| problem | B&B on a {fine_grid}-value continuous grid: optimum (vs coarse grid) | proven gap | s | "
           "lower bound, continuous parameters free |")
     print("|---|---|---|---|---|")
     for r in rows:
