@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 
 
@@ -15,6 +16,8 @@ def check_range(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=Fa
 
     Traced values (inside ``jit``/``vmap``) are not checked here; models flag those as metrics instead.
     """
+    if isinstance(value, jax.core.Tracer):  # traced: skipped before ``np.asarray``, whose conversion error walks
+        return value  # the whole trace to name the value's origin (most of a large model's tracing time)
     try:
         arr = np.asarray(value, dtype=float)
     except Exception:  # traced or non-numeric: nothing to check eagerly

@@ -172,8 +172,10 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     kv_local = jnp.maximum(kvw / t, model.head_dim)  # K/V heads are replicated when tp exceeds their count
     heads_l = model.n_heads / t
     # the GEMMs of the step (m, n, k, batch): QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP,
-    # logits [, routed experts, shared experts, router]; one scalar call of the kernel model each (a stacked call
-    # is far slower under vmap)
+    # logits [, routed experts, shared experts, router]; one scalar call of the kernel model each. A stacked call
+    # (the GEMMs on a new axis, one vectorized kernel model) traces 10x faster but runs 15-30x slower under vmap on
+    # XLA:CPU (measured, benchmarks/bench_llm.py; BENCHMARKS.md): the stacked axis becomes the minor dimension of
+    # every intermediate, so the loops no longer vectorize across design points
     shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, s, model.head_dim, b * heads_l),
               (sl, model.head_dim, s, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
               (Tl, V / t, h, 1.0)]
