@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -327,6 +328,22 @@ def collective_time(op: str, size_B, n_ranks, bandwidth_Bps, latency_s, *, algor
     return _select(op, S, n, jnp.stack(cands, axis=-1), index, None, temperature, overhead_s, shift=local)
 
 
+@jax.custom_jvp
+def _min_last(x):
+    """``min`` over the last axis whose derivative is the argmin candidate's. ``jnp.min``'s own rule divides by the
+    count of candidates equal to the min, which is 0 (a NaN gradient) where XLA recomputes the candidates with other
+    rounding in the backward pass under ``vmap``; the forward pass stays a plain ``min`` (an argmin reduction or a
+    gather there runs ~2-3x slower on XLA:CPU)."""
+    return jnp.min(x, axis=-1)
+
+
+@_min_last.defjvp
+def _min_last_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    pick = jax.nn.one_hot(jnp.argmin(x, axis=-1), x.shape[-1], dtype=bool)
+    return jnp.min(x, axis=-1), jnp.sum(jnp.where(pick, dx, 0.0), axis=-1)
+
+
 def _select(op, S, n, times, index, rule_weights, temperature, overhead_s, shift=0.0):
     """NCCL's choice among candidate ``times[..., k]`` (flat indices ``index`` into ALGORITHMS × PROTOCOLS): exact
     argmin at temperature 0, softmin above; ``rule_weights`` replaces the argmin where NCCL uses a fixed rule.
@@ -339,11 +356,7 @@ def _select(op, S, n, times, index, rule_weights, temperature, overhead_s, shift
         temp = time_temperature(temperature, jnp.mean(times, axis=-1)) if not (
             isinstance(temperature, (int, float)) and temperature == 0) else 0.0
         if isinstance(temp, (int, float)):
-            # the argmin's time (same value as ``jnp.min``); its gradient is the chosen candidate's. ``jnp.min``'s
-            # own rule divides by the count of candidates equal to the min, which is 0 (a NaN gradient) where XLA
-            # recomputes the candidates with other rounding in the backward pass under ``vmap``
-            idx = jnp.argmin(times, axis=-1)
-            best = jnp.take_along_axis(times, idx[..., None], axis=-1)[..., 0]
+            best = _min_last(times)
             w = soft_argmin_weights(times, axis=-1, temperature=0.0)
         else:
             best = logsumexp_min(times, axis=-1, temperature=temp[..., None] if jnp.ndim(temp) else temp)
