@@ -7,7 +7,7 @@ interpreter that has its dependencies (e.g. a separate venv with ``pip install -
 
     python benchmarks/bench_calculon.py [--calculon DIR] [--calculon-python PY] [--quick] [--write-fixture]
 
-1. Search: ``llm-optimal-execution`` of a small model on 8 GPUs with a reduced execution space (no second memory
+1. Search: ``llm-optimal-execution`` of a small model on 4 GPUs with a reduced execution space (no second memory
    tier, so no offloads; ``--no-tp-overlap --no-dp-overlap``), both tools from a cold start, wall time of each,
    the ratio, and whether both pick the same best execution.
 2. ``llm-all-executions`` on a few models: the executions both accept joined on the execution fields; Spearman rank
@@ -208,8 +208,8 @@ def main(argv=None):
     ap.add_argument("--calculon", default=str(ROOT.parent / "shared" / "peers" / "calculon"))
     ap.add_argument("--calculon-python", default="/work/calcvenv/bin/python")
     ap.add_argument("--search-model", default="megatron-126M")
-    ap.add_argument("--search-procs", type=int, default=8)
-    ap.add_argument("--search-batch", type=int, default=64)
+    ap.add_argument("--search-procs", type=int, default=4)
+    ap.add_argument("--search-batch", type=int, default=16)
     ap.add_argument("--quick", action="store_true", help="Table 5 and the search only")
     ap.add_argument("--write-fixture", action="store_true")
     args = ap.parse_args(argv)
@@ -220,11 +220,9 @@ def main(argv=None):
         res["search"] = bench_search(args, tmp)
         if not args.quick:
             nomem2 = no_mem2_system(args, tmp)
-            a100 = Path(args.calculon) / "systems" / "a100_80g.json"
             res["all_executions"] = [
-                bench_all(args, tmp, "megatron-126M", 8, 64, nomem2, fixture),
-                bench_all(args, tmp, "megatron-5B", 8, 32, nomem2, fixture),
-                bench_all(args, tmp, "megatron-126M", 4, 16, a100, fixture),
+                bench_all(args, tmp, "megatron-126M", 2, 8, nomem2, fixture),
+                bench_all(args, tmp, "megatron-5B", 2, 8, nomem2, fixture),
             ]
     res["load"] = os.getloadavg()
     out = ROOT / "benchmarks" / "results" / "calculon.json"

@@ -350,6 +350,9 @@ def calculon_stats(metrics, exe: dict, memory: dict) -> dict:
     logits; diffsys's own total (embeddings, fp32 logits, its activation model) is ``diffsys_mem_GiB``.
     """
     f = {k: float(jnp.asarray(v)) for k, v in metrics._asdict().items()}
+    if not math.isfinite(f["memory_violation"]) and f["offload_B"] == 0:
+        # a system without a second tier (mem2 0 GiB): the tier-2 term of the violation is 0/0; only tier 1 counts
+        f["memory_violation"] = max(f["memory_B"] / f["memory_capacity_B"] - 1.0, 0.0)
     out = _stats(f, exe, memory)
     out["diffsys"] = {k: (bool(v) if k in ("divisible", "fits", "feasible") else v) for k, v in f.items()}
     if not math.isfinite(out["total_time"]):
@@ -503,11 +506,11 @@ def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_m
         stored += act if keep else 0.0
         grads += grad
 
-    def comm_in():  # the f operator before a column-parallel GEMM: identity (AR) or all-gather (SP)
-        return (A * e / t, A * e / t) if sp else (0.0, A * e)
+    def comm_in():  # the f operator before a column-parallel GEMM: identity (AR) or all-gather (SP); none at t = 1
+        return (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (0.0, A * e)
 
     def comm_out():  # the g operator after a row-parallel GEMM: all-reduce (AR) or reduce-scatter (SP)
-        return (A * e / t, A * e / t) if sp else (A * e, 0.0)
+        return (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (A * e, 0.0)
 
     for block in ("attn", "mlp"):
         layer(X * e)  # fork of the residual stream (it holds the LayerNorm input)
