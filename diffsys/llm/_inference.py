@@ -29,7 +29,8 @@ import jax.numpy as jnp
 from .._checks import check_range
 from .._pytree import as_float
 from ..memory import kv_cache_bytes
-from ..primitives import relu, smooth_max
+from ..power import device_power
+from ..primitives import relu
 from . import _comm
 from ..roofline import decode_attention_time, prefill_attention_time
 from ._kernels import ACT_BYTES as _ACT_BYTES, gemm_roofline, gemm_s, memory_s
@@ -213,9 +214,13 @@ def inference_step(model: Transformer, cluster: Cluster, par: Parallelism, servi
     # ---- derived -------------------------------------------------------------------------------------------------
     # all GPUs move L·(kv + w) bytes per step; p stages run in sequence for one batch
     mbu = L * (kv_read + w_read) / (p * decode * bw)
-    power_acc = cluster.accelerator.power
-    util = jnp.clip(smooth_max(mbu, prefill / (prefill + decode * D), T), 0.0, 1.0)
-    power = t * p * (power_acc.idle_W + (power_acc.tdp_W - power_acc.idle_W) * util)
+    # power: diffsys.power.device_power (the one device-power model) on the FLOPs and bytes one GPU runs in a
+    # continuous-batching iteration (one decode step + B/D prefills), over the iteration time timed above
+    flops_gpu = (B * model.forward_flops_per_token(ctx * keep)
+                 + B / D * P * model.forward_flops_per_token(0.5 * P)) / (t * p)  # fwd FLOPs over the sequence
+    bytes_gpu = L / p * (kv_read + w_read) + V * h / t * w_b + B / D * weights_B  # prefill reads the weights once
+    power = t * p * device_power(cluster.accelerator, flops_gpu, bytes_gpu, dtype=cluster.dtype, time_s=cb_iter,
+                                 temperature=T).power_W
     tput = B * D / (prefill + D * decode)
     cb_tput = B / cb_iter
     return InferenceMetrics(

@@ -35,8 +35,9 @@ import jax.numpy as jnp
 import optimistix as optx
 
 from ..hardware import Accelerator
-from ..primitives import relative_temperature, smooth_max
+from ..primitives import relative_temperature, smooth_max, smooth_min
 from ..roofline import OpCost, op_time
+from .._checks import check_positive
 from .._status import log_unconverged, succeeded
 from ._dvfs import DVFSCurve
 
@@ -66,7 +67,7 @@ class DevicePower(NamedTuple):
 def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf16", clock_Hz=None,
                  dvfs: DVFSCurve | None = None, die_temperature_K=358.15, ref_temperature_K=358.15,
                  compute_share=0.85, beta_per_K=0.02, efficiency=None, temperature=0.0,
-                 voltage_V=None) -> DevicePower:
+                 voltage_V=None, time_s=None) -> DevicePower:
     """Power, time, energy and EDP of a workload on ``acc``: ``flops`` FLOPs on the matrix units moving
     ``bytes_moved`` bytes to main memory, or an :class:`~diffsys.roofline.OpCost` (e.g. ``roofline.gemm(m, n, k)``,
     whose GEMM kernels the calibrated kernel model times) as ``flops`` with ``bytes_moved=None``.
@@ -78,6 +79,11 @@ def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf1
     the roofline at the scaled peak). ``die_temperature_K`` is the physical die temperature (kelvin) that sets the
     leakage; ``temperature`` is only the relaxation temperature of the roofline's max (0 = exact). ``voltage_V``
     (default: ``dvfs.voltage(clock_Hz)``) skips the V(f) solve when the caller already has it.
+
+    ``time_s``: the wall time of the workload when a fuller model timed it (e.g. an LLM inference step with its
+    kernel launches, attention kernels and collectives, :func:`diffsys.llm.inference_step`); the utilisations are
+    then the roofline busy times over that time, ``u = min(t_busy / time_s, 1)`` (smooth at ``temperature > 0``),
+    and the energy is ``P · time_s``. This is how the LLM family reports power: one device-power model.
     """
     dvfs = default_dvfs(acc) if dvfs is None else dvfs
     if isinstance(flops, OpCost):
@@ -98,9 +104,15 @@ def device_power(acc: Accelerator, flops, bytes_moved=None, *, dtype: str = "bf1
     t_c = t_c0 * acc.frequency_Hz / f
     T0 = relative_temperature(temperature, t_c0, t_m)
     T1 = relative_temperature(temperature, t_c, t_m)
-    time_s = rl.time_s - smooth_max(t_c0, t_m, T0) + smooth_max(t_c, t_m, T1)
-    u_c = t_c / time_s
-    u_m = t_m / time_s
+    if time_s is None:
+        time_s = rl.time_s - smooth_max(t_c0, t_m, T0) + smooth_max(t_c, t_m, T1)
+        u_c = t_c / time_s
+        u_m = t_m / time_s
+    else:
+        time_s = jnp.asarray(time_s, dtype=float)
+        check_positive("device_power.time_s", time_s)
+        u_c = smooth_min(t_c / time_s, 1.0, temperature)
+        u_m = smooth_min(t_m / time_s, 1.0, temperature)
     spec = acc.power
     budget = spec.tdp_W - spec.idle_W
     leak = spec.static_fraction * budget * (v / v0) * jnp.exp(beta_per_K * (die_temperature_K - ref_temperature_K))
