@@ -13,6 +13,13 @@ Sources (all accessed for the figures quoted in each builder's docstring):
 - [TPUv5e] Google Cloud TPU v5e documentation (2023).
 - [TPUv5p] Google Cloud TPU v5p documentation (2023).
 - [Orin] NVIDIA Jetson AGX Orin series datasheet (2023) and Ampere GA10x whitepaper.
+- [OrinTRM] NVIDIA Jetson AGX Orin Series technical brief v1.2 (2022) and Orin module datasheet: 275 sparse INT8
+  TOP/s = 170 GPU + 105 on the 2 DLA v2 engines; 12-core Arm Cortex-A78AE CPU at up to 2.2 GHz, 3 MB L2 + 6 MB L3.
+- [A78] Arm Cortex-A78 / A78AE technical reference manual (2 × 128-bit NEON/FP pipes per core; SDOT int8 dot
+  product): 16 fp32, 32 fp16 FLOP/cycle, 64 int8 OP/cycle per core.
+- [SD8G3] Qualcomm Snapdragon 8 Gen 3 mobile platform product brief (2023): Kryo CPU 1 × Cortex-X4 at 3.3 GHz,
+  5 × A720 (3.2/3.0 GHz), 2 × A520 at 2.3 GHz; Adreno 750 GPU; Hexagon NPU; LPDDR5X up to 4800 MHz (64-bit bus,
+  76.8 GB/s). Qualcomm publishes no TOP/s or TFLOP/s for this part: the peaks below are estimates, marked so.
 - [Horowitz] M. Horowitz, "Computing's energy problem", ISSCC 2014 (energy per op / per byte, 45 nm), scaled.
 
 Where a vendor does not publish a figure (on-chip latencies, per-level energy), the preset uses a documented
@@ -183,6 +190,65 @@ def jetson_orin() -> Accelerator:
                 e_hbm=_E_LPDDR5, hbm_name="dram")
 
 
+def _edge(name, *, matrix, vector, dram_B, dram_Bps, sram_B, sram_Bps, tdp_W, idle_W, clock_Hz, cores, pj_per_flop):
+    """An edge compute engine on a shared LPDDR5(X) memory: on-chip SRAM (L2/L3 or the engine's local buffer) and
+    the SoC DRAM as main memory (the bandwidth the engine can draw from it), no scale-up link, no NIC."""
+    memory = (MemoryLevel("sram", sram_B, sram_Bps, 30e-9, _E_L2), MemoryLevel("dram", dram_B, dram_Bps, 150e-9,
+                                                                                  _E_LPDDR5))
+    return Accelerator(name, matrix, vector, memory, PowerSpec(tdp_W, idle_W, 0.3), sparsity_speedup=1.0,
+                       frequency_Hz=clock_Hz, num_cores=cores, energy_J_per_flop=pj_per_flop * 1e-12,
+                       main_memory_index=1)
+
+
+def jetson_orin_dla() -> Accelerator:
+    """Jetson AGX Orin 64 GB, both DLA v2 engines together [OrinTRM]: 105 sparse int8 TOP/s, i.e. 52.5 dense int8;
+    fp16 at half the int8 rate (26 TFLOP/s; *estimate*: NVIDIA documents fp16 support, not its rate); 1.6 GHz
+    (*estimate*). They read the module's LPDDR5 (204.8 GB/s peak; the DLAs reach about half, *estimate*); 2 × 1 MiB
+    local SRAM (*estimate*). Power is not published separately: 10 W at full load, 0.5 W idle (*estimates*, from
+    the 15 W power mode in which the DLAs deliver their full rate)."""
+    return _edge("Jetson-AGX-Orin-DLA", matrix={"fp16": 26 * T, "int8": 52.5 * T}, vector={"fp16": 1.0 * T},
+                 dram_B=64 * GB, dram_Bps=102.4 * GB, sram_B=2 * MiB, sram_Bps=1.0 * TB, tdp_W=10, idle_W=0.5,
+                 clock_Hz=1.6e9, cores=2, pj_per_flop=0.3)
+
+
+def jetson_orin_cpu() -> Accelerator:
+    """Jetson AGX Orin 64 GB CPU cluster [OrinTRM, A78]: 12 × Cortex-A78AE at 2.2 GHz; NEON peaks 12 × 2.2 GHz ×
+    (32 fp16, 64 int8, 16 fp32) = 0.845 TFLOP/s fp16, 1.69 TOP/s int8, 0.42 TFLOP/s fp32; 3 MB L2 + 6 MB L3; the
+    module's LPDDR5 (204.8 GB/s peak; a CPU cluster streams about 60 GB/s, *estimate* from STREAM-class numbers on
+    Arm server cores); 15 W at full load, 1 W idle (*estimates*: NVIDIA gives module power only)."""
+    return _edge("Jetson-AGX-Orin-CPU", matrix={"fp16": 0.845 * T, "int8": 1.69 * T},
+                 vector={"fp32": 0.42 * T, "fp16": 0.845 * T}, dram_B=64 * GB, dram_Bps=60 * GB, sram_B=9 * MiB,
+                 sram_Bps=0.5 * TB, tdp_W=15, idle_W=1.0, clock_Hz=2.2e9, cores=12, pj_per_flop=5.0)
+
+
+def snapdragon_8g3_gpu() -> Accelerator:
+    """Snapdragon 8 Gen 3 Adreno 750 GPU [SD8G3]: ~4.6 TFLOP/s fp32, 9.2 fp16 (*estimates*, from public
+    benchmark databases; Qualcomm publishes none); LPDDR5X-9600 64-bit, 76.8 GB/s peak shared with the SoC;
+    12 MiB on-GPU memory (*estimate*); 7 W sustained, 0.3 W idle (*estimates*: phone sustained-power envelopes)."""
+    return _edge("Snapdragon-8Gen3-Adreno750", matrix={"fp16": 9.2 * T}, vector={"fp32": 4.6 * T, "fp16": 9.2 * T},
+                 dram_B=16 * GB, dram_Bps=76.8 * GB, sram_B=12 * MiB, sram_Bps=1.0 * TB, tdp_W=7, idle_W=0.3,
+                 clock_Hz=0.903e9, cores=6, pj_per_flop=0.8)
+
+
+def snapdragon_8g3_npu() -> Accelerator:
+    """Snapdragon 8 Gen 3 Hexagon NPU [SD8G3]: ~34 int8 TOP/s dense, 17 fp16 (*estimates*: Qualcomm quotes
+    "98 % faster" than the 8 Gen 2 without a TOP/s figure; public estimates are 34-45 TOP/s); LPDDR5X 76.8 GB/s
+    shared (the NPU reaches about 60 GB/s, *estimate*); 8 MiB tightly coupled memory (*estimate*); 5 W at full
+    load, 0.2 W idle (*estimates*)."""
+    return _edge("Snapdragon-8Gen3-Hexagon", matrix={"fp16": 17 * T, "int8": 34 * T}, vector={"fp16": 0.5 * T},
+                 dram_B=16 * GB, dram_Bps=60 * GB, sram_B=8 * MiB, sram_Bps=1.0 * TB, tdp_W=5, idle_W=0.2,
+                 clock_Hz=1.0e9, cores=1, pj_per_flop=0.25)
+
+
+def snapdragon_8g3_cpu() -> Accelerator:
+    """Snapdragon 8 Gen 3 Kryo CPU [SD8G3, A78-class pipes]: fp32 NEON peaks 3.3 GHz × 32 (X4, 4 pipes) + 5 × 3.0 GHz
+    × 16 (A720) + 2 × 2.3 GHz × 8 (A520) = 0.38 TFLOP/s, 0.76 fp16, 1.5 int8 (SDOT); 12 MiB L3 + SLC; LPDDR5X
+    76.8 GB/s shared (the CPU streams about 40 GB/s, *estimate*); 8 W at full load, 0.3 W idle (*estimates*)."""
+    return _edge("Snapdragon-8Gen3-Kryo", matrix={"fp16": 0.76 * T, "int8": 1.5 * T},
+                 vector={"fp32": 0.38 * T, "fp16": 0.76 * T}, dram_B=16 * GB, dram_Bps=40 * GB, sram_B=12 * MiB,
+                 sram_Bps=0.4 * TB, tdp_W=8, idle_W=0.3, clock_Hz=3.3e9, cores=8, pj_per_flop=5.0)
+
+
 PRESETS = {
     "v100": v100,
     "a100_40gb": a100_40gb,
@@ -199,6 +265,11 @@ PRESETS = {
     "tpu_v5e": tpu_v5e,
     "tpu_v5p": tpu_v5p,
     "jetson_orin": jetson_orin,
+    "jetson_orin_dla": jetson_orin_dla,
+    "jetson_orin_cpu": jetson_orin_cpu,
+    "snapdragon_8g3_gpu": snapdragon_8g3_gpu,
+    "snapdragon_8g3_npu": snapdragon_8g3_npu,
+    "snapdragon_8g3_cpu": snapdragon_8g3_cpu,
 }
 
 
