@@ -5,6 +5,8 @@
 - :func:`accelerator_problem`: roofline co-design of an accelerator for GPT-3 layer GEMMs (``diffsys sweep
   --problem roofline``).
 - :func:`llm_training_problem`: GPT-3 175B training parallelism × hardware (:func:`diffsys.llm.training_model`).
+- :func:`edge_orchestration_problem`: placement of an LLM's prefill/decode stages on an edge SoC's GPU, NPU and
+  CPU with the weight precision (latency, energy, accuracy proxy; QEIL v2's setting).
 - :func:`toy_problem`: a small separable bowl with a known optimum (tests, docs).
 - :func:`mcm_problem` / :func:`optimize_mcm`: chiplet-package partitioning, strategies, diagonal links and memory
   placement by GA, MIQP or gradient search (:mod:`diffsys.chiplet`).
@@ -20,6 +22,16 @@ from ._accelerator import (
     accelerator_model as accelerator_model,
     accelerator_problem as accelerator_problem,
     accelerator_space as accelerator_space,
+)
+from ._edge import (
+    PLATFORMS as EDGE_PLATFORMS,
+    EdgeMetrics as EdgeMetrics,
+    EdgeOrchestration as EdgeOrchestration,
+    SmallLLM as SmallLLM,
+    edge_orchestration_model as edge_orchestration_model,
+    edge_orchestration_problem as edge_orchestration_problem,
+    edge_orchestration_space as edge_orchestration_space,
+    engine_names as engine_names,
 )
 from ._serving_search import (
     plot_pareto as plot_pareto,
