@@ -123,7 +123,7 @@ def _scaled(acc, scale):
 def _select(index, n, temperature):
     """Weights over ``n`` engines: the one-hot of the rounded ``index`` (exact), a Gaussian softmax around it when
     ``temperature > 0`` (relaxed searches)."""
-    exact = jax.nn.one_hot(jnp.round(index), n)
+    exact = jax.nn.one_hot(jnp.round(index).astype(jnp.int32), n)
     if isinstance(temperature, (int, float)) and temperature == 0:
         return exact
     t = jnp.asarray(temperature)
