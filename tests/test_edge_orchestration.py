@@ -19,7 +19,14 @@ from diffsys.problems import (
     edge_orchestration_problem,
     edge_orchestration_space,
 )
-from diffsys.testing import assert_finite_grads, assert_jit_matches_eager, assert_vmap_matches_loop
+from diffsys.testing import (
+    TraceCounter,
+    assert_finite_grads,
+    assert_grad_matches_fd,
+    assert_jit_matches_eager,
+    assert_vmap_matches_loop,
+    float64,
+)
 
 PLACEMENTS = np.array(list(itertools.product(range(3), range(3), range(3))), dtype=np.float32)  # (27, 3)
 
@@ -50,6 +57,16 @@ def test_jit_eager_vmap_loop_and_grads():
     assert_finite_grads(f, x)
     g = jax.grad(f)(x)
     assert float(g[2]) < 0  # more DRAM bandwidth: less energy and latency
+    with float64():
+        assert_grad_matches_fd(jax.jit(f), jnp.array([0.4, 6.0, 0.8, 300.0]), eps=1e-6, rtol=1e-3)
+
+
+def test_no_retrace():
+    counted = TraceCounter(lambda s: edge_orchestration_model(s).energy_J)
+    g = jax.jit(counted)
+    g(EdgeOrchestration(0.0, 1.0, 2.0, 8.0))
+    g(EdgeOrchestration(2.0, 0.0, 1.0, 4.0, 1.3, 100.0, 10.0))
+    assert counted.count == 1
 
 
 def test_more_bandwidth_never_slower_and_int4_never_more_energy():
