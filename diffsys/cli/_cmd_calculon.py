@@ -11,7 +11,7 @@ writes Calculon's statistics in Calculon's units (``total_time`` s per iteration
 ``proc_mem_tier1_cap_req`` bytes per processor by Calculon's accounting, ``sample_rate`` samples/s) plus
 diffsys's own figures under ``diffsys_*`` keys and ``"diffsys"``; OUT ``-`` or omitted prints to stdout. The
 searches enumerate Calculon's execution space exactly, skip what Calculon rejects, and evaluate the rest in one
-jitted, vmapped sweep (:mod:`diffsys.io._calculon_search`); ``-c`` and ``-m`` are accepted for compatibility
+jitted, vmapped sweep (:func:`diffsys.io.search_calculon_executions`); ``-c`` and ``-m`` are accepted for compatibility
 (the sweep is vectorised; memory-infeasible microbatch sizes are skipped anyway).
 """
 
@@ -98,7 +98,10 @@ def run(args) -> int:
 
 
 def _run_search(kind, a, check_output_file) -> int:
-    from ..io._calculon_search import optimal_executions, search_executions, write_all, write_optimal
+    from ..io import optimal_calculon_executions as optimal_executions
+    from ..io import search_calculon_executions as search_executions
+    from ..io import write_calculon_all_executions as write_all
+    from ..io import write_calculon_optimal_execution as write_optimal
 
     if kind == "optimal" and a.top_n < 1:
         raise ValueError(f"--top-n must be >= 1, got {a.top_n}")

@@ -41,5 +41,8 @@ from ._calculon import (
 )
 from ._calculon_search import (
     enumerate_executions as enumerate_calculon_executions,
+    optimal_executions as optimal_calculon_executions,
     search_executions as search_calculon_executions,
+    write_all as write_calculon_all_executions,
+    write_optimal as write_calculon_optimal_execution,
 )
