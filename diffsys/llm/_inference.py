@@ -127,8 +127,8 @@ def _layer(model: Transformer, cl: Cluster, par: Parallelism, tokens, batch, q_l
     else:
         t_mlp, w_mlp_read = t_dense, w_dense
     # attention core on the calibrated attention-kernel models (diffsys.roofline): a causal prefill of the fresh
-    # prompts, or one decode step against the cache; a cache of ``kv_bytes`` per element streams like a bf16 cache
-    # of ``ctx·keep·kv_bytes/2`` tokens (continuous KV-precision / eviction knobs)
+    # prompts, or one decode step against the cache of ``ctx·keep`` tokens (eviction) at ``kv_bytes`` per element
+    # (continuous KV precision: changes the bytes streamed, not the kernel's work split)
     heads = model.n_heads / t
     kv_heads = jnp.maximum(model.n_kv_heads / t, 1.0)  # K/V heads are replicated when tp exceeds their count
     kv_read = batch * ctx * keep * 2 * kvw / t * kv_bytes
@@ -136,8 +136,8 @@ def _layer(model: Transformer, cl: Cluster, par: Parallelism, tokens, batch, q_l
         core = prefill_attention_time(batch, q_len, heads, kv_heads, model.head_dim, cl.accelerator, cl.dtype,
                                       causal=True, temperature=T)
     else:
-        core = decode_attention_time(batch, ctx * keep * kv_bytes / _ACT_BYTES, heads, kv_heads, model.head_dim,
-                                     cl.accelerator, cl.dtype, temperature=T)
+        core = decode_attention_time(batch, ctx * keep, heads, kv_heads, model.head_dim, cl.accelerator, cl.dtype,
+                                     kv_bytes_per_element=kv_bytes, temperature=T)
     t_core = core.time_s + ko
     # tensor-parallel all-reduces (2 per layer)
     t_tp = 2 * _comm.collective_time("all_reduce", tokens * h * _ACT_BYTES, net, t, 1.0, T, par.tp_net)

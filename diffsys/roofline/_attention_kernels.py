@@ -328,7 +328,8 @@ def _hbm_kv_bytes(unique_bytes, accel, c, temperature):
 
 
 def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, accel, dtype: str = "bf16", *,
-                          kv_dtype: str | None = None, temperature=0.0, constants: dict | None = None
+                          kv_dtype: str | None = None, kv_bytes_per_element=None, temperature=0.0,
+                          constants: dict | None = None
                           ) -> AttentionKernelTime:
     """Latency of one decode step of attention: ``batch`` sequences, one new token each, against ``kv_len`` cached
     tokens (paged KV cache), as TensorRT-LLM's attention op runs it.
@@ -354,6 +355,8 @@ def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, ac
         accel: :class:`diffsys.hardware.Accelerator`.
         dtype: activation dtype (selects the calibrated constants; bytes of Q/O).
         kv_dtype: KV-cache dtype (bytes per cached element); ``None`` = ``dtype``.
+        kv_bytes_per_element: bytes per cached element as a number (continuous, e.g. 1.5 for a 12-bit cache);
+            overrides ``kv_dtype``. It changes the bytes streamed, never the kernel's work split.
         temperature: 0 exact; > 0 smooth.
         constants: overrides of the calibrated constants.
     """
@@ -363,6 +366,8 @@ def decode_attention_time(batch, kv_len, num_q_heads, num_kv_heads, head_dim, ac
     b, L, hq, hk, d = (as_float(x) for x in (batch, kv_len, num_q_heads, num_kv_heads, head_dim))
     bpe = _bpe("dtype", dtype)
     kv_bpe = bpe if kv_dtype is None else _bpe("kv_dtype", kv_dtype)
+    if kv_bytes_per_element is not None:
+        kv_bpe = as_float(kv_bytes_per_element)
     t = temperature
     span = L + 1.0  # tokens attended: the cache plus the new token, whose K/V the op appends first
     cores, clock = accel.num_cores, accel.frequency_Hz
