@@ -226,7 +226,7 @@ def _gemm_time(m, n, k, accel, dtype, batch, temperature, constants) -> Roofline
     else:
         cands = jnp.stack(jnp.broadcast_arrays(*t_cands), -1)
         w = soft_argmin_weights(cands, axis=-1, temperature=relative_temperature(
-            temperature, jnp.min(cands, -1, keepdims=True)))
+            temperature, _min_last(cands)[..., None]))  # argmin derivative: jnp.min's can be 0/0 under vmap
         t_kernel = jnp.sum(w * cands, axis=-1)
     t_kernel = t_kernel + t_epi
     # the two ceilings reported beside the kernel time: the tile-padded matrix work at the achievable peak and the
