@@ -105,6 +105,8 @@ def _relaxed_time(x, cl, temperature):
     return llm.training_step(GPT3, cl, par, temperature=temperature).time_s
 
 
+@pytest.mark.slow  # ~6 min to compile jit(vmap(grad)) of the full step on 2 cores; the kernels' vmapped gradients
+# are checked in the default run (test_gemm_kernel, test_robustness)
 def test_finite_grads_over_random_points():
     cl = _cluster()
     lo, hi = jnp.array([1.0, 1.0, 1.0, 1.0]), jnp.array([16.0, 32.0, 8.0, 4.0])
