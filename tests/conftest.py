@@ -26,3 +26,12 @@ def validation_dir(shared_dir):
     if not path.is_dir():
         pytest.skip(f"no validation data at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def calc(shared_dir):
+    """Calculon's input samples (``../shared/interop/calculon``)."""
+    path = shared_dir / "interop" / "calculon"
+    if not path.is_dir():
+        pytest.skip(f"no Calculon samples at {path}")
+    return path

@@ -19,13 +19,6 @@ from diffsys.io._calculon_search import (
 from diffsys.io._calculon import STATS_FIELDS, DIFFSYS_FIELDS
 
 
-@pytest.fixture(scope="module")
-def calc(shared_dir):
-    path = shared_dir / "interop" / "calculon"
-    if not path.is_dir():
-        pytest.skip(f"no Calculon samples at {path}")
-    return path
-
 
 def _json(path):
     return json.loads(path.read_text())

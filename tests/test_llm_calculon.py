@@ -21,13 +21,6 @@ from diffsys.io._calculon import (
 EXEC = "executions/3072_t4_p64_d12_mbs4_full.json"
 
 
-@pytest.fixture(scope="module")
-def calc(shared_dir):
-    path = shared_dir / "interop" / "calculon"
-    if not path.is_dir():
-        pytest.skip(f"no Calculon samples at {path}")
-    return path
-
 
 FIXTURE = Path(__file__).parent / "data" / "calculon" / "reference.json"
 # Korthikanti et al. 2022 (arXiv 2205.05198) Table 5: measured seconds per iteration on Selene (A100)
