@@ -168,3 +168,11 @@ def test_bad_input_errors(kw, field):
 def test_bad_platform():
     with pytest.raises(ValueError, match="platform"):
         edge_orchestration_model(EdgeOrchestration(), platform="pixel")
+
+
+def test_registered_as_an_embedded_problem():
+    from diffsys.problems import problem
+
+    p = problem("edge_orchestration")
+    assert p.name == "edge_orchestration" and p.objective == "energy_per_token_J"
+    assert p is problem("edge_orchestration")  # one instance: compiled searches are reused

@@ -26,7 +26,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "optimize", help="compare gradient, evolutionary, exact MIQP and trust-region search with the exhaustive sweep",
         description=__doc__.split("\n\n")[0])
-    p.add_argument("--problem", default="edge_soc", help="edge_soc (default), systolic, llm or toy")
+    p.add_argument("--problem", default="edge_soc", help="edge_soc (default), systolic, llm, toy or edge_orchestration")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
     p.add_argument("--seed", type=arg_number("--seed", 0, SEED_MAX, integer=True), default=0,

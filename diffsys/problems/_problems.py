@@ -349,15 +349,22 @@ def llm_training_problem(size: str = "default") -> Problem:
                    name="llm_training")
 
 
+def _edge_orchestration_problem() -> Problem:
+    from ._edge import edge_orchestration_problem  # _edge builds on this module's quality proxy
+
+    return edge_orchestration_problem()
+
+
 PROBLEMS = {"edge_soc": edge_soc_problem, "default": edge_soc_problem, "systolic": systolic_problem,
-            "toy": toy_problem, "llm": llm_training_problem}
+            "toy": toy_problem, "llm": llm_training_problem, "edge_orchestration": _edge_orchestration_problem}
 
 
 _INSTANCES: dict = {}
 
 
 def problem(name: str) -> Problem:
-    """An embedded problem by name: ``"edge_soc"`` (default), ``"systolic"``, ``"llm"`` or ``"toy"``.
+    """An embedded problem by name: ``"edge_soc"`` (default), ``"systolic"``, ``"llm"``, ``"toy"`` or
+    ``"edge_orchestration"`` (LLM stage placement on an edge SoC, :func:`edge_orchestration_problem`).
 
     Problems are immutable; the same instance is returned for a name, so compiled searches are reused."""
     if name not in PROBLEMS:
