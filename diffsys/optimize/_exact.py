@@ -36,7 +36,7 @@ import numpy as np
 
 from ..space import Continuous, DesignSpace
 from ._exact_interval import interval_function
-from ._objective import RESULTS, NoFeasiblePointError, as_problem, cached, infeasible_message
+from ._objective import RESULTS, NoFeasiblePointError, SearchResult, as_problem, cached, infeasible_message
 
 SOLVERS = ("auto", "enumerate", "bnb", "scip")
 ENUMERATE_LIMIT = 10_000_000
@@ -73,20 +73,14 @@ class ExactResult(NamedTuple):
     def optimal(self) -> bool:
         return bool(self.feasible) and self.gap == 0.0
 
-    def label(self, space: DesignSpace) -> dict:
-        row = space.label(self.point)
-        row["objective"] = self.objective
-        return row
+    label = SearchResult.label
 
     def summary(self) -> dict:
         """JSON-friendly: the :meth:`SearchResult.summary` keys plus ``bound``, ``gap_percent_proven``,
         ``solver``, ``proof``, ``nodes``, ``pruned_points`` and ``time_to_incumbent_s``."""
-        return {"best": float(self.objective), "evaluations": int(self.evaluations), "seconds": float(self.seconds),
-                "feasible": bool(self.feasible), "status": RESULTS.names.get(int(self.status), str(self.status)),
-                "point": {k: float(v) for k, v in self.point.items()}, "bound": float(self.bound),
-                "gap_percent_proven": 100.0 * float(self.gap), "solver": self.solver, "proof": self.proof,
-                "nodes": int(self.nodes), "pruned_points": int(self.pruned_points),
-                "time_to_incumbent_s": float(self.time_to_incumbent_s)}
+        return {**SearchResult.summary(self), "bound": float(self.bound), "gap_percent_proven": 100.0 * float(self.gap),
+                "solver": self.solver, "proof": self.proof, "nodes": int(self.nodes),
+                "pruned_points": int(self.pruned_points), "time_to_incumbent_s": float(self.time_to_incumbent_s)}
 
 
 # == the grid as index tables ======================================================================================
