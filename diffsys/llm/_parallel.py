@@ -198,8 +198,10 @@ class Cluster(eqx.Module):
         name: display name (static).
         accelerator: the device (:func:`diffsys.hardware.preset`).
         n_gpus: GPUs in the job.
-        network: two dimensions, innermost first: ``dims[0]`` the scale-up domain (its ``size`` = GPUs per node),
-            ``dims[-1]`` the scale-out network; bandwidths per GPU per direction (:func:`two_level_network`).
+        network: any :class:`diffsys.topologies.System`, dimensions innermost first: ``dims[0]`` the scale-up
+            domain (its ``size`` = GPUs per node), ``dims[-1]`` the outermost (scale-out) network, any dimensions
+            between them (a torus, NVL72 racks behind a rail, multi-tier fabrics) nested in rank order;
+            bandwidths per GPU per direction (:func:`two_level_network`, :func:`diffsys.topologies.system_preset`).
         kernel_overhead_s: host/framework time per kernel that the kernel model does not contain (PyTorch dispatch,
             framework hooks between kernels), per layer-op.
         elementwise_traffic: HBM bytes moved by the unfused elementwise kernels (LayerNorm, dropout, residual,
@@ -227,9 +229,9 @@ class Cluster(eqx.Module):
     def __check_init__(self):
         n = f"Cluster({self.name})"
         check_range(f"{n}.n_gpus", self.n_gpus, 1.0, None)
-        if not isinstance(self.network, System) or len(self.network.dims) != 2:
-            raise ValueError(f"{n}.network must be a diffsys.topologies.System with two dimensions (scale-up, "
-                             f"scale-out), got {self.network!r}")
+        if not isinstance(self.network, System) or len(self.network.dims) < 1:
+            raise ValueError(f"{n}.network must be a diffsys.topologies.System with at least one dimension, "
+                             f"got {self.network!r}")
         check_positive(f"{n}.offload_bandwidth_Bps", self.offload_bandwidth_Bps)
         for f in ("kernel_overhead_s", "memory_reserve_B", "offload_capacity_B", "gpu_hour_usd"):
             check_positive(f"{n}.{f}", getattr(self, f), allow_zero=True)
