@@ -7,7 +7,9 @@ microbatch, interleaving, activation recompute, ZeRO stage, sequence parallelism
 HBM capacity and bandwidth — 2,540,160 configurations, about a minute on a 2-core CPU including compilation — with
 the cluster's capital cost as the second objective. ``--model``/``--system``/``--gpus`` change the workload and
 machine, ``--space FILE`` the parameters (paths into :class:`diffsys.llm.TrainingDesign`, e.g. ``par.tp``,
-``cluster.network.dims.1.bandwidth_Bps``, ``cluster.accelerator.memory.hbm.capacity_B``).
+``cluster.network.dims.1.bandwidth_Bps``, ``cluster.network.dims.1.algorithm``,
+``cluster.accelerator.memory.hbm.capacity_B``); ``--space full_stack`` sweeps the collective algorithm of each
+network dimension and the scale-up domain size with the workload, bandwidths and HBM bandwidth (1,088,640 points).
 
 ``--problem roofline`` is the accelerator co-design sweep on the roofline model: the GEMMs of one GPT-3 175B layer
 (training, 4,096 tokens per microbatch) plus a batch-8 decode step, over matrix-unit peak, HBM bandwidth and on-chip
@@ -32,6 +34,8 @@ MAX_GPUS, MAX_GLOBAL_BATCH, MAX_TOP = 2**20, 2**24, 10_000
 
 _LLM_COLUMNS = (("par.tp", "tp"), ("par.pp", "pp"), ("dp", "dp"), ("par.microbatch", "mb"), ("par.interleave", "v"),
                 ("par.recompute", "recompute"), ("par.zero_stage", "zero"), ("par.sequence_parallel", "sp"),
+                ("cluster.network.dims.0.size", "scaleup_gpus"),
+                ("cluster.network.dims.0.algorithm", "scaleup_alg"), ("cluster.network.dims.1.algorithm", "scaleout_alg"),
                 ("cluster.network.dims.0.bandwidth_Bps", "nvlink_GBps"),
                 ("cluster.network.dims.1.bandwidth_Bps", "nic_GBps"),
                 ("cluster.accelerator.memory.hbm.capacity_B", "hbm_GiB"),
@@ -58,6 +62,8 @@ def llm_rows(rows: list) -> list:
             elif name in _SCALE:
                 v = float(v) * _SCALE[name]
             row[name] = v
+        # any other swept path of a --space file keeps its path as the column name
+        row.update({k: v for k, v in r.items() if "." in k and k not in _LLM_NAMES})
         out.append(row)
     return out
 
@@ -73,7 +79,9 @@ def register(sub):
                    help="cluster preset (hgx_h100, dgx_a100, hgx_h200, hgx_b200) or a Calculon system JSON")
     p.add_argument("--gpus", type=int, default=1024, help="GPUs in the job (default 1024)")
     p.add_argument("--global-batch", type=int, default=1536, help="sequences per step (default 1536)")
-    p.add_argument("--space", help="JSON/YAML design space replacing the default parameters")
+    p.add_argument("--space", help="JSON/YAML design space replacing the default parameters, or a named space: "
+                                   "full_stack (workload x collective algorithm x network shape and bandwidths x "
+                                   "HBM; diffsys.llm.full_stack_space)")
     p.add_argument("--samples", type=arg_number("--samples", 1, 2**31 - 1, integer=True), default=None,
                    help="random samples instead of the full grid")
     p.add_argument("--top", type=int, default=10, help="how many best configurations to print (default 10)")
@@ -127,7 +135,9 @@ def _llm_problem(args):
     else:
         system = _preset("--system", llm.cluster_preset, args.system, args.gpus)
     base = llm.default_training_design(model, system, args.gpus, args.global_batch)
-    space = load_space(args.space, base=base) if args.space else llm.default_training_space(base)
+    named = {"default": llm.default_training_space, "full_stack": llm.full_stack_space}
+    space = (named[args.space](base) if args.space in named
+             else load_space(args.space, base=base) if args.space else llm.default_training_space(base))
     return space, llm.training_model
 
 

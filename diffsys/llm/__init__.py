@@ -30,10 +30,13 @@ from ._serving import (
     serving_spec as serving_spec,
 )
 from ._design import (
+    FULL_STACK_LAYERS as FULL_STACK_LAYERS,
     TrainingDesign as TrainingDesign,
     default_training_design as default_training_design,
     default_training_space as default_training_space,
     exact_parallelism_metrics as exact_parallelism_metrics,
+    full_stack_layer as full_stack_layer,
+    full_stack_space as full_stack_space,
     gpu_capex_usd as gpu_capex_usd,
     parallelism_space as parallelism_space,
     training_design_metrics as training_design_metrics,

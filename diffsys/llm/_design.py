@@ -10,8 +10,16 @@ so sweeps can trade step time against cost or power (COSMIC-style full-stack par
 
 Capital-cost estimate per GPU (documented assumptions, for ranking only — replace with your own prices):
 base board without memory $18,000; HBM $12 per GiB plus $1,500 per TB/s of bandwidth (stack count); scale-up
-(NVLink/NVSwitch) $12 per GB/s per direction; scale-out (NIC, optics, switch port) $60 per GB/s per direction.
-At H100 HGX figures (80 GiB, 3.35 TB/s, 450 GB/s, 50 GB/s) this gives about $32,000 per GPU.
+(NVLink/NVSwitch) $12 per GB/s per direction, plus $1,500 per doubling of the scale-up domain beyond 8 GPUs (one
+more switch tier or a rack-scale copper spine per GPU, as in NVL36/NVL72 racks); scale-out (NIC, optics, switch
+port) $60 per GB/s per direction. At H100 HGX figures (8 GPUs, 80 GiB, 3.35 TB/s, 450 GB/s, 50 GB/s) this gives
+about $32,000 per GPU.
+
+:func:`full_stack_space` adds the network stack to the space (COSMIC's full-stack parameter set: workload
+parallelism, collective algorithm per network dimension, network shape and bandwidths, memory): the scale-up domain
+size (``cluster.network.dims.0.size``), the collective algorithm of every dimension (``...dims.K.algorithm``, an
+index into :data:`diffsys.topologies.DIMENSION_ALGORITHM_CHOICES`) and the bandwidths, grouped into the layers
+:data:`FULL_STACK_LAYERS` so a study can search one layer at a time against all at once.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..space import Categorical, Continuous, DesignSpace, PowerOfTwo
+from ..topologies import DIMENSION_ALGORITHM_CHOICES
 from ._parallel import SCALEOUT_BANDWIDTH_PATH, SCALEUP_BANDWIDTH_PATH, Cluster, Parallelism, cluster_preset
 from ._training import training_step
 from ._workloads import Transformer, transformer_preset
 
 _BASE_USD, _HBM_USD_PER_GIB, _HBM_USD_PER_TBPS = 18_000.0, 12.0, 1_500.0
 _UP_USD_PER_GBPS, _OUT_USD_PER_GBPS = 12.0, 60.0
+_UP_DOMAIN_USD_PER_DOUBLING, _UP_DOMAIN_BASE = 1_500.0, 8.0
 
 
 class TrainingDesign(eqx.Module):
@@ -39,8 +49,9 @@ class TrainingDesign(eqx.Module):
 def gpu_capex_usd(cluster: Cluster):
     """Capital cost of one GPU slot (board, HBM, scale-up and scale-out share) under the module's assumptions."""
     hbm = cluster.accelerator.main_memory
+    doublings = jnp.maximum(jnp.log2(jnp.maximum(cluster.gpus_per_node, 1.0) / _UP_DOMAIN_BASE), 0.0)
     return (_BASE_USD + _HBM_USD_PER_GIB * hbm.capacity_B / 2**30 + _HBM_USD_PER_TBPS * hbm.bandwidth_Bps / 1e12
-            + _UP_USD_PER_GBPS * cluster.scaleup_bandwidth_Bps / 1e9
+            + _UP_USD_PER_GBPS * cluster.scaleup_bandwidth_Bps / 1e9 + _UP_DOMAIN_USD_PER_DOUBLING * doublings
             + _OUT_USD_PER_GBPS * cluster.scaleout_bandwidth_Bps / 1e9)
 
 
@@ -128,4 +139,60 @@ def default_training_space(base: TrainingDesign | None = None, size: str = "defa
     }
     if size not in ("default", "large"):
         raise ValueError(f"size must be 'default' or 'large', got {size!r}")
+    return DesignSpace(params, base=base)
+
+
+#: layers of :func:`full_stack_space`, each a tuple of path prefixes: searching one layer keeps the others at the
+#: base design's values (COSMIC's single-stack baselines: workload, collective, network, hardware)
+FULL_STACK_LAYERS = {
+    "workload": ("par.",),
+    "collective": ("cluster.network.dims.", ".algorithm"),
+    "network": ("cluster.network.dims.", ".size", ".bandwidth_Bps"),
+    "memory": ("cluster.accelerator.memory.",),
+}
+
+
+def full_stack_layer(path: str) -> str:
+    """The :data:`FULL_STACK_LAYERS` layer a sweep path belongs to."""
+    for layer, (prefix, *suffixes) in FULL_STACK_LAYERS.items():
+        if path.startswith(prefix) and (not suffixes or path.endswith(tuple(suffixes))):
+            return layer
+    raise KeyError(f"path {path!r} belongs to no layer of FULL_STACK_LAYERS")
+
+
+def full_stack_space(base: TrainingDesign | None = None, layers=tuple(FULL_STACK_LAYERS)) -> DesignSpace:
+    """Workload × collective × network × memory co-design space (COSMIC-style; Won et al. 2025) on ``base``.
+
+    - workload: tp, pp (powers of two to 64 and 32), microbatch 1-4, recompute none/selective/full;
+    - collective: the algorithm of the scale-up dimension (auto, ring, tree, in-network (NVLS)) and of every other
+      dimension (auto, ring, tree, halving-doubling, direct) -- :attr:`diffsys.topologies.Dimension.algorithm`;
+    - network: scale-up domain size 8/16/32/64 GPUs (the topology's shape: the outermost dimension holds the rest
+      of the job), scale-up 225-900 GB/s and scale-out 12.5-100 GB/s per GPU per direction (log grids of 3 and 4);
+    - memory: HBM bandwidth 2-8 TB/s (log grid of 3).
+
+    ``layers`` keeps only some of the layers (the others stay at the base's values). With every layer on the
+    default two-dimension base: 1,088,640 points. Dimensions of the base without an ``algorithm`` value get one
+    from the space (``None`` = NCCL's choice; the space starts from ``auto``).
+    """
+    base = base or default_training_design()
+    for layer in layers:
+        if layer not in FULL_STACK_LAYERS:
+            raise ValueError(f"layers: unknown layer {layer!r}; valid: {tuple(FULL_STACK_LAYERS)}")
+    dims = base.cluster.network.dims
+    inner = ("auto", "ring", "tree", "in_network")
+    outer = ("auto", "ring", "tree", "halving_doubling", "direct")
+    params = {
+        "par.tp": PowerOfTwo(1, 64),
+        "par.pp": PowerOfTwo(1, 32),
+        "par.microbatch": PowerOfTwo(1, 4),
+        "par.recompute": Categorical((0, 1, 2)),
+        "cluster.network.dims.0.algorithm": Categorical(inner, vocabulary=DIMENSION_ALGORITHM_CHOICES),
+        **{f"cluster.network.dims.{k}.algorithm": Categorical(outer, vocabulary=DIMENSION_ALGORITHM_CHOICES)
+           for k in range(1, len(dims))},
+        "cluster.network.dims.0.size": Categorical((8, 16, 32, 64)),
+        SCALEUP_BANDWIDTH_PATH: Continuous(225e9, 900e9, log=True, grid=3),
+        f"cluster.network.dims.{len(dims) - 1}.bandwidth_Bps": Continuous(12.5e9, 100e9, log=True, grid=4),
+        "cluster.accelerator.memory.hbm.bandwidth_Bps": Continuous(2e12, 8e12, log=True, grid=3),
+    }
+    params = {k: v for k, v in params.items() if full_stack_layer(k) in layers}
     return DesignSpace(params, base=base)

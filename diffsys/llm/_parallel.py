@@ -23,7 +23,7 @@ import numpy as np
 from .._checks import check_choice, check_positive, check_range
 from .._pytree import as_float
 from ..hardware import Accelerator, preset as accelerator_preset
-from ..primitives import soft_argmin_weights
+from ..primitives import choice_weights
 from ..topologies import System, system_preset
 
 RECOMPUTE_MODES = ("none", "selective", "full")
@@ -78,15 +78,6 @@ def _enc(value, options, name):
         check_choice(name, value, options)
         return float(options.index(value))
     return value
-
-
-def choice_weights(x, n: int, temperature=0.0):
-    """Weights over options ``0..n-1`` for an encoded categorical value ``x`` (one-hot at temperature 0)."""
-    x = jnp.asarray(x, dtype=jnp.result_type(float, x))
-    opts = jnp.arange(n, dtype=x.dtype)
-    if isinstance(temperature, (int, float)) and temperature == 0:
-        return (jnp.round(x)[..., None] == opts).astype(x.dtype)
-    return soft_argmin_weights(jnp.abs(x[..., None] - opts), temperature=temperature)
 
 
 class Parallelism(eqx.Module):

@@ -17,6 +17,7 @@ from ._queueing import (
 )
 from ._smooth import (
     ceil_ste as ceil_ste,
+    choice_weights as choice_weights,
     clamp as clamp,
     floor_ste as floor_ste,
     hinge_penalty as hinge_penalty,

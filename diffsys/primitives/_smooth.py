@@ -163,6 +163,15 @@ def soft_argmin_weights(costs, axis=-1, temperature=0.0):
     return _blend(exact, soft, temperature)
 
 
+def choice_weights(x, n: int, temperature=0.0):
+    """Weights over options ``0..n-1`` for an encoded categorical value ``x`` (one-hot at temperature 0)."""
+    x = jnp.asarray(x, dtype=jnp.result_type(float, x))
+    opts = jnp.arange(n, dtype=x.dtype)
+    if isinstance(temperature, (int, float)) and temperature == 0:
+        return (jnp.round(x)[..., None] == opts).astype(x.dtype)
+    return soft_argmin_weights(jnp.abs(x[..., None] - opts), temperature=temperature)
+
+
 def soft_select(values, costs, axis=-1, temperature=0.0):
     """Value of the alternative with the smallest cost (exact) or the softmax-weighted mixture (soft)."""
     w = soft_argmin_weights(costs, axis=axis, temperature=temperature)

@@ -259,22 +259,34 @@ class DivisorOf(_Lattice):
 @dataclasses.dataclass(frozen=True)
 class Categorical(_Lattice):
     """A choice among ``options``. Numeric options are their own values; other options (strings) are encoded as
-    their index ``0..K-1`` and decoded with :meth:`label`. Models evaluate every alternative and combine them with
+    their index in ``vocabulary`` -- the model's full list of names, e.g.
+    :data:`diffsys.topologies.DIMENSION_ALGORITHM_CHOICES` -- (default: the options themselves, ``0..K-1``) and
+    decoded with :meth:`label`, so a subset such as ``Categorical(("auto", "tree"), vocabulary=...)`` still encodes
+    each name as the model reads it. Models evaluate every alternative and combine them with
     :func:`diffsys.primitives.soft_argmin_weights` or with the one-hot of the index."""
 
     options: tuple = ()
 
-    def __init__(self, options):
+    def __init__(self, options, vocabulary=None):
         options = tuple(options)
         if not options:
             raise ValueError("Categorical needs at least one option")
         if len(set(options)) != len(options):
             raise ValueError(f"Categorical options must be distinct, got {options}")
-        object.__setattr__(self, "options", options)
         numeric = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options)
-        self._set_values(options if numeric else range(len(options)))
         if numeric:
+            if vocabulary is not None:
+                raise ValueError("Categorical.vocabulary applies to named (string) options only")
+            self._set_values(options)
             object.__setattr__(self, "options", tuple(sorted(options)))
+            return
+        vocabulary = options if vocabulary is None else tuple(vocabulary)
+        unknown = [o for o in options if o not in vocabulary]
+        if unknown:
+            raise ValueError(f"Categorical options {unknown} are not in the vocabulary {vocabulary}")
+        codes = sorted((vocabulary.index(o), o) for o in options)
+        object.__setattr__(self, "options", tuple(o for _, o in codes))
+        self._set_values(c for c, _ in codes)
 
     def label(self, value):
         """The option nearest to ``value`` (a concrete number)."""

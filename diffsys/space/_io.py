@@ -8,6 +8,8 @@ Format::
       pp: {kind: power_of_two, lo: 1, hi: 64}
       layers_per_stage: {kind: integer, lo: 1, hi: 12}
       recompute: {kind: categorical, options: [none, selective, full]}
+      cluster.network.dims.1.algorithm: {kind: categorical, options: [auto, ring, tree],
+                                         vocabulary: [auto, ring, tree, halving_doubling, direct, bruck, in_network]}
     constraints:
       - {product: [tp, pp, dp], equals: 1024}
 """
@@ -26,7 +28,7 @@ _KINDS = {
     "integer": (Integer, {"lo", "hi", "step"}),
     "power_of_two": (PowerOfTwo, {"lo", "hi"}),
     "divisor": (DivisorOf, {"n", "lo", "hi"}),
-    "categorical": (Categorical, {"options"}),
+    "categorical": (Categorical, {"options", "vocabulary"}),
 }
 
 

@@ -112,7 +112,8 @@ class DesignSpace:
                 raise TypeError(f"DesignSpace parameter {name!r}: expected a Domain, got {type(dom).__name__}")
             if base is not None:
                 leaf = get_path(base, name)
-                if not (isinstance(leaf, (jax.Array, np.ndarray, float, int))):
+                # ``None``: an optional numeric field left unset (e.g. ``Dimension.algorithm``); points set it
+                if not (leaf is None or isinstance(leaf, (jax.Array, np.ndarray, float, int))):
                     raise TypeError(f"path {name!r} points to a {type(leaf).__name__}, not a numeric leaf")
         self.params = dict(params)
         self.names = tuple(self.params)
@@ -239,15 +240,17 @@ class DesignSpace:
     def apply(self, point, base=None):
         """The base spec with the point's values substituted at their paths (the point itself when no base).
 
-        Values are cast to the dtype of the leaf they replace, so a float32 spec stays float32.
+        Values are cast to the dtype of the leaf they replace, so a float32 spec stays float32; an optional field
+        left at ``None`` in the base takes the point's value as the default float.
         """
         base = self.base if base is None else base
         if base is None:
             return dict(point)
         names = self.names
         leaves = [get_path(base, n) for n in names]
-        values = [jnp.asarray(point[n], dtype=jnp.result_type(leaf)) for n, leaf in zip(names, leaves)]
-        return eqx.tree_at(lambda t: [get_path(t, n) for n in names], base, values)
+        values = [jnp.asarray(point[n], dtype=jnp.result_type(float if leaf is None else leaf))
+                  for n, leaf in zip(names, leaves)]
+        return eqx.tree_at(lambda t: [get_path(t, n) for n in names], base, values, is_leaf=lambda x: x is None)
 
     def label(self, point) -> dict:
         """A human-readable dict for one concrete point (categorical options by label, integers as ``int``)."""

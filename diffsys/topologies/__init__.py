@@ -10,6 +10,9 @@ from ._collectives import (
     PROTOCOLS as PROTOCOLS,
 )
 from ._collectives import (
+    VALID_ALGORITHMS as VALID_ALGORITHMS,
+)
+from ._collectives import (
     CollectiveTime as CollectiveTime,
 )
 from ._collectives import (
@@ -34,6 +37,7 @@ from ._nccl import nccl_provenance as nccl_provenance
 from ._nccl import pipelined_transfer as pipelined_transfer
 from ._graphs import directed_ring_count as directed_ring_count
 from ._hierarchical import (
+    DIMENSION_ALGORITHM_CHOICES as DIMENSION_ALGORITHM_CHOICES,
     DIMENSION_KINDS as DIMENSION_KINDS,
 )
 from ._hierarchical import (

@@ -14,6 +14,15 @@ Jia et al. 2018 / NCCL's tree across nodes):
 
 Each phase uses :func:`collective_time` with the algorithms the dimension's ``kind`` supports, so the per-dimension
 algorithm/protocol choice is an exact argmin or a softmin like the flat model.
+
+A dimension's ``algorithm`` leaf makes that choice a design variable (ASTRA-sim's per-dimension collective
+implementation, COSMIC's "collective algorithm" parameter; Won et al. 2025): an index into
+:data:`DIMENSION_ALGORITHM_CHOICES`, ``0`` = NCCL's own choice, ``k`` = ``ALGORITHMS[k-1]`` forced (its fastest
+protocol). A fractional index blends the two nearest choices' times (:func:`diffsys.primitives.choice_weights`), so
+the choice is swept as a categorical and relaxed for gradient search. A forced algorithm the dimension's kind or the
+op does not support (``direct`` for an all-reduce on a ring, ``bruck`` for an all-gather) falls back to NCCL's
+choice for that phase, and the flat multi-node ring stays a candidate only while every dimension's choice is
+``auto`` or ``ring``.
 """
 
 from __future__ import annotations
@@ -26,12 +35,15 @@ import numpy as np
 
 from .._checks import check_choice, check_integer, check_positive, check_range
 from .._pytree import as_float
-from ..primitives import logsumexp_max, logsumexp_min
+from ..primitives import choice_weights, logsumexp_max, logsumexp_min
 from ._nccl import NcclParams
 from ._collectives import (
+    ALGORITHMS,
     NCCL_ALGORITHMS,
+    NCCL_MODE_ALGORITHMS,
     TREE_SHAPES,
     VALID_ALGORITHMS,
+    _min_last,
     bus_factor,
     collective_time,
     is_concrete,
@@ -46,6 +58,12 @@ KIND_ALGORITHMS = {
     "ring": ("ring",),
     "fully_connected": ("direct", "ring"),
 }
+#: values of :attr:`Dimension.algorithm`: index 0 = NCCL's choice, ``k`` = ``ALGORITHMS[k-1]`` forced
+DIMENSION_ALGORITHM_CHOICES = ("auto",) + ALGORITHMS
+
+
+def _optional_float(x):
+    return None if x is None else as_float(x)
 
 
 class Dimension(eqx.Module):
@@ -70,6 +88,9 @@ class Dimension(eqx.Module):
         nccl: :class:`NcclParams` of NCCL's fitted cost model for this dimension (``None`` = the generic
             alpha-beta model). With it ``latency_s`` is the Simple step latency and ``in_network_Bps`` the
             per-GPU NVLS throughput (not scaled by ``efficiency``).
+        algorithm: collective algorithm on this dimension as a design variable -- an index into
+            :data:`DIMENSION_ALGORITHM_CHOICES` (``0`` = NCCL's choice; fractional = relaxed blend; see the module
+            docstring). ``None`` (default) = NCCL's choice without the cost of evaluating the others.
     """
 
     kind: str = eqx.field(static=True)
@@ -84,6 +105,7 @@ class Dimension(eqx.Module):
     local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
     tree: str = eqx.field(static=True, default="binary")
     nccl: NcclParams | None = None
+    algorithm: jnp.ndarray | None = eqx.field(converter=_optional_float, default=None)
 
     def __check_init__(self):
         check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
@@ -96,6 +118,8 @@ class Dimension(eqx.Module):
         check_range("Dimension.overhead_s", self.overhead_s, 0.0, None)
         check_range("Dimension.in_network_Bps", self.in_network_Bps, 0.0, None)
         check_positive("Dimension.local_Bps", self.local_Bps)
+        if self.algorithm is not None:
+            check_range("Dimension.algorithm", self.algorithm, 0.0, len(DIMENSION_ALGORITHM_CHOICES) - 1.0)
         if self.nccl is not None and not isinstance(self.nccl, NcclParams):
             raise TypeError(f"Dimension.nccl must be an NcclParams or None, got {type(self.nccl).__name__}")
 
@@ -106,7 +130,7 @@ class Dimension(eqx.Module):
     def replace(self, **changes) -> Dimension:
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
                                                  "efficiency", "overhead_s", "in_network_Bps", "in_network",
-                                                 "local_Bps", "tree", "nccl")}
+                                                 "local_Bps", "tree", "nccl", "algorithm")}
         fields.update(changes)
         return Dimension(**fields)
 
@@ -134,12 +158,12 @@ def _dim_algorithms(dim: Dimension, op: str, has_in_network: bool, algorithm):
     return algs or ("direct",)
 
 
-def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, reduce_Bps, imbalance, dtype=None):
+def _phase_result(op, size_B, dim: Dimension, algorithm, *, protocol, temperature, reduce_Bps, imbalance,
+                  dtype=None):
+    """:func:`collective_time` of one phase on one dimension with the candidate algorithms ``algorithm`` names."""
     has_in = dim.in_network and dim.kind == "switch"
     bw = dim.effective_bandwidth_Bps
     if dim.nccl is not None:
-        from ._collectives import NCCL_MODE_ALGORITHMS
-
         if algorithm not in ("auto", "all"):
             wanted = (algorithm,) if isinstance(algorithm, str) else tuple(algorithm)
             algorithm = tuple(a for a in wanted if a in NCCL_MODE_ALGORITHMS[op]
@@ -156,6 +180,39 @@ def _phase(op, size_B, dim: Dimension, *, algorithm, protocol, temperature, redu
                            tree=dim.tree)
 
 
+def _phase(op, size_B, dim: Dimension, *, algorithm, **kw):
+    """Time of one phase on one dimension: NCCL's choice, or the dimension's ``algorithm`` leaf (module docstring)
+    when the call leaves the choice to the dimensions (``algorithm="auto"``)."""
+    auto = _phase_result(op, size_B, dim, algorithm, **kw)
+    if dim.algorithm is None or algorithm != "auto":
+        return auto.time_s
+    has_in = dim.in_network and dim.kind == "switch"
+    same = dim.nccl is not None or (_dim_algorithms(dim, op, has_in, "auto")
+                                    == _dim_algorithms(dim, op, has_in, "all"))
+    every = auto if same else _phase_result(op, size_B, dim, "all", **kw)
+    # fastest protocol of each algorithm (inf where the op or the kind excludes it: NCCL's choice stands in)
+    forced = _min_last(every.per_algorithm_s)
+    forced = jnp.where(dim.size <= 1.0, 0.0, forced)
+    choices = jnp.concatenate([auto.time_s[..., None],
+                               jnp.where(jnp.isfinite(forced), forced, auto.time_s[..., None])], axis=-1)
+    w = choice_weights(dim.algorithm, len(DIMENSION_ALGORITHM_CHOICES), kw["temperature"])
+    return jnp.sum(w * choices, axis=-1)
+
+
+def _flat_ring_weight(dims, algorithm, temperature):
+    """Weight of the flat multi-node ring candidate: 1 unless a dimension's ``algorithm`` leaf forces something other
+    than ``auto`` or ``ring`` (the product of each such dimension's weight on those two choices)."""
+    m = 1.0
+    if algorithm != "auto":
+        return m
+    keep = np.zeros(len(DIMENSION_ALGORITHM_CHOICES))
+    keep[[0, DIMENSION_ALGORITHM_CHOICES.index("ring")]] = 1.0
+    for d in dims:
+        if d.algorithm is not None:
+            m = m * jnp.sum(choice_weights(d.algorithm, len(keep), temperature) * keep, axis=-1)
+    return m
+
+
 def _sequential(op, S, dims, kw):
     """Per-dimension times of the dimension-by-dimension schedule (list aligned with ``dims``)."""
     per = []
@@ -165,31 +222,31 @@ def _sequential(op, S, dims, kw):
             last = i == len(dims) - 1
             if op == "all_reduce":
                 if last:
-                    per.append(_phase("all_reduce", shard, d, **kw).time_s)
+                    per.append(_phase("all_reduce", shard, d, **kw))
                 else:
-                    rs = _phase("reduce_scatter", shard, d, **kw).time_s
-                    ag = _phase("all_gather", shard, d, **kw).time_s
+                    rs = _phase("reduce_scatter", shard, d, **kw)
+                    ag = _phase("all_gather", shard, d, **kw)
                     # when every outer dimension has one rank this dimension is the last one that communicates:
                     # it runs a full all-reduce (and may use its own algorithm choice, e.g. NVLS)
                     outer = 1.0
                     for o in dims[i + 1:]:
                         outer = outer * o.size
-                    ar = _phase("all_reduce", shard, d, **kw).time_s
+                    ar = _phase("all_reduce", shard, d, **kw)
                     per.append(jnp.where(outer <= 1.0, ar, rs + ag))
             else:
-                per.append(_phase(op, shard, d, **kw).time_s)
+                per.append(_phase(op, shard, d, **kw))
             shard = shard / d.size
     elif op == "send_recv":
         # outermost dimension that has more than one rank carries the message
         t_prev = jnp.zeros_like(S)
         for d in dims:
-            t = _phase("send_recv", S, d, **kw).time_s
+            t = _phase("send_recv", S, d, **kw)
             t_prev = jnp.where(d.size > 1, t, t_prev)
             per.append(jnp.zeros_like(S))
         per[-1] = t_prev
     else:
         for d in dims:
-            per.append(_phase(op, S, d, **kw).time_s)
+            per.append(_phase(op, S, d, **kw))
     return per
 
 
@@ -265,6 +322,9 @@ def hierarchical_collective_time(op: str, size_B, dims: tuple, *, algorithm="aut
             for d in dims[1:]:
                 outer = outer * d.size
             time_s = jnp.where(outer <= 1.0, seq, time_s)
+        m = _flat_ring_weight(dims, algorithm, temperature)
+        if not isinstance(m, float):
+            time_s = m * time_s + (1.0 - m) * seq
     else:
         flat = jnp.full_like(time_s, jnp.inf)
     safe = jnp.where(time_s > 0, time_s, 1.0)
