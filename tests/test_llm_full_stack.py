@@ -14,7 +14,7 @@ from diffsys.space import load_space
 
 def test_full_stack_space_layers_and_size():
     space = llm.full_stack_space()
-    assert space.size == 1_088_640
+    assert space.size == 1_451_520
     assert {llm.full_stack_layer(p) for p in space.names} == set(llm.FULL_STACK_LAYERS)
     assert llm.full_stack_layer("cluster.network.dims.1.algorithm") == "collective"
     assert llm.full_stack_layer("cluster.network.dims.0.size") == "network"
@@ -65,3 +65,25 @@ def test_cli_full_stack_space(tmp_path, capsys):
     assert best["scaleup_alg"] in ("auto", "ring", "tree", "in_network")
     assert best["scaleout_alg"] in ("auto", "ring", "tree", "halving_doubling", "direct")
     assert best["scaleup_gpus"] in (8, 16, 32, 64) and best["step_s"] > 0
+
+
+def _example(name):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scale_up_vs_scale_out_crossover():
+    ex = _example("scale_up_vs_scale_out")
+    res = ex.study(batches=(16,), bandwidths_Bps=(0.1e9, 1e9, 100e9))[16]
+    up, out = res["scale_up"]["tokens_per_s"], res["scale_out"]["tokens_per_s"]
+    # one node never touches the scale-out network; two nodes get faster with it and cross over in between
+    np.testing.assert_allclose(up, up[0], rtol=1e-6)
+    assert np.all(np.diff(out) >= 0) and out[-1] > 1.3 * out[0]
+    assert out[0] < up[0] < out[-1]
+    assert 0.1e9 < res["crossover_Bps"] < 100e9

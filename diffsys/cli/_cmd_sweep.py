@@ -9,7 +9,7 @@ the cluster's capital cost as the second objective. ``--model``/``--system``/``-
 machine, ``--space FILE`` the parameters (paths into :class:`diffsys.llm.TrainingDesign`, e.g. ``par.tp``,
 ``cluster.network.dims.1.bandwidth_Bps``, ``cluster.network.dims.1.algorithm``,
 ``cluster.accelerator.memory.hbm.capacity_B``); ``--space full_stack`` sweeps the collective algorithm of each
-network dimension and the scale-up domain size with the workload, bandwidths and HBM bandwidth (1,088,640 points).
+network dimension and the scale-up domain size with the workload, bandwidths and HBM bandwidth (1,451,520 points).
 
 ``--problem roofline`` is the accelerator co-design sweep on the roofline model: the GEMMs of one GPT-3 175B layer
 (training, 4,096 tokens per microbatch) plus a batch-8 decode step, over matrix-unit peak, HBM bandwidth and on-chip

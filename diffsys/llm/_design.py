@@ -36,6 +36,11 @@ from ._workloads import Transformer, transformer_preset
 _BASE_USD, _HBM_USD_PER_GIB, _HBM_USD_PER_TBPS = 18_000.0, 12.0, 1_500.0
 _UP_USD_PER_GBPS, _OUT_USD_PER_GBPS = 12.0, 60.0
 _UP_DOMAIN_USD_PER_DOUBLING, _UP_DOMAIN_BASE = 1_500.0, 8.0
+#: shipped per-GPU bandwidths (bytes/s) the full-stack space picks from: NVLink 3/4/5 per direction (A100, H100,
+#: B200 datasheets), NICs of 100/200/400/800 Gb/s, HBM of A100 80GB / H100 SXM / H200 / B200
+_SCALEUP_GENERATIONS_BPS = (300e9, 450e9, 900e9)
+_NIC_GENERATIONS_BPS = (12.5e9, 25e9, 50e9, 100e9)
+_HBM_GENERATIONS_BPS = (2.0e12, 3.35e12, 4.8e12, 8.0e12)
 
 
 class TrainingDesign(eqx.Module):
@@ -167,11 +172,12 @@ def full_stack_space(base: TrainingDesign | None = None, layers=tuple(FULL_STACK
     - collective: the algorithm of the scale-up dimension (auto, ring, tree, in-network (NVLS)) and of every other
       dimension (auto, ring, tree, halving-doubling, direct) -- :attr:`diffsys.topologies.Dimension.algorithm`;
     - network: scale-up domain size 8/16/32/64 GPUs (the topology's shape: the outermost dimension holds the rest
-      of the job), scale-up 225-900 GB/s and scale-out 12.5-100 GB/s per GPU per direction (log grids of 3 and 4);
-    - memory: HBM bandwidth 2-8 TB/s (log grid of 3).
+      of the job), scale-up bandwidth of the NVLink generations (300, 450, 900 GB/s per GPU per direction: A100,
+      H100, B200 datasheets) and scale-out of the NIC generations (100, 200, 400, 800 Gb/s);
+    - memory: HBM bandwidth of shipped parts (2.0, 3.35, 4.8, 8.0 TB/s: A100 80GB, H100 SXM, H200, B200).
 
     ``layers`` keeps only some of the layers (the others stay at the base's values). With every layer on the
-    default two-dimension base: 1,088,640 points. Dimensions of the base without an ``algorithm`` value get one
+    default two-dimension base: 1,451,520 points. Dimensions of the base without an ``algorithm`` value get one
     from the space (``None`` = NCCL's choice; the space starts from ``auto``).
     """
     base = base or default_training_design()
@@ -190,9 +196,9 @@ def full_stack_space(base: TrainingDesign | None = None, layers=tuple(FULL_STACK
         **{f"cluster.network.dims.{k}.algorithm": Categorical(outer, vocabulary=DIMENSION_ALGORITHM_CHOICES)
            for k in range(1, len(dims))},
         "cluster.network.dims.0.size": Categorical((8, 16, 32, 64)),
-        SCALEUP_BANDWIDTH_PATH: Continuous(225e9, 900e9, log=True, grid=3),
-        f"cluster.network.dims.{len(dims) - 1}.bandwidth_Bps": Continuous(12.5e9, 100e9, log=True, grid=4),
-        "cluster.accelerator.memory.hbm.bandwidth_Bps": Continuous(2e12, 8e12, log=True, grid=3),
+        SCALEUP_BANDWIDTH_PATH: Categorical(_SCALEUP_GENERATIONS_BPS),
+        f"cluster.network.dims.{len(dims) - 1}.bandwidth_Bps": Categorical(_NIC_GENERATIONS_BPS),
+        "cluster.accelerator.memory.hbm.bandwidth_Bps": Categorical(_HBM_GENERATIONS_BPS),
     }
     params = {k: v for k, v in params.items() if full_stack_layer(k) in layers}
     return DesignSpace(params, base=base)
