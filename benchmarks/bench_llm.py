@@ -13,6 +13,8 @@ Each is run twice; the first call includes compilation (reported as compile time
 
     python benchmarks/bench_llm.py            # ~2 min on 2 shared cores
     python benchmarks/bench_llm.py --model-only --batch 16384   # the model row only
+    python benchmarks/bench_llm.py --space full_stack   # llm.full_stack_space (collective algorithm per dimension,
+                                                        # scale-up domain size; 1,451,520 points)
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=1 << 18)
     ap.add_argument("--model-only", action="store_true", help="only the jit(vmap(training_design_metrics)) row")
+    ap.add_argument("--space", choices=("default", "full_stack"), default="default",
+                    help="default: the diffsys sweep default space; full_stack: llm.full_stack_space")
     args = ap.parse_args()
-    space = llm.default_training_space()
+    space = llm.default_training_space() if args.space == "default" else llm.full_stack_space()
     print(f"machine: {platform.machine()} {platform.processor() or ''} devices={jax.devices()}")
     print(f"space: {space.size:,} points")
     rate, comp = bench_model(space, args.batch)
