@@ -53,17 +53,18 @@ def test_memory_is_calculons_accounting(calc):
 
 
 def test_table5_error_bound(peers):
-    """Korthikanti Table 5 through the drop-in, fields as written (fused_activation false, seq_par_ag_redo true):
-    mean |error| <= 6 %, max <= 13 % (Calculon: 3.65 % / 8.87 %); no constant fitted to these rows. Memory is
-    Calculon's accounting (tested above), so every run fits the 80 GiB of mem1."""
+    """Korthikanti Table 5 through the drop-in with Calculon's files unchanged (fused_activation false,
+    seq_par_ag_redo true, the system's processing_mode no_overlap): mean |error| <= 5 %, max <= 10 % (achieved
+    4.8 % / 8.4 %; Calculon: 3.65 % / 8.87 %); no constant fitted to these rows. Memory is Calculon's accounting
+    (tested above), so every run fits the 80 GiB of mem1."""
     errs = []
     for (model, mode), measured in TABLE5.items():
         st = run_calculon(peers / "models" / f"{model}.json", peers / "validation/seqsel/tab5" / f"{model}_{mode}.json",
                           peers / "systems/a100_80g.json")
         errs.append(abs(st["total_time"] / measured - 1))
         assert st["fits"] and st["proc_mem_tier1_cap_req"] < 80 * 2**30
-    assert sum(errs) / len(errs) <= 0.06
-    assert max(errs) <= 0.13
+    assert sum(errs) / len(errs) <= 0.05
+    assert max(errs) <= 0.10
 
 
 def test_cli_writes_calculon_json(calc, tmp_path, capsys):

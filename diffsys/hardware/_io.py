@@ -12,6 +12,7 @@ Format (all numbers SI)::
      "main_memory": "hbm",
      "frequency_Hz": 1.8e9, "num_cores": 128, "sparsity_speedup": 2,
      "link_bandwidth_Bps": 4.5e11, "nic_bandwidth_Bps": 5e10, "energy_J_per_flop": 3e-13,
+     "compute_memory_overlap": 1,
      "calibration": {"gemm": {"bf16": {"launch_s": 2.5e-6}}}}
 
 ``calibration`` (optional) holds fitted kernel constants, ``{kind: {dtype: {name: value}}}``; see
@@ -33,11 +34,12 @@ from ._presets import preset
 from ._spec import Accelerator, MemoryLevel, PowerSpec
 
 _TOP_KEYS = {"name", "matrix_flops", "vector_flops", "memory", "power", "main_memory", "frequency_Hz", "num_cores",
-             "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps", "energy_J_per_flop", "calibration"}
+             "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps", "energy_J_per_flop", "compute_memory_overlap",
+             "calibration"}
 _MEM_KEYS = {"name", "capacity_B", "bandwidth_Bps", "latency_s", "energy_J_per_B", "area_mm2"}
 _POWER_KEYS = {"tdp_W", "idle_W", "static_fraction"}
 _SCALARS = ("frequency_Hz", "num_cores", "sparsity_speedup", "link_bandwidth_Bps", "nic_bandwidth_Bps",
-            "energy_J_per_flop")
+            "energy_J_per_flop", "compute_memory_overlap")
 
 
 def _num(x):

@@ -95,6 +95,11 @@ class Accelerator(eqx.Module):
         link_bandwidth_Bps: scale-up interconnect bandwidth per device per direction (NVLink, ICI, Infinity Fabric).
         nic_bandwidth_Bps: scale-out network bandwidth per device per direction.
         energy_J_per_flop: energy of one bf16 matrix FLOP (other dtypes scale, see ``diffsys.power``).
+        compute_memory_overlap: fraction of the shorter of a kernel's compute and memory times hidden under the
+            longer, in [0, 1]. 1 (default): loads overlap the math, the roofline max (Williams et al. 2009) and
+            the GEMM kernel model's multistage pipeline; 0: the two run back to back, ``t_compute + t_memory``
+            (Calculon's ``processing_mode: no_overlap``, Isaev et al. SC 2023). Applies to
+            :func:`diffsys.roofline.op_time` and :func:`diffsys.roofline.gemm_time`.
         main_memory_index: index into ``memory`` of the main memory level (static).
         calibration: fitted kernel constants, ``{kind: {dtype: {name: array}}}`` (kind = ``"gemm"``,
             ``"attention"``, ...). Array leaves, so they can be swept, fitted and differentiated like any other
@@ -114,6 +119,7 @@ class Accelerator(eqx.Module):
     link_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     nic_bandwidth_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     energy_J_per_flop: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    compute_memory_overlap: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     main_memory_index: int = eqx.field(static=True, default=-1)
     calibration: dict = eqx.field(default_factory=dict)
 
@@ -132,6 +138,7 @@ class Accelerator(eqx.Module):
         energy_J_per_flop=0.0,
         main_memory_index=-1,
         calibration=None,
+        compute_memory_overlap=1.0,
     ):
         self.name = name
         for key in matrix_flops:
@@ -150,6 +157,7 @@ class Accelerator(eqx.Module):
         self.link_bandwidth_Bps = link_bandwidth_Bps
         self.nic_bandwidth_Bps = nic_bandwidth_Bps
         self.energy_J_per_flop = energy_J_per_flop
+        self.compute_memory_overlap = compute_memory_overlap
         n = len(self.memory)
         if not -n <= main_memory_index < n:
             raise ValueError(f"{name}.main_memory_index must be in [{-n}, {n - 1}], got {main_memory_index}")
@@ -165,6 +173,7 @@ class Accelerator(eqx.Module):
         check_positive(f"{self.name}.link_bandwidth_Bps", self.link_bandwidth_Bps, allow_zero=True)
         check_positive(f"{self.name}.nic_bandwidth_Bps", self.nic_bandwidth_Bps, allow_zero=True)
         check_positive(f"{self.name}.energy_J_per_flop", self.energy_J_per_flop, allow_zero=True, allow_inf=False)
+        check_range(f"{self.name}.compute_memory_overlap", self.compute_memory_overlap, 0.0, 1.0)
 
     # -- accessors ---------------------------------------------------------------------------------------------
     def peak_flops(self, dtype: str = "bf16", *, matrix: bool = True, sparse: bool = False):

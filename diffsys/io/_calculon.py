@@ -11,9 +11,9 @@ Three inputs, as for ``calculon llm MODEL EXECUTION SYSTEM OUT``:
   Calculon's size-dependent efficiency tables (``gflops_efficiency``, ``MB_efficiency``) are read and checked but
   diffsys times kernels with its own roofline/GEMM kernel model (one GEMM model for the library); the networks'
   bandwidth, latency, efficiency and size are honoured on :mod:`diffsys.topologies` dimensions, whose collective
-  model is used (the ``ops`` tables and ``processor_usage`` are read and checked only); ``processing_mode``
-  ``no_overlap`` (compute + memory time) is approximated by
-  the roofline max.
+  model is used (the ``ops`` tables and ``processor_usage`` are read and checked only). ``processing_mode`` sets
+  :attr:`~diffsys.hardware.Accelerator.compute_memory_overlap`: ``roofline`` -> 1 (the max of compute and memory
+  time), ``no_overlap`` (Calculon's files, and the default here) -> 0 (their sum, in every op and GEMM kernel).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def _efficiency_at(table, size):
 _BASE_PRESETS = ("v100", "a100_80gb", "h100_sxm", "b200")
 
 
-def calculon_accelerator(dt, matrix_Bps, vector_Bps, hbm_B, hbm_Bps, matrix_efficiency=None, memory_efficiency=None):
+def calculon_accelerator(dt, matrix_Bps, vector_Bps, hbm_B, hbm_Bps, matrix_efficiency=None, memory_efficiency=None,
+                         overlap=1.0):
     """The :class:`~diffsys.hardware.Accelerator` of a Calculon system computing in ``dt``.
 
     Calculon's system format gives peaks, efficiency tables, the two memory tiers and the networks (Isaev et al.
@@ -145,7 +146,8 @@ def calculon_accelerator(dt, matrix_Bps, vector_Bps, hbm_B, hbm_Bps, matrix_effi
     HBM capacity and bandwidth replace the preset's. The efficiency tables' asymptotes (the efficiency of the
     largest ops, Calculon's top row) set the kernel model's achievable fractions of peak, ``compute_efficiency``
     and ``memory_efficiency`` (the rows for small ops are superseded by the kernel model's own size dependence:
-    tile waves, pipeline fill, launch time).
+    tile waves, pipeline fill, launch time). ``overlap``: the accelerator's ``compute_memory_overlap`` (Calculon's
+    ``processing_mode``: 1 for ``roofline``, 0 for ``no_overlap``).
     """
     from ..hardware import preset
 
@@ -170,7 +172,7 @@ def calculon_accelerator(dt, matrix_Bps, vector_Bps, hbm_B, hbm_Bps, matrix_effi
     return Accelerator(f"calculon-{dt}", {dt: matrix_Bps}, vec, mem, base.power, frequency_Hz=base.frequency_Hz,
                        num_cores=base.num_cores, link_bandwidth_Bps=base.link_bandwidth_Bps,
                        nic_bandwidth_Bps=base.nic_bandwidth_Bps, energy_J_per_flop=base.energy_J_per_flop,
-                       main_memory_index=base.main_memory_index, calibration=cal)
+                       main_memory_index=base.main_memory_index, calibration=cal, compute_memory_overlap=overlap)
 
 
 def read_calculon_system(src, n_gpus=None, dtype="float16"):
@@ -207,8 +209,8 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
         _number(f"{where}: {name}.GBps", mem["GBps"], 0.0, _MAX["GBps"], unit="GB/s")
         if "MB_efficiency" in mem:
             _table(f"{where}: {name}.MB_efficiency", mem["MB_efficiency"], "efficiency")
-    check_choice("Calculon system: processing_mode", d.get("processing_mode", "no_overlap"),
-                 ("no_overlap", "roofline"))
+    mode = d.get("processing_mode", "no_overlap")
+    check_choice("Calculon system: processing_mode", mode, ("no_overlap", "roofline"))
     nets = d["networks"]
     if not isinstance(nets, list) or not nets:
         raise ValueError("Calculon system: networks must be a non-empty list")
@@ -232,7 +234,8 @@ def read_calculon_system(src, n_gpus=None, dtype="float16"):
     out = nets[1] if len(nets) > 1 else nets[0]
     acc = calculon_accelerator(dt, peak, vec_tflops * 1e12, float(mem1["GiB"]) * 2**30, float(mem1["GBps"]) * 1e9,
                                _efficiency_at(mat.get("gflops_efficiency", [[0, 1.0]]), float("inf")),
-                               _efficiency_at(mem1.get("MB_efficiency", [[0, 1.0]]), float("inf")))
+                               _efficiency_at(mem1.get("MB_efficiency", [[0, 1.0]]), float("inf")),
+                               overlap=1.0 if mode == "roofline" else 0.0)
     n_procs = n_gpus or int(up["size"])
     # the file's link figures on the topologies dimensions (which carry the library's NCCL kernel constants)
     network = two_level_network(

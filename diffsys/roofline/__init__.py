@@ -1,6 +1,6 @@
 """Op-level and hierarchical roofline models, efficiency curves, the op library and op graphs."""
 
-from ._core import Roofline as Roofline, roofline as roofline
+from ._core import Roofline as Roofline, roofline as roofline, serialized as serialized
 from ._efficiency import (
     MATRIX_EFFICIENCY_MAX as MATRIX_EFFICIENCY_MAX,
     MATRIX_RAMP_S as MATRIX_RAMP_S,

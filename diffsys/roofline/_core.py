@@ -2,6 +2,8 @@
 
 ``time = max(flops / (peak · η_c), bytes / (bandwidth · η_m))`` with a smooth twin at ``temperature > 0``
 (a log-sum-exp max at a temperature relative to the two times, see :func:`diffsys.primitives.smooth_max`).
+With partial overlap ``o`` of the two phases (:func:`serialized`), ``time = max + (1 - o)·min``: ``o = 0`` is
+Calculon's ``no_overlap`` processing mode, ``t_c + t_m`` (Isaev et al., SC 2023, Sec. 3.1).
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ class Roofline(NamedTuple):
     memory_energy_J: jnp.ndarray = 0.0  # bytes · J/B (summed over levels in the hierarchical roofline)
 
 
+def serialized(time_s, compute_time_s, memory_time_s, overlap):
+    """A kernel time ``time_s`` that assumes its compute and memory phases fully overlap, with only the fraction
+    ``overlap`` of the shorter phase hidden: ``time + (1 - overlap)·max(t_c + t_m - time, 0)``.
+
+    ``overlap = 1`` returns ``time_s``; ``overlap = 0`` gives at least ``t_c + t_m``, the phases back to back
+    (Calculon's ``processing_mode: no_overlap``). For the roofline max this is ``max + (1 - overlap)·min``.
+    Linear in ``overlap``, so less overlap is never faster."""
+    return time_s + (1.0 - overlap) * jnp.maximum(compute_time_s + memory_time_s - time_s, 0.0)
+
+
 def roofline(flops, bytes_moved, peak_flops, bandwidth_Bps, *, compute_efficiency=1.0, memory_efficiency=1.0,
-             overhead_s=0.0, energy_J_per_flop=0.0, energy_J_per_B=0.0, temperature=0.0) -> Roofline:
+             overhead_s=0.0, energy_J_per_flop=0.0, energy_J_per_B=0.0, temperature=0.0, overlap=1.0) -> Roofline:
     """Time, bound, achieved FLOP/s, intensity and energy of an op with ``flops`` work moving ``bytes_moved``.
 
     Args:
@@ -40,12 +52,14 @@ def roofline(flops, bytes_moved, peak_flops, bandwidth_Bps, *, compute_efficienc
         overhead_s: fixed per-op time added to the max (kernel launch, pipeline fill).
         energy_J_per_flop, energy_J_per_B: per-event energies; ``energy = flops·e_f + bytes·e_b``.
         temperature: 0 for the exact max; > 0 for a smooth max (dimensionless, relative to the two times).
+        overlap: fraction of the shorter ceiling time hidden under the longer (1: the max; 0: the sum), see
+            :func:`serialized`.
     """
     flops = as_float(flops)  # Python ints beyond int32 (2·8192³) are fine
     bytes_moved = as_float(bytes_moved)
     t_c = flops / (peak_flops * compute_efficiency)
     t_m = bytes_moved / (bandwidth_Bps * memory_efficiency)
-    t = smooth_max(t_c, t_m, relative_temperature(temperature, t_c, t_m)) + overhead_s
+    t = serialized(smooth_max(t_c, t_m, relative_temperature(temperature, t_c, t_m)), t_c, t_m, overlap) + overhead_s
     return Roofline(
         time_s=t,
         compute_time_s=t_c,

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 from .._checks import check_choice, check_range
 from ..hardware import DTYPE_BYTES
 from ..primitives import ceil_ste, relative_temperature, smooth_max, soft_argmin_weights, soft_ceil
-from ._core import Roofline
+from ._core import Roofline, serialized
 
 #: Candidate CTA output tiles ``(T_m, T_n)`` (cuBLAS / CUTLASS Hopper and Ampere tile shapes; a larger set
 #: (256×128, 64×128 added) changes the fitted error by < 0.2 points and costs evaluation speed).
@@ -234,7 +234,9 @@ def _gemm_time(m, n, k, accel, dtype, batch, temperature, constants) -> Roofline
     t_c = 2.0 * batch * (ceil_ste(m * (1.0 / TILES[0][0])) * TILES[0][0]) * n * k / (peak * c["compute_efficiency"])
     t_m = t_mem + t_epi
 
-    time = t_kernel + c["launch_s"]
+    # an accelerator whose loads do not overlap its math (compute_memory_overlap < 1) pays the non-hidden part of
+    # the shorter ceiling on top of the kernel time
+    time = serialized(t_kernel, t_c, t_m, accel.compute_memory_overlap) + c["launch_s"]
     nbytes = batch * ((m * k + n * k) * b_in + m * n * b_out)
     if quantized:
         t_q = c["quant_s"] + (1.0 - hit) * batch * m * k * QUANT_BYTES_PER_ELEMENT / bw

@@ -140,4 +140,4 @@ def with_host_level(accel, link="pcie5", *, capacity_B=512 * 2**30, bandwidth_Bp
                        accel.power, sparsity_speedup=accel.sparsity_speedup, frequency_Hz=accel.frequency_Hz,
                        num_cores=accel.num_cores, link_bandwidth_Bps=accel.link_bandwidth_Bps,
                        nic_bandwidth_Bps=accel.nic_bandwidth_Bps, energy_J_per_flop=accel.energy_J_per_flop,
-                       main_memory_index=accel.main_memory_index)
+                       main_memory_index=accel.main_memory_index, compute_memory_overlap=accel.compute_memory_overlap)

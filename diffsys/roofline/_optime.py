@@ -32,7 +32,8 @@ def compute_time(op: OpCost, accel, dtype="bf16", efficiency=None, *, sparse=Fal
 
 def op_time(op: OpCost, accel, dtype="bf16", efficiency=None, temperature=0.0, *, level=None, overhead_s=0.0,
             sparse=False) -> Roofline:
-    """Roofline of ``op`` on ``accel``: ``time = max(t_compute, bytes / (bandwidth · η_mem(bytes))) + overhead``.
+    """Roofline of ``op`` on ``accel``: ``time = max(t_compute, bytes / (bandwidth · η_mem(bytes))) + overhead``,
+    the max serialized by ``accel.compute_memory_overlap`` (:func:`serialized`; 1 = the max).
 
     Args:
         op: the op's FLOPs and main-memory bytes (fields may be arrays: a batch of ops).
@@ -61,7 +62,8 @@ def op_time(op: OpCost, accel, dtype="bf16", efficiency=None, temperature=0.0, *
     rate = jnp.where(ok, flops / jnp.where(ok, t_c, 1.0), 1.0)  # delivered compute rate; flops/rate == t_c
     return roofline(flops, nbytes, rate, mem.bandwidth_Bps, memory_efficiency=eff.memory(nbytes),
                     overhead_s=overhead_s, energy_J_per_flop=accel.energy_J_per_flop,
-                    energy_J_per_B=mem.energy_J_per_B, temperature=temperature)
+                    energy_J_per_B=mem.energy_J_per_B, temperature=temperature,
+                    overlap=accel.compute_memory_overlap)
 
 
 def _kernel_op_time(op: OpCost, accel, dtype, temperature, overhead_s) -> Roofline:
