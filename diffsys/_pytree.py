@@ -23,3 +23,8 @@ def as_float(x):
             if not np.isfinite(np.asarray(x, dtype=out.dtype)):
                 raise ValueError(f"{x!r} overflows {out.dtype} (largest {float(np.finfo(out.dtype).max):.3g})")
     return out
+
+
+def as_optional_float(x):
+    """:func:`as_float`, keeping ``None`` (an optional numeric field left unset)."""
+    return None if x is None else as_float(x)

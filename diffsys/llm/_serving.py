@@ -67,8 +67,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._checks import check_choice
-from .._pytree import as_float
+from .._checks import check_choice, check_range
+from .._pytree import as_float, as_optional_float
 from ..hardware import DTYPE_BYTES
 from ..primitives import (
     Metrics,
@@ -80,7 +80,7 @@ from ..primitives import (
     smooth_min,
     soft_floor,
 )
-from ..roofline import decode_attention_time, gemm_time, prefill_attention_time
+from ..roofline import decode_attention_time, gemm_constants, gemm_time, prefill_attention_time
 from ._catalog import ModelArch
 
 BACKENDS = ("trtllm", "vllm", "sglang")
@@ -124,6 +124,17 @@ class ServingSpec(eqx.Module):
         isl, osl: prompt and output tokens; concurrency: clients with one request in flight each.
         hbm_fraction: fraction of HBM the engine may use (weights + KV cache + reserve).
         iter_s ... burst_fraction: the backend constants (see module doc).
+        kv_bits: bits per cached element (continuous, e.g. 2-4 for ThinKV-style quantization); ``None`` = the
+            width of ``kv_dtype``.
+        kv_keep: fraction of each request's context kept in the KV cache after eviction, in (0, 1] (H2O, SnapKV,
+            ThinKV's thought-adaptive eviction); decode attends to and stores ``kv_keep·context`` tokens.
+        kv_remat: fraction of the layers that cache their input ``X`` (``hidden`` elements per token, replicated
+            on every TP rank) instead of K and V, and rematerialize K/V from it each step (XQuant), in [0, 1].
+        spec_tokens: draft tokens per step ``γ`` (speculative decoding; 0 = none); spec_acceptance: the chance
+            ``α`` in [0, 1) that the target accepts a draft token; draft_cost: one draft step's time over one
+            target step's.
+        comm_overlap: fraction of each pass's TP all-reduce / EP all-to-all that may hide behind the pass's
+            compute (TokenWeave's split batches; Comet for MoE), in [0, 1].
         precision: GEMM/weight dtype (static); kv_dtype: KV-cache dtype (static).
     """
 
@@ -150,12 +161,38 @@ class ServingSpec(eqx.Module):
     decode_scale: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     prefill_scale: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     burst_fraction: jnp.ndarray = eqx.field(converter=as_float, default=0.5)
+    kv_bits: jnp.ndarray | None = eqx.field(converter=as_optional_float, default=None)
+    kv_keep: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    kv_remat: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    spec_tokens: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    spec_acceptance: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    draft_cost: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    comm_overlap: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     precision: str = eqx.field(static=True, default="bf16")
     kv_dtype: str = eqx.field(static=True, default="bf16")
 
     def __check_init__(self):
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("kv_dtype", self.kv_dtype, ("bf16", "fp16", "fp8"))
+        if self.kv_bits is not None:
+            check_range("kv_bits", self.kv_bits, 1.0, 32.0)
+        check_range("kv_keep", self.kv_keep, 0.0, 1.0, lo_open=True)
+        for name in ("kv_remat", "draft_cost", "comm_overlap"):
+            check_range(name, getattr(self, name), 0.0, 1.0)
+        check_range("spec_tokens", self.spec_tokens, 0.0, 64.0)
+        check_range("spec_acceptance", self.spec_acceptance, 0.0, 1.0, hi_open=True)
+
+    @property
+    def kv_bytes_per_element(self):
+        """Bytes per cached element: ``kv_bits/8``, or the width of ``kv_dtype``."""
+        return DTYPE_BYTES[self.kv_dtype] if self.kv_bits is None else self.kv_bits / 8.0
+
+    @property
+    def tokens_per_step(self):
+        """Expected tokens a decode step emits per sequence: ``(1 - α^(γ+1))/(1 - α)`` (Leviathan et al., "Fast
+        inference from transformers via speculative decoding", ICML 2023, Eq. 1); 1 without speculation."""
+        a = self.spec_acceptance
+        return (1.0 - a ** (self.spec_tokens + 1.0)) / (1.0 - a)
 
     @property
     def gpus(self):
@@ -240,23 +277,35 @@ def _weight_bytes(arch: ModelArch, spec, tp, adp, ep):
     return L * (attn + dense + experts) * b + emb * 2.0
 
 
+def _kv_elements_per_token_layer(spec, tp):
+    """Cached elements of one token in one layer on one GPU: K/V (:meth:`ModelArch.kv_elements_per_token_layer`)
+    or, in the ``kv_remat`` share of the layers, the layer input ``X`` (``hidden`` elements, which every TP rank
+    needs whole to rematerialize its own K/V heads; Tomar et al., "XQuant: breaking the memory wall for LLM
+    inference with KV cache rematerialization", 2025)."""
+    kv = spec.arch.kv_elements_per_token_layer(tp)
+    return kv + spec.kv_remat * (spec.arch.transformer.hidden - kv)
+
+
 def _kv_bytes_per_token(arch: ModelArch, spec, tp):
     """KV-cache bytes one token holds on one GPU, all layers."""
-    return arch.transformer.n_layers * arch.kv_elements_per_token_layer(tp) * DTYPE_BYTES[spec.kv_dtype]
+    return arch.transformer.n_layers * _kv_elements_per_token_layer(spec, tp) * spec.kv_bytes_per_element
 
 
 def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
     """One forward pass of all layers over ``tokens`` tokens per attention-DP group (``adp`` groups at once).
 
-    ``phase`` is ``"decode"`` (one new token per sequence, ``tokens`` sequences at context ``kv_len``) or
-    ``"prefill"`` (one prompt of ``tokens`` tokens). Returns ``(gemm_s, attention_s, comm_s)`` for the pass.
+    ``phase`` is ``"decode"`` (``tokens`` sequences at context ``kv_len``, each with ``γ + 1`` query tokens: the
+    new one and, when speculating, the ``γ`` draft tokens the target verifies in the same pass) or ``"prefill"``
+    (one prompt of ``tokens`` tokens). Returns ``(gemm_s, attention_s, comm_s)`` for the pass.
     """
     arch = spec.arch
     tr = arch.transformer
     h, L = tr.hidden, tr.n_layers
     hq = tr.n_heads / tp
     f = tr.moe_fraction
-    m = tokens
+    queries = spec.spec_tokens + 1.0 if phase == "decode" else 1.0
+    m = tokens * queries
+    kv_bpe = spec.kv_bytes_per_element
     g = lambda mm, n, k, **kw: _gemm(mm, n, k, spec, t, **kw)  # noqa: E731
 
     # attention projections and kernel
@@ -268,8 +317,10 @@ def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
         if phase == "decode":  # absorbed W_UK / W_UV: per-head batched GEMMs, the kernel over the latent cache
             proj = proj + g(m, arch.kv_lora_rank, arch.qk_nope_head_dim, batch=hq) \
                 + g(m, arch.v_head_dim, arch.kv_lora_rank, batch=hq)
-            attn = decode_attention_time(m, kv_len, hq, 1.0, lat, spec.accel, "bf16", kv_dtype=spec.kv_dtype,
-                                         temperature=t).time_s
+            attn = decode_attention_time(tokens, kv_len, hq, 1.0, lat, spec.accel, "bf16",
+                                         kv_bytes_per_element=kv_bpe * _remat_stream(spec, lat),
+                                         temperature=t).time_s + _remat_s(spec, tokens, kv_len, lat, h, t) \
+                + _draft_queries_s(spec, tokens, kv_len, hq, lat)
         else:  # expanded K/V (kv_b projection) and an MHA kernel of head dim nope + rope
             proj = proj + g(m, hq * (arch.qk_nope_head_dim + arch.v_head_dim), arch.kv_lora_rank)
             attn = prefill_attention_time(1.0, m, hq, hq, qk, spec.accel, "bf16", temperature=t).time_s
@@ -278,11 +329,15 @@ def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
         hd = tr.head_dim
         proj = g(m, (hq + 2 * hk) * hd, h) + g(m, h, hq * hd)
         if phase == "decode":
-            full = decode_attention_time(m, kv_len, hq, hk, hd, spec.accel, "bf16", kv_dtype=spec.kv_dtype,
-                                         temperature=t).time_s
-            win = _smin(kv_len, jnp.maximum(arch.sliding_window, 1.0), t)
-            swa = decode_attention_time(m, win, hq, hk, hd, spec.accel, "bf16", kv_dtype=spec.kv_dtype,
-                                        temperature=t).time_s
+            kv_w = 2.0 * hk * hd
+            kw = dict(kv_bytes_per_element=kv_bpe * _remat_stream(spec, kv_w), temperature=t)
+
+            def decode(span):
+                return decode_attention_time(tokens, span, hq, hk, hd, spec.accel, "bf16", **kw).time_s \
+                    + _remat_s(spec, tokens, span, kv_w, h, t) + _draft_queries_s(spec, tokens, span, hq, hd)
+
+            full = decode(kv_len)
+            swa = decode(_smin(kv_len, jnp.maximum(arch.sliding_window, 1.0), t))
         else:
             full = prefill_attention_time(1.0, m, hq, hk, hd, spec.accel, "bf16", temperature=t).time_s
             # a sliding window of w keys costs about w/s of the causal kernel's s/2 keys per query (s > 2w)
@@ -321,6 +376,28 @@ def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
     return L * (proj + mlp) + lm, L * attn, L * comm
 
 
+def _remat_stream(spec, kv_width):
+    """Cache bytes a fused XQuant decode kernel streams per K/V element: the ``X`` of the ``kv_remat`` layers
+    (``hidden`` elements per token instead of ``kv_width``), the K/V of the others."""
+    return 1.0 + spec.kv_remat * (spec.arch.transformer.hidden / kv_width - 1.0)
+
+
+def _draft_queries_s(spec, sequences, kv_len, heads, head_dim):
+    """The verify pass's ``γ`` draft queries per sequence against its cache: the cache is streamed once for all
+    ``γ + 1`` queries (the decode kernel's time), each extra query adds its ``QKᵀ`` and ``PV`` work,
+    ``4·heads·kv_len·head_dim`` FLOPs, at the matrix units' achievable bf16 rate (the tree-attention / multi-query
+    decode kernels of speculative decoding; Miao et al., "SpecInfer", ASPLOS 2024)."""
+    peak = spec.accel.peak_flops("bf16") * gemm_constants(spec.accel, "bf16")["compute_efficiency"]
+    return spec.spec_tokens * 4.0 * sequences * heads * kv_len * head_dim / peak
+
+
+def _remat_s(spec, sequences, kv_len, kv_width, hidden, t):
+    """Rematerializing K/V from the cached ``X`` (``kv_remat`` share of the layers): the ``(seq·L × h)·(h × kv_w)``
+    GEMM's compute time (its ``X`` stream is in the attention kernel's, fused as in XQuant)."""
+    r = gemm_time(sequences * kv_len, kv_width, hidden, spec.accel, "bf16", temperature=t)
+    return spec.kv_remat * r.compute_time_s
+
+
 def _kv_capacity(spec, tp, adp, ep, t):
     """(KV bytes per GPU available, requests the engine holds, weights per GPU)."""
     w = _weight_bytes(spec.arch, spec, tp, adp, ep)
@@ -328,10 +405,18 @@ def _kv_capacity(spec, tp, adp, ep, t):
     kv_free = jnp.maximum(free, 0.0)
     # paged KV cache (vLLM / TensorRT-LLM / SGLang allocate pages as tokens arrive): a running request holds its
     # mean context, isl + osl/2 tokens
-    per_req = _kv_bytes_per_token(spec.arch, spec, tp) * (spec.isl + spec.osl / 2.0)
+    per_req = _kv_bytes_per_token(spec.arch, spec, tp) * spec.kv_keep * (spec.isl + spec.osl / 2.0)
     cap = adp * spec.pp * kv_free / per_req
     cap = floor_ste(cap) if isinstance(t, (int, float)) and t == 0 else soft_floor(cap, t)
     return kv_free, cap, w, free
+
+
+def _exposed_comm(comm_s, compute_s, overlap):
+    """Communication left on the critical path when the fraction ``overlap`` of it may run under the pass's
+    compute (two token halves, one's all-reduce under the other's GEMMs: Gond et al., "TokenWeave", 2025; MoE
+    all-to-all under the expert GEMMs: Zhang et al., "Comet", MLSys 2025): ``(1-o)·c + max(o·c - compute, 0)``."""
+    hidden = overlap * comm_s
+    return comm_s - hidden + jnp.maximum(hidden - compute_s, 0.0)
 
 
 def _quantile_wait(mean_wait, rho, p):
@@ -368,7 +453,7 @@ def serving_kernels(spec: ServingSpec, *, temperature=0.0) -> ServingKernels:
     t = temperature
     dis = spec.disagg
     C = jnp.maximum(spec.concurrency, 1.0)
-    kv_len = spec.isl + spec.osl / 2.0
+    kv_len = spec.kv_keep * (spec.isl + spec.osl / 2.0)  # the tokens the cache keeps (eviction)
     _, cap, w_dec, free = _kv_capacity(spec, spec.tp, spec.adp, spec.ep, t)
     workers = 1.0 + dis * (spec.decode_workers - 1.0)
     p_tp = spec.tp + dis * (spec.prefill_tp - spec.tp)
@@ -382,7 +467,7 @@ def serving_kernels(spec: ServingSpec, *, temperature=0.0) -> ServingKernels:
         jnp.maximum(per_group, 1e-3))
     # KV transfer (disagg): the prompt's cache over the scale-out links of the prefill worker's GPUs
     net = spec.system.dims[-1]
-    kv_prompt_B = _kv_bytes_per_token(spec.arch, spec, 1.0) * spec.isl
+    kv_prompt_B = _kv_bytes_per_token(spec.arch, spec, 1.0) * spec.kv_keep * spec.isl
     t_kv = dis * (kv_prompt_B / (net.bandwidth_Bps * p_tp) + net.latency_s)
     return ServingKernels(b_hi, *dec, *pf, cap, t_kv, _kv_bytes_per_token(spec.arch, spec, spec.tp), w_dec, free,
                           p_adp * (1.0 + dis * (spec.prefill_workers - 1.0)), workers)
@@ -396,12 +481,18 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     kv_len = spec.isl + spec.osl / 2.0
     dis = spec.disagg
     cap, workers, t_kv, b_hi = kern.kv_capacity_requests, kern.workers, kern.kv_transfer_s, kern.b_hi
-    t_pf = spec.prefill_scale * (kern.prefill_gemm_s + kern.prefill_attention_s) + kern.prefill_comm_s \
-        + spec.prefill_s
+    pf_compute = spec.prefill_scale * (kern.prefill_gemm_s + kern.prefill_attention_s)
+    t_pf = pf_compute + _exposed_comm(kern.prefill_comm_s, pf_compute, spec.comm_overlap) + spec.prefill_s
     s_pf = t_pf / kern.prefill_servers  # prefill station's service time per request
     batches = jnp.stack([b_hi, 0.5 * b_hi])
     overhead = spec.iter_s + spec.req_s * batches / spec.adp
-    steps = spec.decode_scale * (kern.decode_gemm_s + kern.decode_attention_s) + kern.decode_comm_s + overhead
+    dec_compute = spec.decode_scale * (kern.decode_gemm_s + kern.decode_attention_s)
+    # one iteration: the target's (verify) pass and, when speculating, γ draft steps; it emits tokens_per_step
+    # tokens per sequence, so the loop below runs on the time per output token
+    iteration = (dec_compute + _exposed_comm(kern.decode_comm_s, dec_compute, spec.comm_overlap) + overhead) \
+        * (1.0 + spec.spec_tokens * spec.draft_cost)
+    emitted = spec.tokens_per_step
+    steps = iteration / emitted
     step_hi, step_lo = steps[0], steps[1]
     slope = (step_hi - step_lo) / jnp.maximum(0.5 * b_hi, 1e-9)
 
@@ -433,24 +524,24 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     x_cap = cap * workers / jnp.maximum(z + r_pf + t_kv, 1e-12)
     x = _smin(x_loop, jnp.maximum(x_cap, 1e-9), t)
     queue_cap = C / x - (r_pf + t_kv + z)
-    ttft = t_pf + (r_pf - s_pf) + t_kv + 0.5 * step * (1.0 - dis) + jnp.maximum(queue_cap, 0.0)
+    ttft = t_pf + (r_pf - s_pf) + t_kv + 0.5 * step * emitted * (1.0 - dis) + jnp.maximum(queue_cap, 0.0)
 
     tokens_per_s = x * spec.osl
     gpus = spec.gpus
     # Poisson arrivals at the same request rate: M/G/1 prefill station (deterministic prompts: scv = 0)
     rho_open = jnp.clip(x * s_pf, 0.0, None)
     w_mean = mg1_wait(rho_open, s_pf, scv=0.0).wait_s
-    base = t_pf + t_kv + 0.5 * step * (1.0 - dis)
+    base = t_pf + t_kv + 0.5 * step * emitted * (1.0 - dis)
     qs = [base + _quantile_wait(w_mean, rho_open, p) for p in (0.5, 0.9, 0.99)]
 
-    kv_used = jnp.minimum(b, cap) * kern.kv_bytes_per_token * kv_len / (spec.adp * spec.pp)
+    kv_used = jnp.minimum(b, cap) * kern.kv_bytes_per_token * spec.kv_keep * kv_len / (spec.adp * spec.pp)
     feasible = (kern.free_B > 0) & (cap >= 1.0)
     violation = jnp.maximum(-kern.free_B, 0.0) / spec.accel.main_memory.capacity_B + jnp.maximum(1.0 - cap, 0.0)
     return ServingMetrics(
         time_s=tpot, ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens_per_s,
         tokens_per_s_per_gpu=tokens_per_s / gpus, tokens_per_s_per_user=1.0 / tpot, requests_per_s=x,
         batch=b, kv_cache_B=kv_used, kv_capacity_requests=cap, weights_B_per_gpu=kern.weights_B_per_gpu, gpus=gpus,
-        decode_step_s=step, decode_gemm_s=kern.decode_gemm_s[0], decode_attention_s=kern.decode_attention_s[0],
+        decode_step_s=step * emitted, decode_gemm_s=kern.decode_gemm_s[0], decode_attention_s=kern.decode_attention_s[0],
         decode_comm_s=kern.decode_comm_s[0], decode_overhead_s=overhead[0], prefill_s=t_pf,
         prefill_gemm_s=kern.prefill_gemm_s, prefill_attention_s=kern.prefill_attention_s,
         prefill_comm_s=kern.prefill_comm_s, queue_s=ttft - t_pf - t_kv, kv_transfer_s=t_kv,
@@ -473,13 +564,15 @@ def _check_count(name, value, lo=1, hi=1 << 20):
 def serving_spec(model, *, system="h100", backend="trtllm", precision="fp8", kv_dtype=None, tp=1, pp=1,
                  attention_dp=1, ep=1, isl=1024, osl=1024, concurrency=32, mode="agg", prefill_workers=1,
                  prefill_tp=None, prefill_attention_dp=1, prefill_ep=None, decode_workers=1,
-                 decode_tp=None) -> ServingSpec:
+                 decode_tp=None, kv_bits=None, kv_keep=1.0, kv_remat=0.0, spec_tokens=0, spec_acceptance=0.0,
+                 draft_cost=0.0, comm_overlap=0.0) -> ServingSpec:
     """A checked :class:`ServingSpec` from user-level choices (the ``diffsys serve`` flags).
 
     ``model``: a Hugging Face id of the catalogue, a ``config.json`` path, or a :class:`ModelArch`. In disagg mode
     ``decode_tp`` (default ``tp``) sets the decode workers' TP and ``prefill_tp`` (default ``tp``) the prefill
     workers'. Bad input raises ``ValueError`` naming the field: TP not dividing the attention heads, EP not
-    dividing the experts, ``isl + osl`` beyond the model's context window, counts below 1.
+    dividing the experts, ``isl + osl`` beyond the model's context window, counts below 1. ``kv_bits`` ...
+    ``comm_overlap``: the KV-compression, speculative-decoding and overlap knobs of :class:`ServingSpec`.
     """
     from ..hardware import preset
     from ..topologies import system_preset
@@ -520,4 +613,6 @@ def serving_spec(model, *, system="h100", backend="trtllm", precision="fp8", kv_
                        tp=tp, pp=pp, adp=attention_dp, ep=ep, prefill_tp=prefill_tp,
                        prefill_adp=prefill_attention_dp, prefill_ep=prefill_ep, prefill_workers=prefill_workers,
                        decode_workers=decode_workers, disagg=1.0 if dis else 0.0, isl=isl, osl=osl,
-                       concurrency=concurrency, precision=precision, kv_dtype=kv, **backend_constants(backend))
+                       concurrency=concurrency, precision=precision, kv_dtype=kv, kv_bits=kv_bits, kv_keep=kv_keep,
+                       kv_remat=kv_remat, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance,
+                       draft_cost=draft_cost, comm_overlap=comm_overlap, **backend_constants(backend))

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_integer, check_positive, check_range
-from .._pytree import as_float
+from .._pytree import as_float, as_optional_float
 from ..primitives import choice_weights, logsumexp_max, logsumexp_min
 from ._nccl import NcclParams
 from ._collectives import (
@@ -60,10 +60,6 @@ KIND_ALGORITHMS = {
 }
 #: values of :attr:`Dimension.algorithm`: index 0 = NCCL's choice, ``k`` = ``ALGORITHMS[k-1]`` forced
 DIMENSION_ALGORITHM_CHOICES = ("auto",) + ALGORITHMS
-
-
-def _optional_float(x):
-    return None if x is None else as_float(x)
 
 
 class Dimension(eqx.Module):
@@ -105,7 +101,7 @@ class Dimension(eqx.Module):
     local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
     tree: str = eqx.field(static=True, default="binary")
     nccl: NcclParams | None = None
-    algorithm: jnp.ndarray | None = eqx.field(converter=_optional_float, default=None)
+    algorithm: jnp.ndarray | None = eqx.field(converter=as_optional_float, default=None)
 
     def __check_init__(self):
         check_choice("Dimension.kind", self.kind, DIMENSION_KINDS)
