@@ -20,6 +20,20 @@ from .._checks import arg_number
 from ._args import add_counts, count, print_report
 
 
+#: the serving knobs' flags: (low, high, (low open, high open), default, help); ``--kv-bits`` -> ``kv_bits``
+KNOBS = {
+    "--kv-bits": (1.0, 32.0, (False, False), None, "bits per cached K/V element (default: the KV dtype's)"),
+    "--kv-keep": (0.0, 1.0, (True, False), 1.0, "fraction of the context kept after KV eviction (default 1)"),
+    "--kv-remat": (0.0, 1.0, (False, False), 0.0,
+                   "fraction of layers caching X and rematerializing K/V (XQuant; default 0)"),
+    "--spec-tokens": (0.0, 64.0, (False, False), 0.0, "draft tokens per step (speculative decoding; default 0)"),
+    "--spec-acceptance": (0.0, 1.0, (False, True), 0.0, "probability a draft token is accepted"),
+    "--draft-cost": (0.0, 1.0, (False, False), 0.0, "one draft step's time over one target step's"),
+    "--comm-overlap": (0.0, 1.0, (False, False), 0.0,
+                       "fraction of TP/EP communication that may hide behind compute (TokenWeave/Comet)"),
+}
+
+
 def register(subparsers) -> None:
     from ..llm import SERVING_BACKENDS as BACKENDS, SERVING_MODES as MODES, SERVING_PRECISIONS as PRECISIONS, SERVING_SYSTEMS as SYSTEMS
 
@@ -36,20 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--decode-tp", type=count("--decode-tp"), default=None, help="decode workers' TP (disagg)")
     p.add_argument("--mode", default="agg", choices=MODES)
     g = p.add_argument_group("KV compression, speculative decoding, overlap (docs/serving.md)")
-    g.add_argument("--kv-bits", type=arg_number("--kv-bits", 1.0, 32.0), default=None,
-                   help="bits per cached K/V element (default: the KV dtype's)")
-    g.add_argument("--kv-keep", type=arg_number("--kv-keep", 0.0, 1.0, lo_open=True), default=1.0,
-                   help="fraction of the context kept after KV eviction (default 1)")
-    g.add_argument("--kv-remat", type=arg_number("--kv-remat", 0.0, 1.0), default=0.0,
-                   help="fraction of layers caching X and rematerializing K/V (XQuant; default 0)")
-    g.add_argument("--spec-tokens", type=arg_number("--spec-tokens", 0.0, 64.0), default=0.0,
-                   help="draft tokens per step (speculative decoding; default 0)")
-    g.add_argument("--spec-acceptance", type=arg_number("--spec-acceptance", 0.0, 1.0, hi_open=True), default=0.0,
-                   help="probability a draft token is accepted")
-    g.add_argument("--draft-cost", type=arg_number("--draft-cost", 0.0, 1.0), default=0.0,
-                   help="one draft step's time over one target step's")
-    g.add_argument("--comm-overlap", type=arg_number("--comm-overlap", 0.0, 1.0), default=0.0,
-                   help="fraction of TP/EP communication that may hide behind compute (TokenWeave/Comet)")
+    for flag, (lo, hi, opens, default, text) in KNOBS.items():
+        g.add_argument(flag, type=arg_number(flag, lo, hi, lo_open=opens[0], hi_open=opens[1]), default=default,
+                       help=text)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--search", action="store_true", help="sweep deployments for max tokens/s/GPU under the SLAs")
     p.add_argument("--gpus", type=count("--gpus"), default=8, help="GPU budget of the search (default 8)")
@@ -67,9 +70,7 @@ def _spec(args):
                         concurrency=args.concurrency, mode=args.mode, prefill_workers=args.prefill_workers,
                         prefill_tp=args.prefill_tp, prefill_attention_dp=args.prefill_attention_dp,
                         prefill_ep=args.prefill_ep, decode_workers=args.decode_workers, decode_tp=args.decode_tp,
-                        kv_bits=args.kv_bits, kv_keep=args.kv_keep, kv_remat=args.kv_remat,
-                        spec_tokens=args.spec_tokens, spec_acceptance=args.spec_acceptance,
-                        draft_cost=args.draft_cost, comm_overlap=args.comm_overlap)
+                        **{k: getattr(args, k) for k in (f[2:].replace("-", "_") for f in KNOBS)})
 
 
 def report(metrics) -> dict:
