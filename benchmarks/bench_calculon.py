@@ -16,6 +16,7 @@ interpreter that has its dependencies (e.g. a separate venv with ``pip install -
    iteration times measured on Selene (A100) for four models with full recompute and with sequence parallelism +
    selective recompute (the values in Calculon's ``llm-validation``), through ``diffsys calculon`` and through
    Calculon, error of each against the measurement. No diffsys constant is fitted to these rows.
+4. Forward only (``training: false``): a few executions through both tools, total time and memory side by side.
 
 ``--write-fixture`` stores Calculon's memory statistics for a sample of executions (and the Table 5 rows) in
 ``tests/data/calculon/reference.json``, the data the tests compare the drop-in's Calculon accounting with.
@@ -164,6 +165,51 @@ def _typed(v):
         return v
 
 
+#: forward-only (``training: false``) executions: the Table 5 megatron-22B execution with the parallel degrees,
+#: TP communication, overlap and pipeline interleaving varied (model, procs, tp, pp, dp, batch, microbatch,
+#: tensor_par_comm_type, tensor_par_overlap, pipeline_interleaving, optimizer_sharding)
+FORWARD = (("megatron-22B", 8, 8, 1, 1, 4, 4, "rs_ag", "none", 1, False),
+           ("megatron-22B", 8, 8, 1, 1, 4, 4, "ar", "none", 1, False),
+           ("megatron-22B", 16, 8, 2, 1, 8, 1, "ar", "ring", 1, False),
+           ("gpt3-175B", 64, 8, 8, 1, 16, 1, "rs_ag", "pipe", 2, False),
+           ("gpt3-175B", 128, 8, 8, 2, 32, 2, "p2p_rs_ag", "none", 1, True),
+           ("turing-530B", 280, 8, 35, 1, 70, 1, "rs_ag", "none", 1, False))
+
+
+def bench_forward(args, fixture_rows=None):
+    """``training: false`` (the forward pass only) through both tools on the a100_80e system: total time and
+    memory side by side."""
+    from diffsys.io import run_calculon
+
+    cal = Path(args.calculon)
+    base = json.loads((cal / "validation" / "seqsel" / "tab5" / "megatron-22B_seqsel.json").read_text())
+    system = cal / "systems" / "a100_80e.json"
+    rows = []
+    for model, procs, tp, pp, dp, batch, mb, comm, ov, v, shard in FORWARD:
+        exe = {**base, "num_procs": procs, "tensor_par": tp, "pipeline_par": pp, "data_par": dp,
+               "batch_size": batch, "microbatch_size": mb, "tensor_par_comm_type": comm, "tensor_par_overlap": ov,
+               "pipeline_interleaving": v, "optimizer_sharding": shard, "activation_recompute": "none",
+               "seq_par_ag_redo": False, "training": False}
+        with tempfile.TemporaryDirectory() as tmp:
+            path, out = Path(tmp) / "e.json", Path(tmp) / "o.json"
+            path.write_text(json.dumps(exe))
+            calculon(args, "llm", str(cal / "models" / f"{model}.json"), str(path), str(system), str(out))
+            cst = json.loads(out.read_text())
+        st = run_calculon(cal / "models" / f"{model}.json", exe, system)
+        rows.append({"model": model, "execution": exe, "calculon_s": cst["total_time"], "diffsys_s": st["total_time"],
+                     "rel_diff": st["total_time"] / cst["total_time"] - 1,
+                     "memory_identical": all(abs(st[k] - cst[k]) <= 1e-6 * max(abs(cst[k]), 1.0)
+                                             for k in MEMORY_KEYS)})
+        if fixture_rows is not None:
+            fixture_rows.append({"model": model, "execution": exe,
+                                 "calculon": {k: float(cst[k]) for k in (*MEMORY_KEYS, "total_time")}})
+    rel = np.array([r["rel_diff"] for r in rows])
+    print("forward only (training: false), total_time diffsys vs Calculon: "
+          + ", ".join(f"{r['model']}/{r['execution']['num_procs']} {100 * r['rel_diff']:+.1f} %" for r in rows)
+          + f"; memory identical on {sum(r['memory_identical'] for r in rows)}/{len(rows)}")
+    return {"rows": rows, "mean_abs_rel_diff": float(np.abs(rel).mean()), "max_abs_rel_diff": float(np.abs(rel).max())}
+
+
 def bench_table5(args, fixture_rows=None):
     from diffsys.io import run_calculon
 
@@ -217,6 +263,7 @@ def main(argv=None):
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         res["table5"] = bench_table5(args, fixture)
+        res["forward_only"] = bench_forward(args, fixture)
         res["search"] = bench_search(args, tmp)
         if not args.quick:
             nomem2 = no_mem2_system(args, tmp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -28,3 +29,11 @@ def as_float(x):
 def as_optional_float(x):
     """:func:`as_float`, keeping ``None`` (an optional numeric field left unset)."""
     return None if x is None else as_float(x)
+
+
+def concretely_zero(x) -> bool:
+    """``True`` when ``x`` is a concrete all-zero value (a structural zero a model may skip at trace time);
+    ``False`` for anything traced or nonzero, so skipping never changes a result."""
+    if isinstance(x, jax.core.Tracer):
+        return False
+    return not np.any(np.asarray(x))

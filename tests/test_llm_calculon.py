@@ -155,10 +155,29 @@ def test_field_physics_moves_time_and_memory_the_right_way(peers):
     assert p2p["act_space"] == ar["act_space"]
 
 
+def test_forward_only_is_calculons_inference(peers):
+    """``training: false``: Calculon's memory accounting exactly (no gradients, optimizer state or checkpoints; one
+    block's working set), total time within 10 % of Calculon's on the fixture's forward-only rows, and the physics of
+    a forward pass: no backward, optimizer or DP time, faster and smaller than the same execution training."""
+    rows = [r for r in json.loads(FIXTURE.read_text())["rows"] if not r["execution"].get("training", True)]
+    assert len(rows) >= 5
+    for r in rows:
+        st = run_calculon(peers / "models" / f"{r['model']}.json", r["execution"], peers / "systems/a100_80e.json")
+        assert st["total_time"] == pytest.approx(r["calculon"]["total_time"], rel=0.10), r["execution"]
+        assert st["bw_time"] == st["optim_step_time"] == st["dp_comm_exposed_time"] == st["recompute_time"] == 0
+        train = run_calculon(peers / "models" / f"{r['model']}.json", {**r["execution"], "training": True},
+                             peers / "systems/a100_80e.json", check_memory=False)
+        assert st["total_time"] < 0.5 * train["total_time"]
+        assert st["proc_mem_tier1_cap_req"] < train["proc_mem_tier1_cap_req"]
+        assert st["diffsys"]["memory_B"] < train["diffsys"]["memory_B"]
+        assert st["fw_time"] == pytest.approx(train["fw_time"], rel=1e-6)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"tensor_par_comm_type": "ar", "seq_par_ag_redo": True}, "seq_par_ag_redo"),
     ({"activation_recompute": "full", "seq_par_ag_redo": True}, "seq_par_ag_redo"),
-    ({"training": False}, "training=false"),
+    ({"training": False}, "training=false"),  # the sample execution uses full recompute
+    ({"training": False, "activation_recompute": "none", "data_par_overlap": True}, "data_par_overlap"),
     ({"fused_activation": "no"}, "fused_activation"),
     ({"tensor_par_overlap": "tiles"}, "tensor_par_overlap"),
     ({"activation_recompute": "some"}, "activation_recompute"),

@@ -195,6 +195,22 @@ def test_offload_trades_memory_for_time():
     assert float(b.offload_B) > 0 and float(b.time_s) >= float(a.time_s)
 
 
+def test_forward_only_step_is_the_forward_pass():
+    """``training = 0``: the breakdown has no backward, recompute, DP or optimizer time, the pipeline sends go one
+    way, the model FLOPs are a third of a training step's, memory holds no gradients or optimizer state; the relaxed
+    value in between is monotone (a training step is never cheaper than its forward pass)."""
+    train = llm.training_step(GPT3, _cluster(), _par())
+    fwd = llm.training_step(GPT3, _cluster(), _par(training=0.0))
+    for k in ("compute_bwd_s", "recompute_s", "dp_comm_s", "optimizer_s", "gradients_B", "optimizer_B"):
+        assert float(getattr(fwd, k)) == 0.0, k
+    assert float(fwd.compute_fwd_s) == pytest.approx(float(train.compute_fwd_s), rel=1e-6)
+    assert float(fwd.pp_comm_s) == pytest.approx(0.5 * float(train.pp_comm_s), rel=1e-6)
+    assert float(fwd.model_flops) == pytest.approx(float(train.model_flops) / 3, rel=1e-6)
+    assert float(fwd.memory_B) < float(train.memory_B) and float(fwd.activations_B) < float(train.activations_B)
+    times = [float(_step(GPT3, _cluster(), _par(training=w)).time_s) for w in (0.0, 0.25, 0.5, 1.0)]
+    assert times == sorted(times) and times[-1] > 2.5 * times[0]
+
+
 def test_moe_expert_parallel_all_to_all_and_memory():
     model = llm.transformer_preset("mixtral_8x7b")
     cl = _cluster(64)

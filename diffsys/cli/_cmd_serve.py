@@ -117,7 +117,8 @@ def _search(args) -> int:
     else:
         best = res["best"]
         print("best:", json.dumps(best) if best else "no deployment meets the SLAs")
-        print(f"evaluated {res['evaluated']} deployments, {res['evals_per_s']:.3g} evaluations/s")
+        print(f"evaluated {res['evaluated']} deployments, {res['evals_per_s']:.3g} evaluations/s "
+              f"(compile {res['compile_s']:.1f} s, {res['run_evals_per_s']:.3g}/s after compilation)")
         if args.plot:
             print(f"wrote {args.plot}")
     return 0 if res["best"] else 1

@@ -46,7 +46,8 @@ EXECUTION_FIELDS = {
     "seq_par_ag_redo": "Parallelism.seq_par_ag_redo 1/0 (needs rs_ag, not with full recompute)",
     "data_par_overlap": "Parallelism.dp_overlap 0/1",
     "weight_offload": "Parallelism.weight_offload 0/1", "activations_offload": "Parallelism.activation_offload 0/1",
-    "optimizer_offload": "Parallelism.optimizer_offload 0/1", "training": "true only (training step)",
+    "optimizer_offload": "Parallelism.optimizer_offload 0/1",
+    "training": "Parallelism.training 1/0 (false: the forward pass only, as Calculon)",
 }
 SYSTEM_FIELDS = ("matrix", "vector", "mem1", "mem2", "processing_mode", "networks")
 NETWORK_FIELDS = ("bandwidth", "efficiency", "size", "latency", "ops", "must_be_filled", "processor_usage")
@@ -298,8 +299,13 @@ def read_calculon_execution(src):
     if redo and (comm != "rs_ag" or recompute == "full"):
         raise ValueError("Calculon execution: seq_par_ag_redo=true needs tensor_par_comm_type='rs_ag' and "
                          f"activation_recompute other than 'full' (got {comm!r}, {recompute!r})")
-    if "training" in d and not _bool(d, "training"):
-        raise ValueError("Calculon execution: training=false: use diffsys.llm.inference_step for inference")
+    training = _bool(d, "training") if "training" in d else True
+    if not training:
+        for k, bad in (("activation_recompute", recompute != "none"), ("data_par_overlap", d.get("data_par_overlap")),
+                       ("optimizer_offload", d.get("optimizer_offload"))):
+            if bad:
+                raise ValueError(f"Calculon execution: training=false needs {k} "
+                                 f"{'none' if k == 'activation_recompute' else 'false'} (got {d[k]!r})")
     sharding = _bool(d, "optimizer_sharding") if "optimizer_sharding" in d else False
     if sharding and ints["data_par"] == 1:
         raise ValueError("Calculon execution: optimizer_sharding=true needs data_par > 1")
@@ -322,7 +328,7 @@ def read_calculon_execution(src):
         optimizer_offload=float(flags["optimizer_offload"]),
         tp_net=nets["tensor_par_net"], pp_net=nets["pipeline_par_net"], dp_net=nets["data_par_net"],
         fused_activation=1.0 if fused else 0.0, seq_par_ag_redo=1.0 if redo else 0.0,
-        pp_scatter_gather=1.0 if comm == "p2p_rs_ag" else 0.0,
+        pp_scatter_gather=1.0 if comm == "p2p_rs_ag" else 0.0, training=1.0 if training else 0.0,
     )
     return par, {"num_procs": ints["num_procs"], "datatype": dtype, "attention_type": attention}
 
@@ -481,7 +487,8 @@ def _check_blocks(model: dict, exe: dict) -> None:
                          f"{exe['tensor_par_comm_type']}")
 
 
-def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_mlp, fused, multiquery):
+def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_mlp, fused, multiquery,
+                  training=True):
     """Per-block, per-microbatch bytes of Calculon's layer-by-layer accounting (Isaev et al. 2023, Sec. 3.3):
     ``(working, stored, activation_grads, weight_elements)``.
 
@@ -494,6 +501,7 @@ def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_m
     ``t``; ``overlap``: TP communication fused into the GEMMs (``tensor_par_overlap`` ring/pipe); ``attn_rc``:
     the attention core is recomputed (``attn_only`` or ``full``); ``ag_attn``/``ag_mlp``: the gathered inputs of
     the QKV / fc1 GEMMs are recomputed or re-gathered rather than stored (Korthikanti et al. 2023, Sec. 4.2.2).
+    Forward only (``training`` false), as Calculon: every layer's input counts as stored and nothing has a gradient.
     """
     B = b * s  # tokens of a microbatch
     A = B * h  # a full activation
@@ -506,8 +514,8 @@ def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_m
     def layer(act, grad=0.0, *, reused=False, keep=True):
         nonlocal work, stored, grads
         work += 0.0 if reused else act
-        stored += act if keep else 0.0
-        grads += grad
+        stored += act if keep or not training else 0.0
+        grads += grad if training else 0.0
 
     def comm_in():  # the f operator before a column-parallel GEMM: identity (AR) or all-gather (SP); none at t = 1
         return (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (0.0, A * e)
@@ -543,7 +551,7 @@ def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_m
             qk = b * a / t * 2 * s * d  # Q and K of the score matmul
             work += qk * e
             stored += qk * e - (S * e if attn_rc else 0.0)  # its output (the scores) is not kept
-            grads += S * e
+            grads += S * e if training else 0.0
             layer(S * e, S * e, keep=True)  # softmax
             stored -= S * e if attn_rc else 0.0
             layer(S, S, keep=not attn_rc)  # attention dropout mask (1 B)
@@ -576,7 +584,8 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
     microbatches of 1F1B (``× (1 + (p-1)/(v·p))`` interleaved; Narayanan et al. 2021, Sec. 2.2); full recompute
     keeps one full-size ``b·s·h`` checkpoint per block and in-flight microbatch instead; one block's activation
     gradients. Offloading keeps two blocks' worth of the offloaded kind in tier 1 and the rest in tier 2
-    (Isaev et al. 2023, Sec. 3.5).
+    (Isaev et al. 2023, Sec. 3.5). Forward only (``training: false``): the weights and one block's working set; no
+    gradients, optimizer state or checkpoints.
 
     Returns ``weight_space, act_space, act_checkpoint_size, act_grad_space, weight_grad_space, optimizer_space,
     proc_mem_tier1_cap_req, proc_mem_tier2_cap_req`` and the per-block terms.
@@ -591,23 +600,25 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
     redo = bool(exe.get("seq_par_ag_redo", False))
     shard = dpar if exe.get("optimizer_sharding", False) else 1
     attn_rc = rc in ("full", "attn_only")
+    training = bool(exe.get("training", True))
     work, stored, grads, W = _block_memory(
         h, f, s, a, d, t, b, e, sp=comm == "rs_ag",
         overlap=exe.get("tensor_par_overlap", "none") != "none", attn_rc=attn_rc, ag_attn=attn_rc or redo,
         ag_mlp=rc == "full" or redo, fused=bool(exe.get("fused_activation", True)),
-        multiquery=exe.get("attention_type", "multihead") == "multiquery")
+        multiquery=exe.get("attention_type", "multihead") == "multiquery", training=training)
     bpp = -(-L // p)  # blocks per processor (the remainder's stages hold one block more)
     w_block = W * e
-    wg_block, wg_full = W * e / shard, W * 4.0
-    opt_block = (8.0 * W + (4.0 * W if e < 4 else 0.0)) / shard
+    wg_block, wg_full = (W * e / shard, W * 4.0) if training else (0.0, 0.0)
+    opt_block = (8.0 * W + (4.0 * W if e < 4 else 0.0)) / shard if training else 0.0
     in_flight = min(m, p) * ((1 + (p - 1) / (v * p)) if v > 1 else 1.0)
     ckpt_block = b * s * h * e if rc == "full" else 0.0
     if rc == "full":
         stored = 0.0
     weight_space = w_block * bpp
-    act_space = work if rc == "full" else work + stored * (bpp * in_flight - 1)
+    act_space = work if rc == "full" or not training else work + stored * (bpp * in_flight - 1)
     ckpt = bpp * ckpt_block * in_flight
     wgrad_space = wg_full if bpp == 1 else wg_full + wg_block * (bpp - 1)
+    act_min = work + stored if training else work  # tier-1 share of offloaded activations
     opt_space = opt_block * bpp
     tier1 = tier2 = 0.0
     if exe.get("weight_offload", False):
@@ -615,7 +626,7 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
     else:
         tier1 += weight_space
     if exe.get("activations_offload", False):
-        tier1 += work + (stored if rc != "full" else 2 * ckpt_block)
+        tier1 += act_min if rc != "full" else work + 2 * ckpt_block
         tier2 += act_space if rc != "full" else ckpt
     else:
         tier1 += act_space + ckpt

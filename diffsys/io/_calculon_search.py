@@ -118,7 +118,8 @@ def _parallelism_batch(exes):
         optimizer_offload=col("optimizer_offload"), grad_bytes=np.where(shard > 0, gbytes, 4.0),
         tp_net=col("tensor_par_net"), pp_net=col("pipeline_par_net"), dp_net=col("data_par_net"),
         fused_activation=col("fused_activation"), seq_par_ag_redo=col("seq_par_ag_redo"),
-        pp_scatter_gather=np.array([c == "p2p_rs_ag" for c in comm], dtype=np.float64))
+        pp_scatter_gather=np.array([c == "p2p_rs_ag" for c in comm], dtype=np.float64),
+        training=col("training"))
 
 
 def evaluate_executions(model_src, system_src, exes, *, chunk=CHUNK):

@@ -107,6 +107,9 @@ class Parallelism(eqx.Module):
             default); 0 = keep the gathered inputs (Calculon's ``seq_par_ag_redo``).
         pp_scatter_gather: 1 = pipeline messages split over the tensor-parallel ranks and all-gathered on arrival
             (Narayanan et al. 2021, Sec. 4.1; Calculon's ``p2p_rs_ag``); implied by sequence parallelism.
+        training: 1 = a training step (forward, backward, optimizer step); 0 = the forward pass of the same batch
+            only (no backward, recompute, gradient traffic or optimizer step; memory holds the weights and one
+            microbatch's working activations), Calculon's ``training`` (Isaev et al. 2023).
     """
 
     tp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
@@ -133,12 +136,13 @@ class Parallelism(eqx.Module):
     fused_activation: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     seq_par_ag_redo: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     pp_scatter_gather: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    training: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
 
     def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
                  sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
                  flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
                  grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1, fused_activation=1.0, seq_par_ag_redo=1.0,
-                 pp_scatter_gather=0.0):
+                 pp_scatter_gather=0.0, training=1.0):
         self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
         self.microbatch = microbatch
         self.global_batch = microbatch * dp if global_batch is None else global_batch
@@ -157,6 +161,7 @@ class Parallelism(eqx.Module):
             seq_par_ag_redo, bool) else seq_par_ag_redo
         self.pp_scatter_gather = float(pp_scatter_gather) if isinstance(pp_scatter_gather, bool) \
             else pp_scatter_gather
+        self.training = float(training) if isinstance(training, bool) else training
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
@@ -165,7 +170,7 @@ class Parallelism(eqx.Module):
         check_range("Parallelism.zero_stage", self.zero_stage, 0.0, 3.0)
         for f in ("sequence_parallel", "tp_overlap", "dp_overlap", "flash_attention", "weight_offload",
                   "activation_offload", "optimizer_offload", "fused_activation", "seq_par_ag_redo",
-                  "pp_scatter_gather"):
+                  "pp_scatter_gather", "training"):
             check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
         check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
         for f in ("tp_net", "pp_net", "dp_net"):

@@ -68,7 +68,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_range
-from .._pytree import as_float, as_optional_float
+from .._pytree import as_float, as_optional_float, concretely_zero
 from ..hardware import DTYPE_BYTES
 from ..primitives import (
     Metrics,
@@ -337,16 +337,23 @@ def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
                     + _remat_s(spec, tokens, span, kv_w, h, t) + _draft_queries_s(spec, tokens, span, hq, hd)
 
             full = decode(kv_len)
-            swa = decode(_smin(kv_len, jnp.maximum(arch.sliding_window, 1.0), t))
+            swa = lambda: decode(_smin(kv_len, jnp.maximum(arch.sliding_window, 1.0), t))  # noqa: E731
         else:
             full = prefill_attention_time(1.0, m, hq, hk, hd, spec.accel, "bf16", temperature=t).time_s
             # a sliding window of w keys costs about w/s of the causal kernel's s/2 keys per query (s > 2w)
-            swa = full * _smin(2.0 * arch.sliding_window / jnp.maximum(m, 1.0), 1.0, t)
-        attn = full + arch.sliding_fraction * (swa - full)
+            swa = lambda: full * _smin(2.0 * arch.sliding_window / jnp.maximum(m, 1.0), 1.0, t)  # noqa: E731
+        # the windowed layers' kernel is only traced when the model has any
+        attn = full if concretely_zero(arch.sliding_fraction) else full + arch.sliding_fraction * (swa() - full)
 
     # MLP: dense layers over TP; MoE layers over the tp·adp ranks (EP × MoE-TP)
     mats = 2.0 if tr.mlp == "swiglu" else 1.0  # gate+up fused into one GEMM
     dense = g(m, mats * tr.ffn / tp, h) + g(m, h, tr.ffn / tp)
+    act_B = m * h * 2.0
+    ar = _collective(spec, "all_reduce", act_B, tp, t)
+    lm_tokens = m if phase == "decode" else 1.0
+    lm = g(lm_tokens, tr.vocab / tp, h, dtype="bf16")
+    if not tr.is_moe:  # a dense model: the MoE terms below are weighted by a structural zero, not traced
+        return L * (proj + dense) + lm, L * attn, L * 2.0 * ar
     T = m * adp  # tokens of all attention-DP groups meet in the MoE layer
     E, k = tr.n_experts, tr.top_k
     ranks = tp * adp
@@ -364,15 +371,10 @@ def _pass_time(spec, tokens, kv_len, tp, adp, ep, phase, t):
 
     # communication: TP all-reduce after attention and after a dense MLP; after MoE either the same all-reduce
     # (attention TP, adp = 1) or dispatch + combine all-to-alls over all ranks (attention DP)
-    act_B = m * h * 2.0
-    ar = _collective(spec, "all_reduce", act_B, tp, t)
     a2a = 2.0 * _collective(spec, "all_to_all", T * k * h * 2.0 / ranks, ranks, t)  # per-rank buffer
     dp_share = _on(adp, t)
     comm_moe = ar + dp_share * (a2a - ar)
     comm = ar + (1 - f) * ar + f * comm_moe
-
-    lm_tokens = m if phase == "decode" else 1.0
-    lm = g(lm_tokens, tr.vocab / tp, h, dtype="bf16")
     return L * (proj + mlp) + lm, L * attn, L * comm
 
 
@@ -394,6 +396,8 @@ def _draft_queries_s(spec, sequences, kv_len, heads, head_dim):
 def _remat_s(spec, sequences, kv_len, kv_width, hidden, t):
     """Rematerializing K/V from the cached ``X`` (``kv_remat`` share of the layers): the ``(seq·L × h)·(h × kv_w)``
     GEMM's compute time (its ``X`` stream is in the attention kernel's, fused as in XQuant)."""
+    if concretely_zero(spec.kv_remat):
+        return 0.0
     r = gemm_time(sequences * kv_len, kv_width, hidden, spec.accel, "bf16", temperature=t)
     return spec.kv_remat * r.compute_time_s
 

@@ -269,10 +269,13 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     t_logits_fwd = t_logits_gemm + mem(Tl * V / t * 4.0 * 2, 1.0)  # logits GEMM + fp32 softmax traffic
     f_comp = Ls * t_layer_fwd + t_logits_fwd
     b_comp = Ls * t_layer_bwd + 2 * t_logits_fwd
-    r_comp = Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
-    comm_tp = Ls * (tp_fwd + tp_bwd + rc_full * tp_fwd + (1 - rc_full) * tp_redo)
-    comm_ep = Ls * (ep_fwd + ep_bwd + rc_full * ep_fwd)
-    comm_cp = Ls * (cp_fwd + cp_bwd + rc_full * cp_fwd)
+    # a forward-only batch (training = 0) has no backward pass, recompute or re-communication
+    tr = par.training
+    b_comp = tr * b_comp
+    r_comp = tr * Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
+    comm_tp = Ls * (tp_fwd + tr * (tp_bwd + rc_full * tp_fwd + (1 - rc_full) * tp_redo))
+    comm_ep = Ls * (ep_fwd + tr * (ep_bwd + rc_full * ep_fwd))
+    comm_cp = Ls * (cp_fwd + tr * (cp_bwd + rc_full * cp_fwd))
     t_mb = f_comp + b_comp + r_comp + comm_tp + comm_ep + comm_cp  # one microbatch through one stage, fwd+bwd
 
     pp_on = _indicator_gt1(p, T)
@@ -282,7 +285,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     crosses = jnp.where(par.pp_net < -0.5, jnp.where(pp_stride * p > N, 1.0, 0.0),  # spans nodes: slowest hop
                         jnp.clip(par.pp_net, 0.0, 1.0))
     t_p2p = _comm.p2p_time(pp_msg, crosses, net)
-    pp_comm = pp_on * 2.0 * v * m * t_p2p
+    pp_comm = pp_on * (1.0 + tr) * v * m * t_p2p  # activations forward, their gradients backward
     bubble = (p - 1) / v * t_mb
     pipeline = m * t_mb + bubble + pp_comm
 
@@ -292,21 +295,22 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     window_grad = Ls * t_layer_bwd  # last microbatch's backward
     window_gather = m * t_mb
     ov = par.dp_overlap
-    dp_exposed = (1 - ov) * (dp_grad + dp_gather3) \
-        + relu(ov * dp_grad - window_grad, relative_temperature(T, window_grad)) \
-        + relu(ov * dp_gather3 - window_gather, relative_temperature(T, window_grad))
+    dp_exposed = tr * ((1 - ov) * (dp_grad + dp_gather3)
+                       + relu(ov * dp_grad - window_grad, relative_temperature(T, window_grad))
+                       + relu(ov * dp_gather3 - window_gather, relative_temperature(T, window_grad)))
 
     # ---- optimizer step and offload --------------------------------------------------------------------------
     opt_params = params_local / (1 + zero_ge1 * (d - 1))
     x_w, x_a, x_o = par.weight_offload, par.activation_offload, par.optimizer_offload
     off_bw = cluster.offload_bandwidth_Bps
-    optimizer = mem((1 - x_o) * opt_params * _OPT_TRAFFIC, 12.0) + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw
+    optimizer = tr * (mem((1 - x_o) * opt_params * _OPT_TRAFFIC, 12.0)
+                      + x_o * opt_params * (_OPT_TRAFFIC + 4.0) / off_bw)
 
     # ---- memory per GPU ---------------------------------------------------------------------------------------
     # bf16 weights plus the quantised copies of an FP8/FP4 recipe (precision_recipe; 0 B for bf16)
     weights_all = weights_bytes(params_local, _ACT_BYTES + cluster.weight_cache_bytes, shards=1 + zero3 * (d - 1))
-    grads_all = gradients_bytes(params_local, par.grad_bytes, shards=1 + zero_ge2 * (d - 1))
-    optim_all = optimizer_state_bytes(params_local, "adam", master_weights=True, shards=1 + zero_ge1 * (d - 1))
+    grads_all = tr * gradients_bytes(params_local, par.grad_bytes, shards=1 + zero_ge2 * (d - 1))
+    optim_all = tr * optimizer_state_bytes(params_local, "adam", master_weights=True, shards=1 + zero_ge1 * (d - 1))
     in_flight = smooth_min(m, p, relative_temperature(T, p)) \
         * (1 + (p - 1) / (p * v) * smooth_min(relu(v - 1.0), 1.0, T))
     stored_layer = rc_none * act_full + rc_sel * act_sel + rc_full * act_ckpt
@@ -316,7 +320,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     common = rc_full * act_full + act_msg * 2.0
     acts_first = stored_layer * Ls * in_flight + common + p1 * logits_B
     acts_last = stored_layer * Ls + common + logits_B
-    acts_all = smooth_max(acts_first, acts_last, relative_temperature(T, acts_first))
+    acts_train = smooth_max(acts_first, acts_last, relative_temperature(T, acts_first))
+    # forward only: one layer's activations in flight, the stage's input/output buffers and the last logits
+    acts_all = tr * acts_train + (1 - tr) * (act_full + act_msg * 2.0 + logits_B)
     weights_B, gradients_B = weights_all * (1 - x_w), grads_all
     optimizer_B, activations_B = optim_all * (1 - x_o), acts_all * (1 - x_a)
     offload_B = weights_all * x_w + optim_all * x_o + acts_all * x_a
@@ -328,7 +334,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     memory_violation = relu(memory_B / capacity - 1.0, T) + relu(offload_B / cluster.offload_capacity_B - 1.0, T)
 
     # offload traffic per step (weights read each microbatch fwd+bwd; activations written and read back)
-    off_traffic = m * 2.0 * weights_all * x_w + m * 2.0 * stored_layer * Ls * x_a
+    off_traffic = m * (1.0 + tr) * weights_all * x_w + tr * m * 2.0 * stored_layer * Ls * x_a
     offload_exposed = relu(off_traffic / off_bw - pipeline, relative_temperature(T, pipeline))
 
     step = pipeline + dp_exposed + optimizer + offload_exposed
@@ -344,8 +350,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- throughput, utilisation, energy -----------------------------------------------------------------------
     gpus = t * p * d * c
     tokens = B * s
-    model_flops = 3.0 * tokens * model.forward_flops_per_token(s)
-    hw_flops = model_flops * (1 + rc_full / 3.0) + rc_sel * tokens * 4.0 * L * s * qw  # + recomputed FLOPs
+    fwd_flops = tokens * model.forward_flops_per_token(s)
+    model_flops = (1.0 + 2.0 * tr) * fwd_flops  # the backward pass is twice the forward
+    hw_flops = model_flops + tr * (rc_full * fwd_flops + rc_sel * tokens * 4.0 * L * s * qw)  # + recomputed FLOPs
     denom = step * gpus * peak
     mfu, hfu = model_flops / denom, hw_flops / denom
     busy = m * (f_comp + b_comp + r_comp) / step

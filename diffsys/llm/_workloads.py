@@ -12,7 +12,9 @@ factor as defined there).
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._checks import check_choice, check_integer, check_range
 from .._pytree import as_float
@@ -86,10 +88,9 @@ class Transformer(eqx.Module):
     @property
     def is_moe(self) -> bool:
         """``True`` when the spec *may* have routed experts (a concrete ``n_experts > 1``; traced -> ``True``)."""
-        try:
-            return float(self.n_experts) > 1
-        except Exception:
+        if isinstance(self.n_experts, jax.core.Tracer):  # checked first: a tracer's conversion error is costly
             return True
+        return bool(np.max(np.asarray(self.n_experts)) > 1)
 
     @property
     def q_width(self):
