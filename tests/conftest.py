@@ -1,8 +1,23 @@
 import os
 import pathlib
+import tempfile
 
-import pytest
-from hypothesis import settings
+# The tests evaluate small batches of large programs (the training step is ~11,000 HLO ops), so their time is XLA
+# compilation; LLVM's optimization level changes the generated code's speed and last-bit rounding, not the model
+# (subprocesses a test compares bit for bit inherit the flag). Benchmarks run at the default level. Set before JAX creates its CPU client (the first array).
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from diffsys.cli._provenance import CACHE_ENV, enable_compilation_cache  # noqa: E402
+
+# One persistent compilation cache for the whole run, shared by the xdist workers and by the command-line
+# subprocesses the tests start (they read $DIFFSYS_CACHE_DIR): a program that several tests compile (the default
+# training step, the sweep engine's stages) is compiled once. Never the user's own cache folder.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ[CACHE_ENV] = os.path.join(tempfile.gettempdir(), f"diffsys-test-jax-cache-{_RUN}")
+enable_compilation_cache(os.environ[CACHE_ENV])
 
 # CI runs property tests with a fixed seed sequence, so a result never depends on the run; locally they explore.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

@@ -54,7 +54,10 @@ def test_two_processes_give_the_single_process_result(tmp_path):
     script.write_text(WORKER)
     out, ck = str(tmp_path / "res"), str(tmp_path / "run.ckpt.npz")
     port = str(free_port())
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    # the workers compile as this process does (same XLA flags, bit-identical results) but with one CPU device each
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                     if not f.startswith("--xla_force_host_platform_device_count"))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     procs = [subprocess.Popen([sys.executable, str(script), str(i), port, out, ck], cwd=root, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]

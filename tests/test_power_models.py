@@ -136,9 +136,9 @@ def test_throttle_by_temperature_and_cap():
     impossible = P.throttle(H100, *GEMM, thermal=solver, power_split=split, temp_limit_K=jnp.float32(300.0),
                             cap_W=no_cap)
     assert not bool(impossible.feasible) and float(impossible.violation) > 0
-    g = jax.grad(lambda r: P.throttle(H100, *GEMM, thermal=P.SteadySolver(P.block_network(
+    g = jax.jit(jax.grad(lambda r: P.throttle(H100, *GEMM, thermal=P.SteadySolver(P.block_network(
         die, P.ThermalConfig(r_convec=r, s_spreader=0.06, s_sink=0.1, ambient=308.15))), power_split=split,
-        temp_limit_K=limit, cap_W=no_cap).clock_Hz)(0.03)
+        temp_limit_K=limit, cap_W=no_cap).clock_Hz))(0.03)
     assert np.isfinite(float(g)) and float(g) < 0  # worse cooling -> lower sustainable clock
 
 

@@ -3,6 +3,7 @@ reference), implicit-function gradients against float64 finite differences, conv
 
 import logging
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,6 +118,7 @@ def test_leakage_runaway_not_converged_and_logged(caplog):
 
 
 # -- power-capped clock (root find on log f) ------------------------------------------------------------------------
+@eqx.filter_jit  # compiled once: 40 eager halvings of the device-power model are slow
 def _ref_capped_clock(acc, flops, byts, cap, n=40):
     """The previous 40-halving bisection on log f (value only)."""
     dvfs = P.default_dvfs(acc)
@@ -145,6 +147,7 @@ def test_power_capped_clock_matches_previous_bisection_and_fd_gradient():
     with float64():
         acc64 = H.h100_sxm()
 
+        @jax.jit
         def clock(x):
             return P.power_capped_clock(acc64, *gemm, x[0]).clock_Hz / 1e9
 

@@ -83,10 +83,11 @@ def test_pareto_helpers():
     assert np.all(full[np.asarray(idx)[np.asarray(ok)]])
     # candidates of a large set: the front of the candidates is part of the true front, and in 2-D (boxes finer
     # than the front's spacing) it is all of it
+    mask = jax.jit(pareto_mask)  # fused: eagerly, each pairwise comparison of 4000 points is a 16M-element array
     for m in (2, 3):
         y = jax.random.uniform(jax.random.key(m), (4000, m))
-        truth = set(np.flatnonzero(np.asarray(pareto_mask(y))).tolist())
-        cand = np.asarray(pareto_candidates(y))
+        truth = set(np.flatnonzero(np.asarray(mask(y))).tolist())
+        cand = np.asarray(jax.jit(pareto_candidates)(y))
         cand = cand[cand < len(y)]
         sub = cand[np.asarray(pareto_mask(y[cand]))]
         assert set(sub.tolist()) <= truth

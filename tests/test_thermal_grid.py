@@ -142,17 +142,21 @@ def test_leakage_requires_model():
 def test_solver_status_and_cg_gradient_matches_dense(caplog):
     import logging
 
+    import equinox as eqx
+
     net = P.grid_network(FLP, CFG, 6, 6)  # shapes shared with the tests above
-    cg = P.grid_steady_state(net, POWER, solver="cg")
-    dense = P.grid_steady_state(net, POWER, solver="dense")
+    solve = eqx.filter_jit(P.grid_steady_state)  # compiled: eager CG iterations dispatch op by op
+    cg = solve(net, POWER, solver="cg")
+    dense = solve(net, POWER, solver="dense")
     assert bool(cg.converged) and bool(dense.converged) and 0 < int(cg.solver_steps) <= 80
     assert int(dense.solver_steps) == 0
     with caplog.at_level(logging.WARNING, logger="diffsys.power._thermal_grid"):
-        short = P.grid_steady_state(net, POWER, solver="cg", maxiter=1)
+        short = solve(net, POWER, solver="cg", maxiter=1)
         jax.effects_barrier()
     assert not bool(short.converged) and int(short.solver_steps) == 1
     assert any("grid thermal cg solve (6 x 6) did not converge" in r.getMessage() for r in caplog.records)
-    grads = [jax.grad(lambda p, s=s: P.grid_steady_state(net, p, solver=s).peak_K)(POWER) for s in ("cg", "dense")]
+    grads = [eqx.filter_jit(jax.grad(lambda p, s=s: P.grid_steady_state(net, p, solver=s).peak_K))(POWER)
+             for s in ("cg", "dense")]
     np.testing.assert_allclose(np.asarray(grads[0]), np.asarray(grads[1]), rtol=1e-3, atol=1e-4)
 
 

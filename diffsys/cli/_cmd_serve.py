@@ -118,7 +118,8 @@ def _search(args) -> int:
         best = res["best"]
         print("best:", json.dumps(best) if best else "no deployment meets the SLAs")
         print(f"evaluated {res['evaluated']} deployments, {res['evals_per_s']:.3g} evaluations/s "
-              f"(compile {res['compile_s']:.1f} s, {res['run_evals_per_s']:.3g}/s after compilation)")
+              f"(compile {res['compile_s']:.1f} s" + (f", {res['run_evals_per_s']:.3g}/s after compilation)"
+                                                      if res["run_evals_per_s"] else ")"))
         if args.plot:
             print(f"wrote {args.plot}")
     return 0 if res["best"] else 1

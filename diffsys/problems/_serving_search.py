@@ -31,8 +31,9 @@ def search_deployments(spec: ServingSpec, *, gpus=8, ttft_s=2.0, tpot_s=0.05, pr
     """Sweep deployments (:func:`search_space`, every precision in ``precisions``) with
     :func:`diffsys.optimize.sweep` for the most tokens/s/GPU with TTFT <= ``ttft_s``, TPOT <= ``tpot_s`` and at
     most ``gpus`` GPUs; returns the best point, the Pareto front (tokens/s/GPU vs tokens/s/user) and the
-    evaluation rates (``evals_per_s`` end to end incl. compilation, ``run_evals_per_s`` of the compiled sweep,
-    ``compile_s``); ``plot`` writes the front as a PNG."""
+    evaluation rates (``evals_per_s`` end to end incl. compilation, ``compile_s``, ``run_evals_per_s`` of the
+    compiled sweep, ``None`` when it is too small to time apart from compilation); ``plot`` writes the front as a
+    PNG."""
     heads = float(spec.arch.transformer.n_heads)
     experts = float(spec.arch.transformer.n_experts)
 
@@ -61,9 +62,9 @@ def search_deployments(spec: ServingSpec, *, gpus=8, ttft_s=2.0, tpot_s=0.05, pr
             fronts.append((prec, -np.asarray(res.pareto_objectives)))
     if plot:
         plot_pareto(fronts, plot, spec.arch.hf_id)
-    run_s = max(seconds - compile_s, 1e-9)
+    run_s = seconds - compile_s  # None below: the sweep was too small to time apart from its compilation
     return {"best": best, "evaluated": evaluated, "evals_per_s": evaluated / max(seconds, 1e-9),
-            "compile_s": compile_s, "run_evals_per_s": evaluated / run_s,
+            "compile_s": compile_s, "run_evals_per_s": evaluated / run_s if run_s > 0.01 * seconds else None,
             "pareto": {p: f.tolist() for p, f in fronts}}
 
 
