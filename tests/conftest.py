@@ -1,5 +1,6 @@
 import os
 import pathlib
+import shutil
 import tempfile
 
 # The tests evaluate small batches of large programs (the training step is ~11,000 HLO ops), so their time is XLA
@@ -14,10 +15,16 @@ from diffsys.cli._provenance import CACHE_ENV, enable_compilation_cache  # noqa:
 
 # One persistent compilation cache for the whole run, shared by the xdist workers and by the command-line
 # subprocesses the tests start (they read $DIFFSYS_CACHE_DIR): a program that several tests compile (the default
-# training step, the sweep engine's stages) is compiled once. Never the user's own cache folder.
-_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+# training step, the sweep engine's stages) is compiled once. Never the user's own cache folder; the run's pytest
+# process (the xdist workers' parent) removes it at the end.
+_RUN = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
 os.environ[CACHE_ENV] = os.path.join(tempfile.gettempdir(), f"diffsys-test-jax-cache-{_RUN}")
 enable_compilation_cache(os.environ[CACHE_ENV])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.path.join(tempfile.gettempdir(), f"diffsys-test-jax-cache-{os.getpid()}"), ignore_errors=True)
 
 # CI runs property tests with a fixed seed sequence, so a result never depends on the run; locally they explore.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
