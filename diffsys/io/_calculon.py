@@ -300,12 +300,10 @@ def read_calculon_execution(src):
         raise ValueError("Calculon execution: seq_par_ag_redo=true needs tensor_par_comm_type='rs_ag' and "
                          f"activation_recompute other than 'full' (got {comm!r}, {recompute!r})")
     training = _bool(d, "training") if "training" in d else True
-    if not training:
-        for k, bad in (("activation_recompute", recompute != "none"), ("data_par_overlap", d.get("data_par_overlap")),
-                       ("optimizer_offload", d.get("optimizer_offload"))):
-            if bad:
-                raise ValueError(f"Calculon execution: training=false needs {k} "
-                                 f"{'none' if k == 'activation_recompute' else 'false'} (got {d[k]!r})")
+    if not training and (recompute != "none" or d.get("data_par_overlap") or d.get("optimizer_offload")):
+        raise ValueError("Calculon execution: training=false needs activation_recompute 'none', data_par_overlap "
+                         f"and optimizer_offload false (got {recompute!r}, {d.get('data_par_overlap', False)}, "
+                         f"{d.get('optimizer_offload', False)})")
     sharding = _bool(d, "optimizer_sharding") if "optimizer_sharding" in d else False
     if sharding and ints["data_par"] == 1:
         raise ValueError("Calculon execution: optimizer_sharding=true needs data_par > 1")

@@ -161,7 +161,7 @@ class Parallelism(eqx.Module):
             seq_par_ag_redo, bool) else seq_par_ag_redo
         self.pp_scatter_gather = float(pp_scatter_gather) if isinstance(pp_scatter_gather, bool) \
             else pp_scatter_gather
-        self.training = float(training) if isinstance(training, bool) else training
+        self.training = training  # a bool converts like any number
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):

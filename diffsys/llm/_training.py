@@ -267,11 +267,10 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- stage time per microbatch ---------------------------------------------------------------------------
     rc_none, rc_sel, rc_full = w_rc[..., 0], w_rc[..., 1], w_rc[..., 2]
     t_logits_fwd = t_logits_gemm + mem(Tl * V / t * 4.0 * 2, 1.0)  # logits GEMM + fp32 softmax traffic
-    f_comp = Ls * t_layer_fwd + t_logits_fwd
-    b_comp = Ls * t_layer_bwd + 2 * t_logits_fwd
     # a forward-only batch (training = 0) has no backward pass, recompute or re-communication
     tr = par.training
-    b_comp = tr * b_comp
+    f_comp = Ls * t_layer_fwd + t_logits_fwd
+    b_comp = tr * (Ls * t_layer_bwd + 2 * t_logits_fwd)
     r_comp = tr * Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
     comm_tp = Ls * (tp_fwd + tr * (tp_bwd + rc_full * tp_fwd + (1 - rc_full) * tp_redo))
     comm_ep = Ls * (ep_fwd + tr * (ep_bwd + rc_full * ep_fwd))
