@@ -211,6 +211,38 @@ def test_forward_only_step_is_the_forward_pass():
     assert times == sorted(times) and times[-1] > 2.5 * times[0]
 
 
+def test_packed_documents_attend_within_their_own():
+    """``document_length``: 0, the sequence length and anything longer are one document per sequence (identical
+    steps); shorter documents shrink only the attention core: its model FLOPs by exactly ``4 L (s - span) a d``
+    per token and pass (Narayanan Eq. 3 with the span in place of ``s``), never a slower step, and with unfused
+    attention smaller ``s²`` activations. One compiled, vmapped call over the points."""
+    model = llm.transformer_preset("llama2_7b")
+    s = float(model.seq_len)
+    docs = jnp.array([0.0, s, 2 * s, s / 2, 512.0, 128.0] * 2)
+    flash = jnp.array([1.0] * 6 + [0.0] * 6)
+    cl = _cluster(8)
+
+    def one(doc, fl):
+        par = llm.Parallelism(tp=1, pp=1, dp=8, microbatch=1, global_batch=128, zero_stage=1, dp_overlap=1.0,
+                              flash_attention=fl, document_length=doc)
+        return llm.training_step(model, cl, par)
+
+    r = jax.jit(jax.vmap(one))(docs, flash)
+    time, flops, acts = (np.asarray(x, dtype=float) for x in (r.time_s, r.model_flops, r.activations_B))
+    for g in (slice(0, 6), slice(6, 12)):
+        ti, fi = time[g], flops[g]
+        np.testing.assert_allclose(ti[1:3], ti[0], rtol=1e-6)
+        np.testing.assert_allclose(fi[1:3], fi[0], rtol=1e-6)
+        assert np.all(np.diff(ti[2:]) < 0), ti  # s, s/2, 512, 128: every shorter span is faster
+        span = np.minimum(np.where(np.asarray(docs[g]) > 0, np.asarray(docs[g]), s), s)
+        tokens = 128 * s
+        attn = 3 * tokens * 4 * float(model.n_layers) * (s - span) * float(model.q_width)
+        np.testing.assert_allclose(fi[0] - fi, attn, rtol=1e-5, atol=1e-3 * fi[0] * 1e-6)
+    assert acts[11] < 0.5 * acts[6] and acts[5] == pytest.approx(acts[0], rel=1e-6)  # flash stores no s² scores
+    with pytest.raises(ValueError, match="document_length"):
+        llm.Parallelism(document_length=-1.0)
+
+
 def test_moe_expert_parallel_all_to_all_and_memory():
     model = llm.transformer_preset("mixtral_8x7b")
     cl = _cluster(64)

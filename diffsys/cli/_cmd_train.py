@@ -2,7 +2,7 @@
 
     diffsys train --model meta-llama/Llama-3.1-70B --system dgx_h100 --gpus 64 --tp 4 --pp 4 --vp 5 \\
         --gbs 128 --mbs 1 --seq 8192 --dtype fp8 [--cp 1 --ep 1 --dp 4] [--recompute selective] [--zero 1] \\
-        [--sequence-parallel] [--json]
+        [--sequence-parallel] [--document-length N] [--json]
 
 The model is a Hugging Face id of the catalogue (``diffsys.llm.CATALOG_IDS``), a ``config.json`` path, or a
 :func:`diffsys.llm.transformer_preset` name (``gpt3_175b``, ``llama2_70b``, ...). ``dp = gpus / (tp·pp·cp)``; expert
@@ -50,6 +50,9 @@ def register(subparsers) -> None:
                    help="fraction of TP communication overlapped with GEMMs (default 0)")
     p.add_argument("--dp-overlap", type=arg_number("--dp-overlap", 0.0, 1.0), default=1.0,
                    help="fraction of DP communication overlapped with the backward (default 1)")
+    p.add_argument("--document-length", type=arg_number("--document-length", 0.0, None), default=0.0,
+                   help="mean tokens per document packed into a sequence (packed fine-tuning: attention stays "
+                        "within each document); default 0 = one document per sequence")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_cache_arguments(p)
     p.set_defaults(func=run)
@@ -128,7 +131,7 @@ def build(args):
     par = Parallelism(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, microbatch=mbs, global_batch=gbs, interleave=vp,
                       sequence_parallel=bool(args.sequence_parallel), recompute=args.recompute,
                       zero_stage=args.zero, tp_overlap=args.tp_overlap, dp_overlap=args.dp_overlap,
-                      flash_attention=True)
+                      flash_attention=True, document_length=args.document_length)
     check_parallelism(model, cluster, par)
     notes = []
     if arch is not None and float(arch.sliding_fraction) > 0:

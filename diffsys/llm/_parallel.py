@@ -110,6 +110,11 @@ class Parallelism(eqx.Module):
         training: 1 = a training step (forward, backward, optimizer step); 0 = the forward pass of the same batch
             only (no backward, recompute, gradient traffic or optimizer step; memory holds the weights and one
             microbatch's working activations), Calculon's ``training`` (Isaev et al. 2023).
+        document_length: mean tokens per document when several documents are packed into one sequence, as
+            fine-tuning recipes do (NeMo's packed SFT): attention is block-diagonal over the documents, so each
+            token attends only within its own (Krell et al., "Efficient sequence packing without
+            cross-contamination", 2021). ``0`` (default) = one document per sequence; values at or above the
+            sequence length mean the same.
     """
 
     tp: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
@@ -137,12 +142,13 @@ class Parallelism(eqx.Module):
     seq_par_ag_redo: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     pp_scatter_gather: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     training: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    document_length: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
 
     def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
                  sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
                  flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
                  grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1, fused_activation=1.0, seq_par_ag_redo=1.0,
-                 pp_scatter_gather=0.0, training=1.0):
+                 pp_scatter_gather=0.0, training=1.0, document_length=0.0):
         self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
         self.microbatch = microbatch
         self.global_batch = microbatch * dp if global_batch is None else global_batch
@@ -162,6 +168,7 @@ class Parallelism(eqx.Module):
         self.pp_scatter_gather = float(pp_scatter_gather) if isinstance(pp_scatter_gather, bool) \
             else pp_scatter_gather
         self.training = training  # a bool converts like any number
+        self.document_length = document_length
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
@@ -173,6 +180,7 @@ class Parallelism(eqx.Module):
                   "pp_scatter_gather", "training"):
             check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
         check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
+        check_range("Parallelism.document_length", self.document_length, 0.0, None)
         for f in ("tp_net", "pp_net", "dp_net"):
             check_range(f"Parallelism.{f}", getattr(self, f), -1.0, 1.0)
 

@@ -165,6 +165,10 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     sl = s / c  # local sequence (context parallel)
     Tl = b * sl  # local tokens per microbatch
     Ls = L / p  # layers per device
+    # keys each query attends to: the sequence, or its own document when documents are packed (block-diagonal
+    # attention, Krell et al. 2021): ``s / span`` causal squares of side ``span`` per sequence
+    doc = par.document_length
+    span = jnp.where(doc > 0, jnp.minimum(doc, s), s)
 
     # ---- per-layer forward compute (one microbatch, one GPU) -------------------------------------------------
     ffn_e = model.expert_width
@@ -176,8 +180,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # (the GEMMs on a new axis, one vectorized kernel model) traces 10x faster but runs 15-30x slower under vmap on
     # XLA:CPU (measured, benchmarks/bench_llm.py; BENCHMARKS.md): the stacked axis becomes the minor dimension of
     # every intermediate, so the loops no longer vectorize across design points
-    shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, s, model.head_dim, b * heads_l),
-              (sl, model.head_dim, s, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
+    shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, span, model.head_dim, b * heads_l),
+              (sl, model.head_dim, span, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
               (Tl, V / t, h, 1.0)]
     if model.is_moe:
         shapes += [(Tl * routed, ffn_e / t, h, 1.0), (Tl * model.n_shared_experts, ffn_e / t, h, 1.0),
@@ -190,11 +194,11 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     t_qkv, t_proj, t_logits_gemm = t_g[0], t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
-    # ``1/c`` of the length-``s`` causal square (load-balanced ring)
+    # ``1/c`` of the ``s / span`` causal squares of side ``span`` (load-balanced ring)
     t_scores_unfused = t_g[1] + t_g[2]
-    t_scores_flash = prefill_attention_time(b, s, heads_l, kv_local / model.head_dim, model.head_dim,
-                                            cluster.accelerator, cluster.attention_dtype, causal=True,
-                                            temperature=T).time_s / c + cluster.kernel_overhead_s
+    t_scores_flash = prefill_attention_time(b * s / span, span, heads_l, kv_local / model.head_dim,
+                                            model.head_dim, cluster.accelerator, cluster.attention_dtype,
+                                            causal=True, temperature=T).time_s / c + cluster.kernel_overhead_s
     t_scores = (1 - fl) * t_scores_unfused + fl * t_scores_flash
     t_mlp_dense = nmat * t_g[4]
     if model.is_moe:
@@ -204,10 +208,10 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         t_mlp = t_mlp_dense
     t_gemm_fwd = t_qkv + t_scores + t_proj + t_mlp
 
-    act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, s, t, sp, fl, par.seq_par_ag_redo)
+    act_full, act_sel, act_ckpt = layer_activation_bytes(model, Tl, b, sl, span, t, sp, fl, par.seq_par_ag_redo)
     # elementwise kernels: the layer's stored activations times the traffic each stored byte costs
     elem_bytes = act_full * cluster.elementwise_traffic
-    score_bytes = b * heads_l * sl * s * 5.0 * (1 - fl)
+    score_bytes = b * heads_l * sl * span * 5.0 * (1 - fl)
     t_elem_fwd = mem(elem_bytes, _FWD_KERNELS - 6.0)
     # an unfused MLP activation is a memory-bound kernel of its own: forward reads its input ((nmat-1)·f per token)
     # and writes f; backward reads the input and the output gradient and writes the input gradient (PyTorch's
@@ -349,9 +353,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- throughput, utilisation, energy -----------------------------------------------------------------------
     gpus = t * p * d * c
     tokens = B * s
-    fwd_flops = tokens * model.forward_flops_per_token(s)
+    fwd_flops = tokens * model.forward_flops_per_token(span)
     model_flops = (1.0 + 2.0 * tr) * fwd_flops  # the backward pass is twice the forward
-    hw_flops = model_flops + tr * (rc_full * fwd_flops + rc_sel * tokens * 4.0 * L * s * qw)  # + recomputed FLOPs
+    hw_flops = model_flops + tr * (rc_full * fwd_flops + rc_sel * tokens * 4.0 * L * span * qw)  # + recomputed FLOPs
     denom = step * gpus * peak
     mfu, hfu = model_flops / denom, hw_flops / denom
     busy = m * (f_comp + b_comp + r_comp) / step
