@@ -243,6 +243,26 @@ def test_packed_documents_attend_within_their_own():
         llm.Parallelism(document_length=-1.0)
 
 
+@pytest.mark.parametrize("cp, flash, fused", [(1, 0.0, 1.0), (2, 1.0, 0.0)])
+def test_skipped_structural_zeros_change_nothing(cp, flash, fused):
+    """Inside a trace, leaves left at concrete values skip the terms they weight by a structural zero (a CP group of
+    one, the unused attention path, a fused activation); an eager call traces every leaf and skips nothing. Both
+    agree on every metric (float32 rounding), and a term whose weight is not zero is still paid for (Llama-2 7B at
+    1k tokens: the CP K/V exchange of its 32 K/V heads is not hidden behind the short attention)."""
+    model = llm.transformer_preset("llama2_7b", seq_len=1024)
+    cl = _cluster(64)
+    par = llm.Parallelism(tp=1, pp=2, dp=32 // cp, cp=cp, microbatch=1, global_batch=64, zero_stage=1,
+                          flash_attention=flash, fused_activation=fused)
+    mbs = jnp.array([1.0, 2.0])
+    with_mb = lambda mb: eqx.tree_at(lambda p: p.microbatch, par, mb)  # noqa: E731
+    inline = jax.jit(jax.vmap(lambda mb: llm.training_step(model, cl, with_mb(mb))))(mbs)
+    for i, mb in enumerate((1.0, 2.0)):
+        eager = llm.training_step(model, cl, with_mb(jnp.asarray(mb)))
+        for k, v in eager._asdict().items():
+            np.testing.assert_allclose(np.asarray(getattr(inline, k))[i], np.asarray(v), rtol=2e-6, err_msg=k)
+        assert (float(getattr(inline, "cp_comm_s")[i]) > 1e-3) == (cp > 1)
+
+
 def test_moe_expert_parallel_all_to_all_and_memory():
     model = llm.transformer_preset("mixtral_8x7b")
     cl = _cluster(64)

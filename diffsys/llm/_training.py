@@ -40,8 +40,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
+from .._pytree import concretely_zero
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
 from ..primitives import relative_temperature, relu, smooth_max, smooth_min
 from . import _comm
@@ -130,7 +132,6 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     return full, selective, checkpoint
 
 
-@eqx.filter_jit
 def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
 
@@ -140,8 +141,17 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     Kernels are timed by :func:`diffsys.roofline.op_time` on ``cluster.accelerator``, collectives by
     :func:`diffsys.topologies.hierarchical_collective_time` on ``cluster.network``. The function is compiled on
     its first call (``equinox.filter_jit``: array leaves traced, everything else static), so a direct call costs
-    one compilation instead of thousands of eager kernel dispatches; inside ``jit``/``vmap``/``grad`` it inlines.
+    one compilation instead of thousands of eager kernel dispatches. Inside ``jit``/``vmap``/``grad`` (any leaf a
+    tracer) it is traced inline, so the leaves a sweep leaves at their base values stay concrete and the terms they
+    weight by a structural zero (a CP group of 1, the unused attention path, a fused activation) are not traced at
+    all (``diffsys._pytree.concretely_zero``; the results are identical).
     """
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, cluster, par, temperature))):
+        return _training_step(model, cluster, par, temperature)
+    return _compiled_training_step(model, cluster, par, temperature)
+
+
+def _training_step(model: Transformer, cluster: Cluster, par: Parallelism, temperature) -> TrainingMetrics:
     T = temperature
     h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
     qw, kvw = model.q_width, model.kv_width
@@ -189,17 +199,19 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # under an FP8/FP4 recipe only the linear layers run in the low precision; the attention-core GEMMs (1, 2) and
     # the output layer (5) stay in BF16 (precision_recipe)
     hi = cluster.attention_dtype
-    t_g = [gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
+    unfused_attention = 1 - fl
+    t_g = [0.0 if i in (1, 2) and concretely_zero(unfused_attention) else
+           gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
            for i, (m_, n_, k_, bt) in enumerate(shapes)]
     t_qkv, t_proj, t_logits_gemm = t_g[0], t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
     # ``1/c`` of the ``s / span`` causal squares of side ``span`` (load-balanced ring)
     t_scores_unfused = t_g[1] + t_g[2]
-    t_scores_flash = prefill_attention_time(b * s / span, span, heads_l, kv_local / model.head_dim,
-                                            model.head_dim, cluster.accelerator, cluster.attention_dtype,
-                                            causal=True, temperature=T).time_s / c + cluster.kernel_overhead_s
-    t_scores = (1 - fl) * t_scores_unfused + fl * t_scores_flash
+    t_scores_flash = 0.0 if concretely_zero(fl) else prefill_attention_time(
+        b * s / span, span, heads_l, kv_local / model.head_dim, model.head_dim, cluster.accelerator,
+        cluster.attention_dtype, causal=True, temperature=T).time_s / c + cluster.kernel_overhead_s
+    t_scores = unfused_attention * t_scores_unfused + fl * t_scores_flash
     t_mlp_dense = nmat * t_g[4]
     if model.is_moe:
         t_mlp_moe = nmat * (t_g[6] + t_g[7]) + t_g[8]
@@ -219,8 +231,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     ffn_tok = (1 - fm) * model.ffn + fm * ffn_e * (routed + model.n_shared_experts)
     unfused = 1 - par.fused_activation
     act_elems = Tl * ffn_tok / t * _ACT_BYTES
-    t_act_fwd = unfused * mem(nmat * act_elems, 1.0)
-    t_act_bwd = unfused * mem((2 * nmat - 1) * act_elems, 1.0)
+    t_act_fwd = 0.0 if concretely_zero(unfused) else unfused * mem(nmat * act_elems, 1.0)
+    t_act_bwd = 0.0 if concretely_zero(unfused) else unfused * mem((2 * nmat - 1) * act_elems, 1.0)
     t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd
     t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd
     t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
@@ -244,8 +256,10 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # reduce-scatter + parameter all-gather halves, the same); ZeRO-3 parameter all-gathers; CP K/V all-gather.
     tp_coll, dp_ar = _comm.collective_times("all_reduce", net, (act_msg, grad_msg), (t, d), (1.0, dp_stride), T,
                                             (par.tp_net, par.dp_net))
-    cp_coll, dp_ag, tp_ag = _comm.collective_times("all_gather", net, (kv_msg, grad_msg, act_msg), (c, d, t),
-                                                   (t, dp_stride, 1.0), T, (-1.0, par.dp_net, par.tp_net))
+    # a CP group of one exchanges nothing (the collective model returns exactly 0 there)
+    cp_coll = 0.0 if concretely_zero(c - 1) else _comm.collective_time("all_gather", kv_msg, net, c, t, T)
+    dp_ag, tp_ag = _comm.collective_times("all_gather", net, (grad_msg, act_msg), (d, t), (dp_stride, 1.0), T,
+                                          (par.dp_net, par.tp_net))
     # two collectives per pass, each may hide behind half of the layer's GEMMs (Wang et al., "Overlap
     # communication with dependent computation via decomposition", ASPLOS 2023)
     ov_tp = par.tp_overlap
@@ -373,3 +387,6 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         mfu=mfu, hfu=hfu, tflops_per_gpu=model_flops / (step * gpus) / 1e12, power_W=power,
         energy_J=power * step, cost_usd=gpus * cluster.gpu_hour_usd * step / 3600.0,
     )
+
+
+_compiled_training_step = eqx.filter_jit(_training_step)
