@@ -169,6 +169,27 @@ def test_more_bandwidth_is_never_slower(op, log_size, n, bw, factor, preset):
     assert fast <= slow * (1 + 1e-6)
 
 
+def test_nvls_follows_the_nvlink_bandwidth():
+    """The NVLS throughput of a fitted NVSwitch dimension scales with its link bandwidth: at the preset's bandwidth
+    the time is unchanged, and a 1 GiB all-reduce on 8 H100s slows in proportion when the NVLink bandwidth drops
+    (it did not: NVLS kept the preset's absolute throughput, so 50 MB/s links all-reduced at 256 GB/s)."""
+    from diffsys.topologies import hierarchical_collective_time
+
+    system = system_preset("hgx_h100")
+    up = system.dims[0]
+    assert float(up.in_network_reference_Bps) == pytest.approx(float(up.bandwidth_Bps))
+
+    def t(scale):
+        dim = up.replace(bandwidth_Bps=up.bandwidth_Bps * scale)
+        return float(hierarchical_collective_time("all_reduce", 2.0**30, (dim,)).time_s)
+
+    base = t(1.0)
+    absolute = up.replace(in_network_reference_Bps=0.0, bandwidth_Bps=up.bandwidth_Bps * 0.25)
+    assert float(absolute.in_network_throughput_Bps) == pytest.approx(float(up.in_network_Bps))
+    assert t(0.5) > 1.6 * base and t(0.25) > 3.0 * base  # latency and fixed costs do not scale
+    assert t(2.0) < base
+
+
 @settings(max_examples=25, deadline=None)
 @given(op=st.sampled_from(RING_OPS), log_size=st.floats(9, 30), n=st.integers(2, 15),
        preset=st.sampled_from(("hgx_a100", "hgx_h100")))

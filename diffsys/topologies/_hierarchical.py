@@ -77,6 +77,11 @@ class Dimension(eqx.Module):
         overhead_s: fixed launch cost of one collective on this dimension, s.
         in_network: whether the switch reduces in the network (NVLS / SHARP) -- structural (static).
         in_network_Bps: per-rank in-network reduction throughput (0 = same as ``bandwidth_Bps``).
+        in_network_reference_Bps: the ``bandwidth_Bps`` at which ``in_network_Bps`` holds (0 = it is absolute).
+            When set, the in-network throughput follows the links: ``in_network_Bps · bandwidth_Bps /
+            in_network_reference_Bps``. NVLS moves its data through the same NVLink ports as the other algorithms,
+            and NCCL's tuning model takes its bandwidth as a fraction of the NVLink bandwidth (``nvlsEfficiency``,
+            NCCL ``src/graph/tuning.cc``); the fitted presets set it to their datasheet bandwidth.
         local_Bps: per-rank local processing throughput of the communication kernel (see
             :func:`collective_time`; ``inf`` = free).
         tree: shape of the tree algorithm on this dimension -- ``"binary"`` (across nodes) or ``"chain"`` (inside
@@ -98,6 +103,7 @@ class Dimension(eqx.Module):
     overhead_s: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     in_network_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     in_network: bool = eqx.field(static=True, default=False)
+    in_network_reference_Bps: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     local_Bps: jnp.ndarray = eqx.field(converter=as_float, default=float("inf"))
     tree: str = eqx.field(static=True, default="binary")
     nccl: NcclParams | None = None
@@ -113,6 +119,7 @@ class Dimension(eqx.Module):
         check_range("Dimension.efficiency", self.efficiency, 0.0, 1.0, lo_open=True)
         check_range("Dimension.overhead_s", self.overhead_s, 0.0, None)
         check_range("Dimension.in_network_Bps", self.in_network_Bps, 0.0, None)
+        check_range("Dimension.in_network_reference_Bps", self.in_network_reference_Bps, 0.0, None)
         check_positive("Dimension.local_Bps", self.local_Bps)
         if self.algorithm is not None:
             check_range("Dimension.algorithm", self.algorithm, 0.0, len(DIMENSION_ALGORITHM_CHOICES) - 1.0)
@@ -123,10 +130,17 @@ class Dimension(eqx.Module):
     def effective_bandwidth_Bps(self):
         return jnp.minimum(self.bandwidth_Bps, self.nic_bandwidth_Bps) * self.efficiency
 
+    @property
+    def in_network_throughput_Bps(self):
+        """``in_network_Bps`` at this dimension's link bandwidth (scaled when ``in_network_reference_Bps`` is set)."""
+        ref = self.in_network_reference_Bps
+        return self.in_network_Bps * jnp.where(ref > 0, self.bandwidth_Bps / jnp.where(ref > 0, ref, 1.0), 1.0)
+
     def replace(self, **changes) -> Dimension:
         fields = {k: getattr(self, k) for k in ("kind", "size", "bandwidth_Bps", "latency_s", "nic_bandwidth_Bps",
                                                  "efficiency", "overhead_s", "in_network_Bps", "in_network",
-                                                 "local_Bps", "tree", "nccl", "algorithm")}
+                                                 "in_network_reference_Bps", "local_Bps", "tree", "nccl",
+                                                 "algorithm")}
         fields.update(changes)
         return Dimension(**fields)
 
@@ -166,10 +180,10 @@ def _phase_result(op, size_B, dim: Dimension, algorithm, *, protocol, temperatur
                               and (a != "in_network" or has_in)) or "auto"
         return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algorithm, protocol=protocol,
                                temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
-                               in_network_Bps=dim.in_network_Bps if has_in else None, imbalance=imbalance,
+                               in_network_Bps=dim.in_network_throughput_Bps if has_in else None, imbalance=imbalance,
                                local_Bps=dim.local_Bps, nccl=dim.nccl, dtype=dtype)
     algs = _dim_algorithms(dim, op, has_in, algorithm)
-    in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_Bps * dim.efficiency, bw)
+    in_bw = jnp.where(dim.in_network_Bps > 0, dim.in_network_throughput_Bps * dim.efficiency, bw)
     return collective_time(op, size_B, dim.size, bw, dim.latency_s, algorithm=algs, protocol=protocol,
                            temperature=temperature, overhead_s=dim.overhead_s, reduce_Bps=reduce_Bps,
                            in_network_Bps=in_bw if has_in else None, imbalance=imbalance, local_Bps=dim.local_Bps,

@@ -118,6 +118,7 @@ def _nccl_nvswitch(size, bw, fabric, *, nvls=False, nvls_scale=1.0, local_scale=
     nvls_Bps = float(c.get("nvls_Bps", 0.0)) * nvls_scale * bw / float(c["datasheet_Bps"])
     return Dimension("switch", size, bw, float(c["hop_s"][2]), efficiency=float(c["efficiency"]),
                      in_network=nvls and nvls_Bps > 0, in_network_Bps=nvls_Bps if nvls else 0.0,
+                     in_network_reference_Bps=bw if nvls else 0.0,
                      local_Bps=float(c["local_Bps"]) * local_scale, tree="chain", nccl=params)
 
 
