@@ -257,6 +257,8 @@ class _Engine:
         self._eval = jax.jit(self._evaluate_stage)
         self._reduce = jax.jit(self._reduce_stage)
         self._metrics_fn = None
+        self._metrics_future = None
+        self._metrics_compiled = None
 
     # -- evaluation of one chunk ------------------------------------------------------------------------------
     def _points(self, chunk_index, base_digits):
@@ -354,8 +356,33 @@ class _Engine:
                        for n, (lo, hi, b) in self.histograms.items()}
         return new
 
+    def prepare_metrics(self, points_like):
+        """Start compiling :meth:`evaluate_points` for batches shaped like ``points_like`` (the top-k) on a
+        background thread, so that XLA compiles it while the chunks run; a failure there only means
+        :meth:`evaluate_points` compiles it itself. Skipped under 64-bit mode (a thread-local setting)."""
+        if self._metrics_compiled is not None or self._metrics_future is not None or jax.config.jax_enable_x64:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)),
+                                        points_like)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_BACKGROUND_THREAD)
+        self._metrics_future = pool.submit(lambda: jax.jit(jax.vmap(self._metrics)).lower(shapes).compile())
+        pool.shutdown(wait=False)
+
     def evaluate_points(self, points):
         """Metrics of a batch of points (the top-k at the end of a sweep)."""
+        if self._metrics_future is not None:
+            try:
+                self._metrics_compiled = self._metrics_future.result()
+            except Exception:  # the background compile failed: compile it here instead
+                self._metrics_compiled = None
+            self._metrics_future = None
+        if self._metrics_compiled is not None:
+            try:
+                return self._metrics_compiled(points)
+            except (TypeError, ValueError):  # a batch shaped otherwise than the prepared one
+                pass
         if self._metrics_fn is None:
             self._metrics_fn = jax.jit(jax.vmap(self._metrics))
         return self._metrics_fn(points)
@@ -457,15 +484,19 @@ def _check_shard(shard):
 # -- compile time --------------------------------------------------------------------------------------------------
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                    "/jax/core/compile/backend_compile_duration")
+_BACKGROUND_THREAD = "diffsys-sweep-compile"
 _COMPILE_CLOCK = [0.0, False]  # seconds spent tracing/lowering/compiling in this process, listener registered
 
 
 def _compile_clock() -> float:
     """Seconds this process has spent tracing, lowering and compiling (``jax.monitoring`` events; a persistent
-    compilation-cache hit is counted as the compile it replaced)."""
+    compilation-cache hit is counted as the compile it replaced). The top-k metrics compile on the background
+    thread of :meth:`_Engine.prepare_metrics` overlaps the chunks and is not counted."""
     if not _COMPILE_CLOCK[1]:
+        import threading
+
         def listen(event, duration, **_):
-            if event in _COMPILE_EVENTS:
+            if event in _COMPILE_EVENTS and not threading.current_thread().name.startswith(_BACKGROUND_THREAD):
                 _COMPILE_CLOCK[0] += duration
 
         jax.monitoring.register_event_duration_secs_listener(listen)
@@ -614,6 +645,7 @@ def sweep(model, space: DesignSpace | None = None, objective=None, *, feasible=_
         if writer:
             _save_checkpoint(ckpt, out, meta)
 
+    engine.prepare_metrics(state["top_points"])  # compiles the top-k metrics while the chunks run
     t0 = time.perf_counter()
     completed = first
     try:
