@@ -37,3 +37,23 @@ def concretely_zero(x) -> bool:
     if isinstance(x, jax.core.Tracer):
         return False
     return not np.any(np.asarray(x))
+
+
+def jit_when_eager(fn):
+    """``fn`` compiled by ``equinox.filter_jit`` when called directly (one compilation instead of thousands of eager
+    dispatches), traced inline when any argument leaf is a tracer (inside ``jit``/``vmap``/``grad``): there the
+    leaves a caller keeps concrete stay concrete, so :func:`concretely_zero` can skip what they zero out, where a
+    nested ``filter_jit`` would turn every leaf into a tracer."""
+    import functools
+
+    import equinox as eqx
+
+    compiled = eqx.filter_jit(fn)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((args, kwargs))):
+            return fn(*args, **kwargs)
+        return compiled(*args, **kwargs)
+
+    return call

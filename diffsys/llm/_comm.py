@@ -26,7 +26,8 @@ from ..topologies import hierarchical_collective_time
 
 # Group sizes here are placements computed by the model (``k = N/stride`` may be fractional for non-dividing
 # designs, which the model flags as infeasible instead of raising), not user input. The models that call this module
-# are compiled (``training_step``/``inference_step`` are ``filter_jit``), so the sizes are traced and
+# run compiled (``inference_step`` is ``filter_jit``; ``training_step`` is ``jit_when_eager``: compiled when called
+# directly, traced inline inside a caller's trace), so the sizes are traced or computed inside a trace and
 # ``hierarchical_collective_time``'s eager integer check of user-built dimensions does not apply to them.
 _collective = hierarchical_collective_time
 

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 
-from .._pytree import concretely_zero
+from .._pytree import concretely_zero, jit_when_eager
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
 from ..primitives import relative_temperature, relu, smooth_max, smooth_min
 from . import _comm
@@ -132,6 +130,7 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     return full, selective, checkpoint
 
 
+@jit_when_eager
 def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
 
@@ -144,14 +143,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     one compilation instead of thousands of eager kernel dispatches. Inside ``jit``/``vmap``/``grad`` (any leaf a
     tracer) it is traced inline, so the leaves a sweep leaves at their base values stay concrete and the terms they
     weight by a structural zero (a CP group of 1, the unused attention path, a fused activation) are not traced at
-    all (``diffsys._pytree.concretely_zero``; the results are identical).
+    all (``diffsys._pytree.concretely_zero``, ``jit_when_eager``; the results are identical).
     """
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, cluster, par, temperature))):
-        return _training_step(model, cluster, par, temperature)
-    return _compiled_training_step(model, cluster, par, temperature)
-
-
-def _training_step(model: Transformer, cluster: Cluster, par: Parallelism, temperature) -> TrainingMetrics:
     T = temperature
     h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
     qw, kvw = model.q_width, model.kv_width
@@ -231,8 +224,11 @@ def _training_step(model: Transformer, cluster: Cluster, par: Parallelism, tempe
     ffn_tok = (1 - fm) * model.ffn + fm * ffn_e * (routed + model.n_shared_experts)
     unfused = 1 - par.fused_activation
     act_elems = Tl * ffn_tok / t * _ACT_BYTES
-    t_act_fwd = 0.0 if concretely_zero(unfused) else unfused * mem(nmat * act_elems, 1.0)
-    t_act_bwd = 0.0 if concretely_zero(unfused) else unfused * mem((2 * nmat - 1) * act_elems, 1.0)
+    if concretely_zero(unfused):
+        t_act_fwd = t_act_bwd = 0.0
+    else:
+        t_act_fwd = unfused * mem(nmat * act_elems, 1.0)
+        t_act_bwd = unfused * mem((2 * nmat - 1) * act_elems, 1.0)
     t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd
     t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd
     t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
@@ -387,6 +383,3 @@ def _training_step(model: Transformer, cluster: Cluster, par: Parallelism, tempe
         mfu=mfu, hfu=hfu, tflops_per_gpu=model_flops / (step * gpus) / 1e12, power_W=power,
         energy_J=power * step, cost_usd=gpus * cluster.gpu_hour_usd * step / 3600.0,
     )
-
-
-_compiled_training_step = eqx.filter_jit(_training_step)

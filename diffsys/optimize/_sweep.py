@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -362,8 +364,6 @@ class _Engine:
         :meth:`evaluate_points` compiles it itself. Skipped under 64-bit mode (a thread-local setting)."""
         if self._metrics_compiled is not None or self._metrics_future is not None or jax.config.jax_enable_x64:
             return
-        from concurrent.futures import ThreadPoolExecutor
-
         shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)),
                                         points_like)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_BACKGROUND_THREAD)
@@ -493,8 +493,6 @@ def _compile_clock() -> float:
     compilation-cache hit is counted as the compile it replaced). The top-k metrics compile on the background
     thread of :meth:`_Engine.prepare_metrics` overlaps the chunks and is not counted."""
     if not _COMPILE_CLOCK[1]:
-        import threading
-
         def listen(event, duration, **_):
             if event in _COMPILE_EVENTS and not threading.current_thread().name.startswith(_BACKGROUND_THREAD):
                 _COMPILE_CLOCK[0] += duration
