@@ -11,7 +11,7 @@ from diffsys.io._calculon import (
     DIFFSYS_FIELDS,
     EXECUTION_FIELDS,
     STATS_FIELDS,
-    calculon_memory,
+    calculon_accounting,
     read_calculon_execution,
     read_calculon_model,
     read_calculon_system,
@@ -30,6 +30,12 @@ TABLE5 = {("megatron-22B", "full"): 1.42, ("megatron-22B", "seqsel"): 1.10, ("gp
 # Calculon's own errors on those rows (its llm-validation): mean 3.65 %, max 8.87 %
 MEMORY_KEYS = ("weight_space", "act_space", "act_checkpoint_size", "act_grad_space", "weight_grad_space",
                "optimizer_space", "proc_mem_tier1_cap_req", "proc_mem_tier2_cap_req")
+COUNT_KEYS = ("block_fw_flops", "block_re_flops", "block_agrad_flops", "block_wgrad_flops", "block_optim_flops",
+              "baseblock_fw_tp_size", "edgeblock_fw_tp_size", "baseblock_bw_tp_size", "edgeblock_bw_tp_size",
+              "baseblock_recomm_size", "edgeblock_recomm_size", "block_fw_pp_size", "block_bw_pp_size",
+              "block_dp_size", "useful_flops", "weight_space_with_offload", "act_space_with_offload",
+              "act_checkpoint_size_with_offload", "act_grad_space_with_offload", "weight_grad_space_with_offload",
+              "optimizer_space_with_offload")
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +46,25 @@ def peers(shared_dir):
     return path
 
 
-def test_memory_is_calculons_accounting(calc):
-    """Every memory statistic equals Calculon's own output (bytes) on the Table 5 runs and a random sample of its
-    all-executions rows (offloads, overlaps, comm types, recompute modes, sharding, interleaving)."""
+def test_accounting_is_calculons(calc):
+    """Every memory, FLOP and message-size statistic equals Calculon's own output (bytes, FLOPs) on the Table 5
+    runs, the forward-only runs and a random sample of its all-executions rows (offloads, overlaps, comm types,
+    recompute modes, sharding, interleaving); the efficiencies are Calculon's formula (ideal time of the useful
+    FLOPs at the matrix peak over Calculon's own compute and iteration times)."""
     rows = json.loads(FIXTURE.read_text())["rows"]
     assert len(rows) >= 40
+    system = json.loads((calc / "systems/a100_80g.json").read_text())  # every fixture system: 312 fp16 TFLOP/s
     for r in rows:
         model = json.loads((calc / "models" / f"{r['model']}.json").read_text())
-        mine = calculon_memory(model, r["execution"])
-        for k in MEMORY_KEYS:
-            assert mine[k] == pytest.approx(r["calculon"][k], rel=1e-9, abs=1e-3), (r["model"], r["execution"], k)
+        mine, ref = calculon_accounting(model, r["execution"], system), r["calculon"]
+        for k in (*MEMORY_KEYS, *COUNT_KEYS):
+            if ref[k] is None:  # Calculon reports no forward-only checkpoint share
+                assert mine[k] is None and not r["execution"]["training"], k
+            else:
+                assert mine[k] == pytest.approx(ref[k], rel=1e-9, abs=1e-3), (r["model"], r["execution"], k)
+        compute = ref["fw_time"] + ref["bw_time"] + ref["optim_step_time"]
+        assert mine["ideal_compute_time"] / compute == pytest.approx(ref["compute_efficiency"], rel=1e-9)
+        assert mine["ideal_compute_time"] / ref["total_time"] == pytest.approx(ref["total_efficiency"], rel=1e-9)
 
 
 def test_table5_error_bound(peers):
@@ -81,11 +96,17 @@ def test_cli_writes_calculon_json(calc, tmp_path, capsys):
     exe = json.loads((calc / EXEC).read_text())
     assert stats["sample_rate"] == pytest.approx(exe["batch_size"] / stats["total_time"])
     assert 0 < stats["diffsys_mem_GiB"] < 80  # diffsys's own accounting, in GiB as its name says
-    # the breakdown is consistent with the total
+    # the breakdown is consistent with the total (Calculon's sum: the re-communication is a part of its own)
     parts = sum(stats[k] for k in ("fw_time", "bw_time", "recompute_time", "optim_step_time", "bubble_time",
-                                   "tp_comm_exposed_time", "pp_comm_exposed_time", "dp_comm_exposed_time",
-                                   "diffsys_offload_exposed_time"))
+                                   "recomm_exposed_time", "tp_comm_exposed_time", "pp_comm_exposed_time",
+                                   "dp_comm_exposed_time", "diffsys_offload_exposed_time"))
     assert parts == pytest.approx(stats["total_time"], rel=1e-4)
+    # full recompute re-communicates its forward's TP collectives; nothing is hidden without overlap, so the link
+    # times equal the exposed ones; the efficiencies are fractions
+    assert stats["recomm_exposed_time"] > 0
+    for k in ("recomm", "tp_comm", "pp_comm", "dp_comm"):
+        assert stats[f"{k}_link_time"] == pytest.approx(stats[f"{k}_exposed_time"], rel=1e-5), k
+    assert 0 < stats["total_efficiency"] < stats["compute_efficiency"] <= 1
     # stdout mode
     assert main(["calculon", "llm", str(calc / "models/megatron-1T.json"), str(calc / EXEC),
                  str(calc / "systems/a100_80g.json"), "-"]) == 0

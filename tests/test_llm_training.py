@@ -188,6 +188,32 @@ def test_overlap_never_slower(ov):
     assert float(over) <= float(base) * (1 + 1e-6)
 
 
+@settings(max_examples=20, deadline=None)
+@given(ov=st.floats(0.0, 1.0), rc=st.sampled_from(["selective", "full"]), redo=st.sampled_from([0.0, 1.0]))
+def test_link_times_bound_the_exposed_communication(ov, rc, redo):
+    """The collectives on the link are what overlap can hide: without overlap the exposed TP and DP communication
+    equals the link time; with it never exceeds it; the re-communication is the full recompute's forward TP
+    collectives or the redone sequence-parallel all-gathers, and zero with neither."""
+    kw = dict(recompute=rc, seq_par_ag_redo=redo)
+    r0 = _step(GPT3, _cluster(), _par(tp_overlap=0.0, dp_overlap=0.0, **kw))
+    r = _step(GPT3, _cluster(), _par(tp_overlap=ov, dp_overlap=ov, **kw))
+    for x in (r0, r):
+        assert float(x.tp_recomm_s) <= float(x.tp_comm_s) * (1 + 1e-6)
+    np.testing.assert_allclose(float(r0.tp_comm_s - r0.tp_recomm_s), float(r0.tp_comm_link_s), rtol=1e-5)
+    np.testing.assert_allclose(float(r0.tp_recomm_s), float(r0.tp_recomm_link_s), rtol=1e-5)
+    np.testing.assert_allclose(float(r0.dp_comm_s), float(r0.dp_comm_link_s), rtol=1e-5)
+    assert float(r.tp_comm_s - r.tp_recomm_s) <= float(r.tp_comm_link_s) * (1 + 1e-5)
+    assert float(r.tp_recomm_s) <= float(r.tp_recomm_link_s) * (1 + 1e-5)
+    assert float(r.dp_comm_s) <= float(r.dp_comm_link_s) * (1 + 1e-5)
+    assert float(r.tp_comm_link_s) == pytest.approx(float(r0.tp_comm_link_s), rel=1e-6)  # overlap moves nothing
+    if rc == "full":  # the forward's TP collectives once more: half the forward + backward link time
+        np.testing.assert_allclose(float(r0.tp_recomm_link_s), 0.5 * float(r0.tp_comm_link_s), rtol=1e-5)
+    elif redo == 0.0:
+        assert float(r0.tp_recomm_link_s) == 0.0
+    else:
+        assert 0 < float(r0.tp_recomm_link_s) < 0.5 * float(r0.tp_comm_link_s)
+
+
 def test_offload_trades_memory_for_time():
     a = llm.training_step(GPT3, _cluster(), _par())
     b = llm.training_step(GPT3, _cluster(), _par(optimizer_offload=1.0, weight_offload=0.5))

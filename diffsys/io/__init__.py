@@ -31,7 +31,7 @@ from ._nccl import (
     read_nccl_tests as read_nccl_tests,
 )
 from ._calculon import (
-    calculon_memory as calculon_memory,
+    calculon_accounting as calculon_accounting,
     calculon_stats as calculon_stats,
     read_calculon_execution as read_calculon_execution,
     read_calculon_model as read_calculon_model,

@@ -334,27 +334,42 @@ def read_calculon_execution(src):
 #: Calculon's output keys the drop-in writes, with Calculon's units and meaning (seconds per iteration, bytes per
 #: processor, samples per second); diffsys's own figures follow under ``diffsys_*`` keys and ``"diffsys"``
 STATS_FIELDS = (
+    "block_fw_flops", "block_re_flops", "block_agrad_flops", "block_wgrad_flops", "block_optim_flops",
+    "baseblock_fw_tp_size", "edgeblock_fw_tp_size", "baseblock_bw_tp_size", "edgeblock_bw_tp_size",
+    "baseblock_recomm_size", "edgeblock_recomm_size", "block_fw_pp_size", "block_bw_pp_size", "block_dp_size",
     "block_weight_space", "block_act_working_space", "block_act_storage_space", "block_act_checkpoint_size",
     "block_weight_grad_space", "block_weight_grad_space_no_sharding", "block_act_grad_space",
-    "block_optimizer_space", "weight_space", "act_space", "act_checkpoint_size", "act_grad_space",
+    "block_optimizer_space", "weight_space_with_offload", "act_space_with_offload",
+    "act_checkpoint_size_with_offload", "act_grad_space_with_offload", "weight_grad_space_with_offload",
+    "optimizer_space_with_offload", "weight_space", "act_space", "act_checkpoint_size", "act_grad_space",
     "weight_grad_space", "optimizer_space", "fw_time", "bw_time", "optim_step_time", "recompute_time",
-    "bubble_time", "tp_comm_exposed_time", "pp_comm_exposed_time", "dp_comm_exposed_time", "total_time",
-    "proc_mem_tier1_cap_req", "proc_mem_tier2_cap_req", "system_efficiency", "sample_rate")
+    "recomm_link_time", "recomm_exposed_time", "bubble_time", "tp_comm_link_time", "pp_comm_link_time",
+    "dp_comm_link_time", "tp_comm_exposed_time", "pp_comm_exposed_time", "dp_comm_exposed_time", "total_time",
+    "proc_mem_tier1_cap_req", "proc_mem_tier2_cap_req", "useful_flops", "compute_efficiency", "system_efficiency",
+    "total_efficiency", "sample_rate")
 DIFFSYS_FIELDS = ("diffsys_mem_GiB", "diffsys_offload_GiB", "diffsys_offload_exposed_time", "diffsys_tokens_per_s",
                   "diffsys_mfu", "diffsys_hfu", "diffsys_fits")
 
 
 def calculon_stats(metrics, exe: dict, memory: dict) -> dict:
     """Calculon's statistics (:data:`STATS_FIELDS`, Calculon's units: s, bytes per processor, samples/s) from
-    :class:`diffsys.llm.TrainingMetrics` and :func:`calculon_memory`, plus diffsys's own memory accounting and
+    :class:`diffsys.llm.TrainingMetrics` and :func:`calculon_accounting`, plus diffsys's own memory accounting and
     figures under ``diffsys_*`` keys (:data:`DIFFSYS_FIELDS`; GiB where the name says so) and its full breakdown
     (SI units) under ``"diffsys"``.
 
-    Times: ``fw_time``/``bw_time``/``recompute_time`` are the critical stage's compute over all microbatches,
-    ``*_comm_exposed_time`` the exposed communication (``tp_comm_exposed_time`` includes the re-communication of
-    recompute and of ``seq_par_ag_redo``, which Calculon reports apart as ``recomm_exposed_time``), ``total_time``
-    one iteration. Memory keys are Calculon's accounting (:func:`calculon_memory`): blocks only, no embedding or
-    logits; diffsys's own total (embeddings, fp32 logits, its activation model) is ``diffsys_mem_GiB``.
+    Times (diffsys's training step): ``fw_time``/``bw_time``/``recompute_time`` are the critical stage's compute
+    over all microbatches, ``*_comm_exposed_time`` the exposed communication, ``recomm_exposed_time`` the exposed
+    TP re-communication of full recompute and ``seq_par_ag_redo``, ``*_link_time`` the same collectives before
+    overlap hides any of them (pipeline messages are never hidden, as in Calculon), ``total_time`` one iteration
+    (the sum of the parts, as Calculon's). ``compute_efficiency``/``total_efficiency``: Calculon's ideal time of
+    the block's useful FLOPs at the matrix peak over the compute / the iteration time. Memory, FLOP and message-size
+    keys are Calculon's accounting (:func:`calculon_accounting`): blocks only, no embedding or logits; diffsys's own
+    total (embeddings, fp32 logits, its activation model) is ``diffsys_mem_GiB``.
+
+    Not written: Calculon's per-block times (``block_*_time``, ``*_mem_accessed``, ``*block_*_tp_time*``), the
+    overlap and offload bandwidth requirements (``*_bw_overlap_req*``, ``*_offload_bw_req``) and the per-pass offload
+    times: they come from Calculon's own per-layer compute/memory split and efficiency tables, which diffsys's kernel
+    model does not have (its exposed offload time is ``diffsys_offload_exposed_time``).
     """
     f = {k: float(jnp.asarray(v)) for k, v in metrics._asdict().items()}
     if not math.isfinite(f["memory_violation"]) and f["offload_B"] == 0:
@@ -372,21 +387,30 @@ def calculon_stats(metrics, exe: dict, memory: dict) -> dict:
 
 #: the :class:`diffsys.llm.TrainingMetrics` fields the Calculon statistics are made of
 METRIC_FIELDS = ("compute_fwd_s", "compute_bwd_s", "optimizer_s", "recompute_s", "bubble_s", "tp_comm_s",
-                 "pp_comm_s", "dp_comm_s", "time_s", "memory_B", "offload_B", "offload_s", "tokens_per_s", "mfu",
+                 "tp_recomm_s", "tp_comm_link_s", "tp_recomm_link_s", "pp_comm_s", "dp_comm_s", "dp_comm_link_s",
+                 "time_s", "memory_B", "offload_B", "offload_s", "tokens_per_s", "mfu",
                  "hfu", "fits")
 
 
 def _stats(f: dict, exe: dict, memory: dict) -> dict:
     """:data:`STATS_FIELDS` and :data:`DIFFSYS_FIELDS` from the metric values ``f`` (floats, names of
-    :data:`METRIC_FIELDS`), the execution and its :func:`calculon_memory`."""
+    :data:`METRIC_FIELDS`), the execution and its :func:`calculon_accounting`."""
     gib = 2.0**30
     out = {k: memory[k] for k in STATS_FIELDS if k in memory}
     out.update({
         "fw_time": f["compute_fwd_s"], "bw_time": f["compute_bwd_s"], "optim_step_time": f["optimizer_s"],
-        "recompute_time": f["recompute_s"], "bubble_time": f["bubble_s"], "tp_comm_exposed_time": f["tp_comm_s"],
+        "recompute_time": f["recompute_s"], "recomm_link_time": f["tp_recomm_link_s"],
+        "recomm_exposed_time": f["tp_recomm_s"], "bubble_time": f["bubble_s"],
+        "tp_comm_link_time": f["tp_comm_link_s"], "pp_comm_link_time": f["pp_comm_s"],
+        "dp_comm_link_time": f["dp_comm_link_s"], "tp_comm_exposed_time": f["tp_comm_s"] - f["tp_recomm_s"],
         "pp_comm_exposed_time": f["pp_comm_s"], "dp_comm_exposed_time": f["dp_comm_s"], "total_time": f["time_s"],
     })
-    out["system_efficiency"] = (out["fw_time"] + out["bw_time"] + out["optim_step_time"]) / out["total_time"]
+    compute = out["fw_time"] + out["bw_time"] + out["optim_step_time"]
+    out["system_efficiency"] = compute / out["total_time"]
+    # Calculon's efficiencies: the ideal time of the useful FLOPs at the matrix peak over the compute time / the
+    # iteration time (its compute_efficiency, total_efficiency)
+    out["compute_efficiency"] = memory["ideal_compute_time"] / compute
+    out["total_efficiency"] = memory["ideal_compute_time"] / out["total_time"]
     out["sample_rate"] = float(exe["batch_size"]) / out["total_time"]
     out = {k: out[k] for k in STATS_FIELDS}
     out.update({"diffsys_mem_GiB": f["memory_B"] / gib, "diffsys_offload_GiB": f["offload_B"] / gib,
@@ -453,7 +477,7 @@ def run_calculon(model_src, execution_src, system_src, *, check_memory=True) -> 
     check_parallelism(model, cluster, par)
     check_calculon_placement(exe, sdict)
     _check_blocks(mdict, exe)
-    memory = calculon_memory(mdict, exe)
+    memory = calculon_accounting(mdict, exe, sdict)
     stats = calculon_stats(training_step(model, cluster, par), exe, memory)
     cap1, cap2 = _capacities(sdict)
     stats["fits"] = memory["proc_mem_tier1_cap_req"] <= cap1 and memory["proc_mem_tier2_cap_req"] <= cap2
@@ -485,21 +509,28 @@ def _check_blocks(model: dict, exe: dict) -> None:
                          f"{exe['tensor_par_comm_type']}")
 
 
-def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_mlp, fused, multiquery,
-                  training=True):
-    """Per-block, per-microbatch bytes of Calculon's layer-by-layer accounting (Isaev et al. 2023, Sec. 3.3):
-    ``(working, stored, activation_grads, weight_elements)``.
+def _block_accounting(h, f, s, a, d, t, b, e, *, sp, overlap, rc, redo, fused, multiquery, sharding=1,
+                      training=True):
+    """One transformer block per microbatch and processor by Calculon's layer-by-layer accounting (Isaev et al.
+    2023, Sec. 3.3): memory in bytes and FLOPs.
 
-    Each layer of a transformer block (Fork, LayerNorm, TP communication, Q/K/V, the two batched matmuls, softmax,
-    dropout, projection, MLP GEMMs, activation, residual) holds its input as an activation. ``working`` sums the
-    inputs of the layers that do not reuse another layer's tensor (the memory of one block while it runs),
-    ``stored`` those kept for the backward pass (a layer whose output is not kept, or whose input is recomputed or
-    re-gathered, keeps nothing), ``activation_grads`` the gradients of the layer outputs. Dropout masks take one
-    byte per element. ``sp``: sequence parallelism (``rs_ag``) — LayerNorm/dropout/residual tensors split by
-    ``t``; ``overlap``: TP communication fused into the GEMMs (``tensor_par_overlap`` ring/pipe); ``attn_rc``:
-    the attention core is recomputed (``attn_only`` or ``full``); ``ag_attn``/``ag_mlp``: the gathered inputs of
-    the QKV / fc1 GEMMs are recomputed or re-gathered rather than stored (Korthikanti et al. 2023, Sec. 4.2.2).
+    Each layer of a block (Fork, LayerNorm, TP communication, Q/K/V, the two batched matmuls, softmax, dropout,
+    projection, MLP GEMMs, activation, residual) holds its input as an activation. ``work`` sums the inputs of the
+    layers that do not reuse another layer's tensor (the memory of one block while it runs), ``stored`` those kept
+    for the backward pass (a layer whose output is not kept, or whose input is recomputed or re-gathered, keeps
+    nothing), ``grads`` the gradients of the layer outputs. Dropout masks take one byte per element. ``sp``:
+    sequence parallelism (``rs_ag``) — LayerNorm/dropout/residual tensors split by ``t``; ``overlap``: TP
+    communication fused into the GEMMs (``tensor_par_overlap`` ring/pipe); ``rc``: ``activation_recompute``
+    (``attn_only`` recomputes the attention core, ``full`` every layer); ``redo``: ``seq_par_ag_redo``, the
+    gathered inputs of the QKV / fc1 GEMMs re-gathered rather than stored (Korthikanti et al. 2023, Sec. 4.2.2).
     Forward only (``training`` false), as Calculon: every layer's input counts as stored and nothing has a gradient.
+
+    FLOPs per layer (forward, activation gradient, weight gradient): a GEMM ``2mnk`` each; a batched matmul
+    ``2mnk`` and ``4mnk``; LayerNorm ``9/14/7`` per element; GeLU ``8/13`` (fused or not); softmax ``5/8``; dropout
+    ``1/1``; the residual add ``1/2``; a fork of ``u`` users ``0/u``; a TP reduction ``(t-1)/t`` per element (the
+    all-reduce / reduce-scatter sum; none for the overlapped GEMMs, which sum in their communication); the Adam step
+    11 per weight, over ``sharding`` data-parallel ranks. ``re_flops`` is Calculon's ``block_re_flops``: at every
+    recomputed layer it adds the running forward total of the block up to that layer (as Calculon sums it).
     """
     B = b * s  # tokens of a microbatch
     A = B * h  # a full activation
@@ -507,74 +538,110 @@ def _block_memory(h, f, s, a, d, t, b, e, *, sp, overlap, attn_rc, ag_attn, ag_m
     hd = a * d
     kv = d if multiquery else hd / t  # K/V output width per rank
     S = b * a / t * s * s  # attention scores
-    work = stored = grads = 0.0
+    full, attn_rc = rc == "full", rc in ("full", "attn_only")
+    ag = {"attn": attn_rc or redo, "mlp": full or redo}  # the gathered GEMM input is recomputed / re-gathered
+    acc = dict.fromkeys(("work", "stored", "grads", "fw", "re", "agrad", "wgrad"), 0.0)
 
-    def layer(act, grad=0.0, *, reused=False, keep=True):
-        nonlocal work, stored, grads
-        work += 0.0 if reused else act
-        stored += act if keep or not training else 0.0
-        grads += grad if training else 0.0
+    def layer(act, grad=0.0, *, reused=False, keep=True, fw=0.0, agrad=0.0, wgrad=0.0, recompute=full):
+        acc["work"] += 0.0 if reused else act
+        acc["stored"] += act if keep or not training else 0.0
+        acc["fw"] += fw
+        if training:
+            acc["grads"] += grad
+            acc["agrad"] += agrad
+            acc["wgrad"] += wgrad
+            acc["re"] += acc["fw"] if recompute else 0.0
+
+    def gemm(m, n, k, act, grad=0.0, **kw):
+        layer(act, grad, fw=2 * m * n * k, agrad=2 * m * n * k, wgrad=2 * m * n * k, **kw)
+
+    def reduction():  # the sum of an all-reduce / reduce-scatter, per element of a full activation
+        return A * (t - 1) / t if t > 1 else 0.0
 
     def comm_in():  # the f operator before a column-parallel GEMM: identity (AR) or all-gather (SP); none at t = 1
-        return (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (0.0, A * e)
+        act, grad = (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (0.0, A * e)
+        layer(act, grad, agrad=reduction(), recompute=False)
 
     def comm_out():  # the g operator after a row-parallel GEMM: all-reduce (AR) or reduce-scatter (SP)
-        return (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (A * e, 0.0)
+        act, grad = (0.0, 0.0) if t == 1 else (A * e / t, A * e / t) if sp else (A * e, 0.0)
+        layer(act, grad, keep=False, fw=reduction(), recompute=False)
 
     for block in ("attn", "mlp"):
-        layer(X * e)  # fork of the residual stream (it holds the LayerNorm input)
-        layer(X * e, X * e, reused=True, keep=False)  # LayerNorm
-        ag = ag_attn if block == "attn" else ag_mlp
+        layer(X * e, agrad=2 * X)  # fork of the residual stream (it holds the LayerNorm input)
+        layer(X * e, X * e, reused=True, keep=False, fw=9 * X, agrad=14 * X, wgrad=7 * X)  # LayerNorm
         width = 3 * hd if block == "attn" else f  # the column-parallel GEMM(s): QKV or fc1
         if overlap:
             if multiquery and block == "attn":
                 width = hd
             act, grad = (B * h / t, B * width / t) if sp else (B * h, 0.0)
-            layer(act * e, grad * e)
+            gemm(B, h, width / t, act * e, grad * e)
             if multiquery and block == "attn":
-                layer(A * e, keep=not ag)  # K/V fork
-                layer(B * h * e, B * d * e, reused=True, keep=False)
-                layer(B * h * e, B * d * e, reused=True, keep=False)
+                layer(A * e, keep=not ag[block], agrad=2 * A, recompute=ag[block])  # K/V fork
+                gemm(B, h, d, B * h * e, B * d * e, reused=True, keep=False)
+                gemm(B, h, d, B * h * e, B * d * e, reused=True, keep=False)
         else:
-            act, grad = comm_in()
-            layer(act, grad)
+            comm_in()
             if block == "attn":
-                layer(A * e, keep=not ag)  # fork to Q, K, V
-                layer(B * h * e, B * hd / t * e, reused=True, keep=False)
-                layer(B * h * e, B * kv * e, reused=True, keep=False)
-                layer(B * h * e, B * kv * e, reused=True, keep=False)
+                layer(A * e, keep=not ag[block], agrad=3 * A, recompute=ag[block])  # fork to Q, K, V
+                gemm(B, h, hd / t, B * h * e, B * hd / t * e, reused=True, keep=False)
+                gemm(B, h, kv, B * h * e, B * kv * e, reused=True, keep=False)
+                gemm(B, h, kv, B * h * e, B * kv * e, reused=True, keep=False)
             else:
-                layer(B * h * e, B * f / t * e, keep=not ag)  # fc1
+                gemm(B, h, f / t, B * h * e, B * f / t * e, keep=not ag[block])  # fc1
         if block == "attn":
+            bmm = b * a / t * 2 * s * s * d  # each batched matmul's forward FLOPs
             qk = b * a / t * 2 * s * d  # Q and K of the score matmul
-            work += qk * e
-            stored += qk * e - (S * e if attn_rc else 0.0)  # its output (the scores) is not kept
-            grads += S * e if training else 0.0
-            layer(S * e, S * e, keep=True)  # softmax
-            stored -= S * e if attn_rc else 0.0
-            layer(S, S, keep=not attn_rc)  # attention dropout mask (1 B)
-            layer(b * a / t * (s * s + s * d) * e, b * a / t * s * d * e)  # scores · V
-            out_in = B * hd / t  # projection input
+            acc["work"] += qk * e
+            acc["stored"] += qk * e - (S * e if attn_rc else 0.0)  # its output (the scores) is not kept
+            layer(0.0, S * e, fw=bmm, agrad=2 * bmm, recompute=attn_rc)  # Q·Kᵀ
+            layer(S * e, S * e, keep=True, fw=5 * S, agrad=8 * S, recompute=attn_rc)  # softmax
+            acc["stored"] -= S * e if attn_rc else 0.0
+            layer(S, S, keep=not attn_rc, fw=S, agrad=S, recompute=attn_rc)  # attention dropout mask (1 B)
+            layer(b * a / t * (s * s + s * d) * e, b * a / t * s * d * e, fw=bmm, agrad=2 * bmm)  # scores · V
+            out_in, n_out = B * hd / t, hd / t  # projection input
         else:
-            layer(0.0 if fused else B * f / t * e, 0.0 if fused else B * f / t * e)  # activation
-            out_in = B * f / t  # fc2 input
+            F = f * B / t
+            layer(0.0 if fused else F * e, 0.0 if fused else F * e, fw=8 * F, agrad=13 * F)  # activation
+            out_in, n_out = B * f / t, f / t  # fc2 input
         if overlap:
             act, grad = (out_in, 2 * B * h / t) if sp else (0.0, 2 * B * h)
-            layer(act * e, grad * e)
+            gemm(B, n_out, h, act * e, grad * e)
         else:
-            layer(out_in * e, B * h * e)  # projection / fc2
-            act, grad = comm_out()
-            layer(act, grad, keep=False)
-        layer(X, X)  # dropout mask (1 B)
-        layer(2 * X * e, X * e, reused=True, keep=False)  # residual add
+            gemm(B, n_out, h, out_in * e, B * h * e)  # projection / fc2
+            comm_out()
+        layer(X, X, fw=X, agrad=X)  # dropout mask (1 B)
+        layer(2 * X * e, X * e, reused=True, keep=False, fw=X, agrad=2 * X)  # residual add
     weights = 4 * h + (3 * hd / t if not multiquery else hd / t + 2 * d) * h + hd / t * h + 2 * h * f / t
-    return work, stored, grads, weights
+    optim = 11.0 * weights / sharding if training else 0.0
+    return {**acc, "weights": weights, "optim": optim}
 
 
-def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
-    """Per-processor memory of a Calculon (model, execution) pair by Calculon's accounting (bytes).
+def _tp_message_bytes(A_bytes, t, comm, *, edge, rc, redo, training):
+    """Calculon's TP message bytes of one block per microbatch: ``(forward, backward, re-communication)``.
 
-    Per block (:func:`_block_memory`): weights ``W`` (no biases, no embeddings) at the datatype's bytes; weight
+    Each of the block's two halves has an ``f`` (before the column-parallel GEMM: identity forward and all-reduce
+    backward, or all-gather / reduce-scatter with sequence parallelism) and a ``g`` (after the row-parallel GEMM:
+    all-reduce forward and identity backward, or reduce-scatter / all-gather), each of one full activation
+    (``A_bytes``; Korthikanti et al. 2023, Fig. 5). ``p2p_rs_ag`` splits them (as ``rs_ag``) only in a chunk's edge
+    block. Re-communication: the ``f`` all-gathers again when their inputs are recomputed or re-gathered (the
+    attention's with ``attn_only``/``full`` recompute or ``seq_par_ag_redo``, the MLP's with ``full`` or
+    ``seq_par_ag_redo``), the ``g`` operators with ``full`` recompute.
+    """
+    if t == 1:
+        return 0.0, 0.0, 0.0
+    split = comm == "rs_ag" or (comm == "p2p_rs_ag" and edge)
+    fw = 2 * A_bytes * (1 + split)
+    bw = fw if training else 0.0
+    regather = (rc in ("full", "attn_only") or redo) + (rc == "full" or redo)
+    re = (regather * split * A_bytes + 2 * (rc == "full") * A_bytes) if training else 0.0
+    return fw, bw, re
+
+
+def calculon_accounting(model: dict, exe: dict, system: dict | None = None) -> dict:
+    """Per-processor memory, FLOPs and message sizes of a Calculon (model, execution) pair by Calculon's
+    accounting (bytes, FLOPs).
+
+    Per block (:func:`_block_accounting`): weights ``W`` (no biases, no embeddings) at the datatype's bytes; weight
     gradients at the datatype's bytes divided by ``data_par`` with optimizer sharding, plus one unsharded fp32 copy
     of a block's gradients before the reduction; Adam state ``12·W`` bytes (fp32 master copy and two moments;
     ``8·W`` for fp32) divided by ``data_par`` with optimizer sharding (Rajbhandari et al. 2020). Activations: one
@@ -585,8 +652,17 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
     (Isaev et al. 2023, Sec. 3.5). Forward only (``training: false``): the weights and one block's working set; no
     gradients, optimizer state or checkpoints.
 
-    Returns ``weight_space, act_space, act_checkpoint_size, act_grad_space, weight_grad_space, optimizer_space,
-    proc_mem_tier1_cap_req, proc_mem_tier2_cap_req`` and the per-block terms.
+    FLOPs and message sizes per block and microbatch (:func:`_block_accounting`, :func:`_tp_message_bytes`):
+    pipeline messages of one activation (``/t`` with ``rs_ag``/``p2p_rs_ag``), the data-parallel message the
+    block's weights; ``useful_flops`` = forward + activation and weight gradients + the optimizer step of one block
+    (Calculon's meaning: per block, microbatch and processor, recompute excluded).
+
+    Returns Calculon's memory keys (``weight_space, act_space, act_checkpoint_size, act_grad_space,
+    weight_grad_space, optimizer_space, proc_mem_tier1_cap_req, proc_mem_tier2_cap_req``, the ``block_*`` terms and
+    the ``*_with_offload`` tier-1 shares), its FLOP and size keys (``block_{fw,re,agrad,wgrad,optim}_flops``,
+    ``{base,edge}block_{fw,bw}_tp_size``, ``{base,edge}block_recomm_size``, ``block_{fw,bw}_pp_size``,
+    ``block_dp_size``, ``useful_flops``), and with ``system`` (a Calculon system dict) the ideal compute time of
+    Calculon's efficiencies, ``ideal_compute_time``.
     """
     h, f, s, a, d, L = (int(model[k]) for k in MODEL_FIELDS[:6])
     t, p, dpar = int(exe["tensor_par"]), int(exe["pipeline_par"]), int(exe["data_par"])
@@ -599,11 +675,11 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
     shard = dpar if exe.get("optimizer_sharding", False) else 1
     attn_rc = rc in ("full", "attn_only")
     training = bool(exe.get("training", True))
-    work, stored, grads, W = _block_memory(
-        h, f, s, a, d, t, b, e, sp=comm == "rs_ag",
-        overlap=exe.get("tensor_par_overlap", "none") != "none", attn_rc=attn_rc, ag_attn=attn_rc or redo,
-        ag_mlp=rc == "full" or redo, fused=bool(exe.get("fused_activation", True)),
-        multiquery=exe.get("attention_type", "multihead") == "multiquery", training=training)
+    blk = _block_accounting(
+        h, f, s, a, d, t, b, e, sp=comm == "rs_ag", overlap=exe.get("tensor_par_overlap", "none") != "none",
+        rc=rc, redo=redo, fused=bool(exe.get("fused_activation", True)),
+        multiquery=exe.get("attention_type", "multihead") == "multiquery", sharding=shard, training=training)
+    work, stored, grads, W = blk["work"], blk["stored"], blk["grads"], blk["weights"]
     bpp = -(-L // p)  # blocks per processor (the remainder's stages hold one block more)
     w_block = W * e
     wg_block, wg_full = (W * e / shard, W * 4.0) if training else (0.0, 0.0)
@@ -640,4 +716,38 @@ def calculon_memory(model: dict, exe: dict, mem1_B=None, mem2_B=None) -> dict:
             "block_weight_space": w_block, "block_act_working_space": work,
             "block_act_storage_space": stored, "block_act_checkpoint_size": ckpt_block,
             "block_weight_grad_space": wg_block, "block_weight_grad_space_no_sharding": wg_full,
-            "block_act_grad_space": grads, "block_optimizer_space": opt_block}
+            "block_act_grad_space": grads, "block_optimizer_space": opt_block,
+            # the tier-1 share of each kind when it is offloaded (Calculon's ``*_with_offload``, reported always)
+            "weight_space_with_offload": 2 * w_block,
+            "act_space_with_offload": work + stored if rc != "full" else work,
+            "act_checkpoint_size_with_offload": (2 * ckpt_block if rc == "full" else 0.0) if training else None,
+            "act_grad_space_with_offload": grads,
+            "weight_grad_space_with_offload": wg_full + wg_block if training else 0.0,
+            "optimizer_space_with_offload": 2 * opt_block if training else 0.0,
+            **_counts(blk, model, exe, system, e, bpp, m, w_block)}
+
+
+def _counts(blk, model, exe, system, e, bpp, m, w_block) -> dict:
+    """Calculon's per-block FLOPs and message sizes, ``useful_flops`` and (with a system) the ideal compute time
+    ``bpp·m·useful_flops / matrix peak`` of its ``compute_efficiency`` and ``total_efficiency``."""
+    t, p, dpar = int(exe["tensor_par"]), int(exe["pipeline_par"]), int(exe["data_par"])
+    b, s, h = int(exe["microbatch_size"]), int(model["seq_size"]), int(model["hidden"])
+    comm, rc = exe.get("tensor_par_comm_type", "ar"), exe.get("activation_recompute", "none")
+    training = bool(exe.get("training", True))
+    tp = {edge: _tp_message_bytes(b * s * h * e, t, comm, edge=edge, rc=rc,
+                                  redo=bool(exe.get("seq_par_ag_redo", False)), training=training)
+          for edge in (False, True)}
+    split_pp = comm in ("rs_ag", "p2p_rs_ag")
+    pp_size = ((b * s // t) * h * e if split_pp else b * s * h * e) if p > 1 else 0.0
+    useful = blk["fw"] + blk["agrad"] + blk["wgrad"] + blk["optim"]
+    out = {"block_fw_flops": blk["fw"], "block_re_flops": blk["re"], "block_agrad_flops": blk["agrad"],
+           "block_wgrad_flops": blk["wgrad"], "block_optim_flops": blk["optim"],
+           "baseblock_fw_tp_size": tp[False][0], "edgeblock_fw_tp_size": tp[True][0],
+           "baseblock_bw_tp_size": tp[False][1], "edgeblock_bw_tp_size": tp[True][1],
+           "baseblock_recomm_size": tp[False][2], "edgeblock_recomm_size": tp[True][2],
+           "block_fw_pp_size": pp_size, "block_bw_pp_size": pp_size if training else 0.0,
+           "block_dp_size": w_block if dpar > 1 and training else 0.0, "useful_flops": useful}
+    if system is not None:
+        peak = float(system["matrix"][exe.get("datatype", "float16")]["tflops"]) * 1e12
+        out["ideal_compute_time"] = bpp * m * useful / peak
+    return out

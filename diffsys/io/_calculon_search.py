@@ -9,7 +9,7 @@ recompute), DP and TP overlap (degree > 1), the three offloads (when the system 
 activation offload not with full recompute), the fused-activation choices, every microbatch size dividing the
 local batch with ``microbatch·seq`` divisible by ``tensor_par``, and every network for each group of degree > 1.
 Executions that Calculon rejects (placement on the networks, blocks per processor, memory by Calculon's
-accounting, :func:`~diffsys.io._calculon.calculon_memory`) are skipped as Calculon skips them. The rest are
+accounting, :func:`~diffsys.io._calculon.calculon_accounting`) are skipped as Calculon skips them. The rest are
 evaluated in one jitted, vmapped :func:`diffsys.llm.training_step` over fixed-size chunks (one compilation).
 """
 
@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ._calculon import (METRIC_FIELDS, STATS_FIELDS, DIFFSYS_FIELDS, _DTYPE_BYTES, _DTYPES, _capacities, _load,
-                        _stats, calculon_memory, read_calculon_model, read_calculon_system)
+                        _stats, calculon_accounting, read_calculon_model, read_calculon_system)
 
 #: Calculon's execution fields, in its order (the columns of its CSV files)
 EXECUTION_KEYS = (
@@ -97,7 +97,11 @@ _MEM_KEYS = ("tensor_par", "pipeline_par", "data_par", "batch_size", "microbatch
 
 def _parallelism_batch(exes):
     """One :class:`diffsys.llm.Parallelism` whose leaves are arrays over the executions (the reader's mapping,
-    :func:`~diffsys.io._calculon.read_calculon_execution`)."""
+    :func:`~diffsys.io._calculon.read_calculon_execution`; every field Calculon has no counterpart for at its
+    default, broadcast over the executions)."""
+    import equinox as eqx
+    import jax
+
     from ..llm import Parallelism
 
     col = lambda k, fn=float: np.array([fn(e[k]) for e in exes], dtype=np.float64)
@@ -108,7 +112,7 @@ def _parallelism_batch(exes):
     shard = col("optimizer_sharding")
     gbytes = np.array([float(_DTYPE_BYTES[_DTYPES[e["datatype"]]]) for e in exes])
     ones, zeros = np.ones(len(exes)), np.zeros(len(exes))
-    return Parallelism(
+    par = Parallelism(
         tp=t, pp=col("pipeline_par"), dp=col("data_par"), cp=ones, ep=ones, microbatch=col("microbatch_size"),
         global_batch=col("batch_size"), interleave=col("pipeline_interleaving"),
         sequence_parallel=np.array([c == "rs_ag" for e, c in zip(exes, comm)], dtype=np.float64),
@@ -120,6 +124,8 @@ def _parallelism_batch(exes):
         fused_activation=col("fused_activation"), seq_par_ag_redo=col("seq_par_ag_redo"),
         pp_scatter_gather=np.array([c == "p2p_rs_ag" for c in comm], dtype=np.float64),
         training=col("training"))
+    return jax.tree_util.tree_map(lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), t.shape), par,
+                                  is_leaf=eqx.is_array)
 
 
 def evaluate_executions(model_src, system_src, exes, *, chunk=CHUNK):
@@ -172,7 +178,7 @@ def search_executions(model_src, num_procs, max_batch_size, datatype, system_src
         key = tuple(exe[k] for k in _MEM_KEYS) + (exe["tensor_par_overlap"] != "none",)
         mem = mem_cache.get(key)
         if mem is None:
-            mem = mem_cache[key] = calculon_memory(mdict, exe)
+            mem = mem_cache[key] = calculon_accounting(mdict, exe, sdict)
         if mem["proc_mem_tier1_cap_req"] <= cap1 and mem["proc_mem_tier2_cap_req"] <= cap2:
             good.append((exe, mem))
     met = evaluate_executions(mdict, sdict, [e for e, _ in good])

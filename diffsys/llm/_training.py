@@ -60,12 +60,16 @@ class TrainingMetrics(NamedTuple):
     compute_fwd_s: jnp.ndarray  # forward compute, all microbatches, critical stage
     compute_bwd_s: jnp.ndarray  # backward compute
     recompute_s: jnp.ndarray  # activation recomputation
-    tp_comm_s: jnp.ndarray  # exposed tensor-parallel communication
+    tp_comm_s: jnp.ndarray  # exposed tensor-parallel communication (re-communication included)
+    tp_recomm_s: jnp.ndarray  # the share of tp_comm_s that re-communicates (full recompute, seq_par_ag_redo)
+    tp_comm_link_s: jnp.ndarray  # TP collectives on the link, hidden or not (re-communication excluded)
+    tp_recomm_link_s: jnp.ndarray  # TP re-communication on the link
     cp_comm_s: jnp.ndarray  # exposed context-parallel communication
     ep_comm_s: jnp.ndarray  # exposed expert-parallel all-to-all
     pp_comm_s: jnp.ndarray  # pipeline point-to-point on the critical path
     bubble_s: jnp.ndarray  # pipeline fill/drain
     dp_comm_s: jnp.ndarray  # exposed data-parallel / ZeRO communication
+    dp_comm_link_s: jnp.ndarray  # data-parallel / ZeRO collectives on the link, hidden or not
     optimizer_s: jnp.ndarray  # optimizer step
     offload_s: jnp.ndarray  # exposed second-tier traffic
     weights_B: jnp.ndarray  # per-GPU memory by kind
@@ -286,7 +290,11 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     f_comp = Ls * t_layer_fwd + t_logits_fwd
     b_comp = tr * (Ls * t_layer_bwd + 2 * t_logits_fwd)
     r_comp = tr * Ls * (rc_full * t_layer_fwd + rc_sel * t_layer_attn_core)
-    comm_tp = Ls * (tp_fwd + tr * (tp_bwd + rc_full * tp_fwd + (1 - rc_full) * tp_redo))
+    recomm_tp = Ls * tr * (rc_full * tp_fwd + (1 - rc_full) * tp_redo)
+    comm_tp = Ls * (tp_fwd + tr * tp_bwd) + recomm_tp
+    # the same collectives before any overlap hides them (Calculon's ``*_link_time``)
+    link_tp = Ls * (1 + tr) * 2 * tp_coll
+    link_recomm = Ls * tr * (rc_full * 2 * tp_coll + (1 - rc_full) * sp * par.seq_par_ag_redo * 2 * tp_ag)
     comm_ep = Ls * (ep_fwd + tr * (ep_bwd + rc_full * ep_fwd))
     comm_cp = Ls * (cp_fwd + tr * (cp_bwd + rc_full * cp_fwd))
     t_mb = f_comp + b_comp + r_comp + comm_tp + comm_ep + comm_cp  # one microbatch through one stage, fwd+bwd
@@ -373,8 +381,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     power = gpus * (acc.idle_W + (acc.tdp_W - acc.idle_W) * jnp.clip(busy, 0.0, 1.0))
     return TrainingMetrics(
         time_s=step, compute_fwd_s=m * f_comp, compute_bwd_s=m * b_comp, recompute_s=m * r_comp,
-        tp_comm_s=m * comm_tp, cp_comm_s=m * comm_cp, ep_comm_s=m * comm_ep, pp_comm_s=pp_comm, bubble_s=bubble,
-        dp_comm_s=dp_exposed, optimizer_s=optimizer, offload_s=offload_exposed,
+        tp_comm_s=m * comm_tp, tp_recomm_s=m * recomm_tp, tp_comm_link_s=m * link_tp,
+        tp_recomm_link_s=m * link_recomm, cp_comm_s=m * comm_cp, ep_comm_s=m * comm_ep, pp_comm_s=pp_comm, bubble_s=bubble,
+        dp_comm_s=dp_exposed, dp_comm_link_s=tr * (dp_grad + dp_gather3), optimizer_s=optimizer, offload_s=offload_exposed,
         weights_B=weights_B, gradients_B=gradients_B, optimizer_B=optimizer_B, activations_B=activations_B,
         embedding_B=embedding_B, logits_B=logits_share,
         memory_B=memory_B, memory_capacity_B=capacity * jnp.ones_like(memory_B), offload_B=offload_B,
