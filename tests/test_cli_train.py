@@ -93,15 +93,16 @@ def test_packed_documents_speed_up_only_attention(base):
 
 def test_fp8_faster_than_bf16_on_a_compute_bound_model():
     """Llama-3.1-70B at TP 8 with its TP communication overlapped (the linear layers' GEMMs dominate the step): the
-    FP8 recipe's step is faster, by less than the 2x of the GEMM peaks (the calibrated FP8 GEMM kernels reach a lower
-    fraction of their peak on the thin TP-sharded shapes; attention and the output layer stay BF16), and its
+    FP8 recipe's step is faster, by much less than the 2x of the GEMM peaks (1.07x: the calibrated FP8 GEMM kernels
+    reach a lower fraction of their peak on the thin TP-sharded shapes; attention and the output layer stay BF16;
+    the activation quantisation kernels move h-wide tensors per token while the GEMMs shrink with TP 8), and its
     quantised weight copies cost memory."""
     argv = ("--model", "meta-llama/Llama-3.1-70B", "--gpus", "8", "--tp", "8", "--gbs", "8", "--sequence-parallel",
             "--recompute", "full", "--tp-overlap", "1")
     bf16 = evaluate(build_parser().parse_args(["train", *argv, "--no-cache"]))
     fp8 = evaluate(build_parser().parse_args(["train", *argv, "--dtype", "fp8", "--no-cache"]))
     assert fp8["recipe"] == "fp8_per_tensor"
-    assert 1.08 < bf16["step_s"] / fp8["step_s"] < 2.0
+    assert 1.03 < bf16["step_s"] / fp8["step_s"] < 2.0
     assert fp8["memory_GiB"]["weights"] > bf16["memory_GiB"]["weights"]
 
 
@@ -125,13 +126,13 @@ def _validation():
 
 
 def test_nemo_h100_llama_rows_within_bound(validation_dir):
-    """The Llama rows of the NeMo 24.07 DGX-H100 table (FP8; one compile), recomputed: MAPE <= 15 %, max <= 25 %
-    (measured: docs/llm.md). Nothing is fitted to these rows."""
+    """The Llama rows of the NeMo 24.07 DGX-H100 table (FP8; one compile), recomputed: MAPE <= 10 %, max <= 21 %
+    (measured 9.0 % / 19.5 %: docs/llm.md). Nothing is fitted to these rows."""
     mod = _validation()
     res = mod.validate(lambda r: r["model"].startswith("LLAMA") and r["task"] == "pretrain")
     st = mod.stats(res)["all"]
     assert st["n"] == 5
-    assert st["mape"] <= 0.15 and st["max"] <= 0.25, st
+    assert st["mape"] <= 0.10 and st["max"] <= 0.21, st
 
 
 def test_nemo_h100_long_context_rows(validation_dir):
@@ -147,7 +148,7 @@ def test_nemo_h100_long_context_rows(validation_dir):
 
 def test_shipped_nemo_table_within_bound():
     """The full table the docs quote (docs/train_validation.json, from examples/train_validation.py): every row
-    within 25 %, MAPE <= 12 %."""
+    within 21 %, MAPE <= 10 % (measured 8.2 % / 19.5 %)."""
     data = json.loads((ROOT / "docs" / "train_validation.json").read_text())
     assert data["stats"]["all"]["n"] == 15
-    assert data["stats"]["all"]["mape"] <= 0.12 and data["stats"]["all"]["max"] <= 0.25
+    assert data["stats"]["all"]["mape"] <= 0.10 and data["stats"]["all"]["max"] <= 0.21

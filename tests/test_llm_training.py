@@ -214,6 +214,60 @@ def test_link_times_bound_the_exposed_communication(ov, rc, redo):
         assert 0 < float(r0.tp_recomm_link_s) < 0.5 * float(r0.tp_comm_link_s)
 
 
+def test_low_precision_quantization_traffic():
+    """Under an FP8/FP4 recipe each linear layer's activation operands are quantised into two layouts: the fused
+    producers' transposes (2q per element), the cast-transposes of the BF16 operands (2 + 2q), and with sequence
+    parallelism the row-parallel output gradients cast on their shard and transposed once gathered
+    ((2 + q)/t + 2q), exactly as the docstring counts them for a dense model; nothing for BF16; NVFP4 moves fewer
+    bytes than FP8."""
+    from diffsys.llm._training import _quantization_s
+
+    model = llm.transformer_preset("llama2_7b")
+    h, f, tokens = model.hidden, model.ffn, 4096.0
+    count = lambda bytes_, kernels: bytes_  # the bytes the kernels move
+    assert _quantization_s(model, llm.cluster_preset("hgx_h100", 8), tokens, 1.0, 0.0, count) == (0.0, 0.0)
+    fp8 = llm.cluster_preset("hgx_h100", 8, dtype="fp8")
+    for tp, sp in ((1.0, 0.0), (4.0, 0.0), (4.0, 1.0)):
+        fwd, bwd = _quantization_s(model, fp8, tokens, tp, sp, count)
+        row_parallel = (3 / tp + 2) if sp else 4
+        assert fwd == pytest.approx(tokens * (2 * (2 * h + f / tp) + 4 * h / tp))
+        assert bwd == pytest.approx(tokens * (2 * 2 * f / tp + row_parallel * 2 * h + 4 * 3 * h / tp))
+    b200 = lambda dt: _quantization_s(model, llm.cluster_preset("dgx_b200", 8, dtype=dt), tokens, 1.0, 0.0, count)
+    assert all(a < b for a, b in zip(b200("fp4"), b200("fp8")))
+
+
+def test_low_precision_sequence_parallel_gathers():
+    """FP8 runs the sequence-parallel all-gathers (the QKV / fc1 inputs forward, the row-parallel output gradients
+    backward) in FP8: less TP time than BF16 with sequence parallelism, the same bytes (so the same TP time) without
+    it."""
+    model = llm.transformer_preset("llama2_70b")
+    kw = dict(tp=4, pp=1, dp=2, microbatch=1, global_batch=8, recompute="none", tp_overlap=0.0, dp_overlap=1.0)
+    step = {(dt, sp): _step(model, _cluster(8, dtype=dt), llm.Parallelism(sequence_parallel=sp, **kw))
+            for dt in ("bf16", "fp8") for sp in (0.0, 1.0)}
+    assert float(step["fp8", 1.0].tp_comm_s) < 0.95 * float(step["bf16", 1.0].tp_comm_s)
+    assert float(step["fp8", 0.0].tp_comm_s) == pytest.approx(float(step["bf16", 0.0].tp_comm_s), rel=1e-6)
+
+
+def test_quantization_kernels_are_in_every_layer(monkeypatch):
+    """The quantisation kernels add their memory-bound time to every layer's forward and backward: the step with
+    them minus the step without them is ``m · L`` times their time."""
+    from diffsys.llm import _training
+    from diffsys.llm._kernels import memory_s
+
+    model, cl = llm.transformer_preset("llama2_70b"), _cluster(8, dtype="fp8")
+    par = llm.Parallelism(tp=4, pp=1, dp=2, microbatch=1, global_batch=8, sequence_parallel=1, recompute="none")
+    step = lambda: jax.jit(lambda c, p: llm.training_step(model, c, p))(cl, par)  # traced inline: a fresh trace
+    with_q = step()
+    q_fwd, q_bwd = _training._quantization_s(model, cl, model.seq_len, 4.0, 1.0,
+                                             lambda b, k: memory_s(b, cl, kernels=k))
+    monkeypatch.setattr(_training, "_quantization_s", lambda *a: (0.0, 0.0))
+    without = step()
+    m_L = 8 / 2 * float(model.n_layers)
+    assert float(with_q.compute_fwd_s - without.compute_fwd_s) == pytest.approx(m_L * float(q_fwd), rel=1e-4)
+    assert float(with_q.compute_bwd_s - without.compute_bwd_s) == pytest.approx(m_L * float(q_bwd), rel=1e-4)
+    assert float(q_fwd) > 0 and float(q_bwd) > 0
+
+
 def test_offload_trades_memory_for_time():
     a = llm.training_step(GPT3, _cluster(), _par())
     b = llm.training_step(GPT3, _cluster(), _par(optimizer_offload=1.0, weight_offload=0.5))

@@ -40,15 +40,16 @@ TRAINING_DTYPES = ("bf16", "fp8", "fp4")
 
 def precision_recipe(accelerator: Accelerator, dtype: str) -> dict:
     """The training recipe of GEMM precision ``dtype`` on ``accelerator``: its name, the dtype attention and the
-    output (logits) layer run in, and the extra weight bytes per parameter of the low-precision weight copies.
+    output (logits) layer run in, the bytes per element of its low-precision GEMM operands (scales included) and
+    the extra weight bytes per parameter of the low-precision weight copies.
 
     Transformer Engine recipes as Megatron-LM/NeMo use them (NVIDIA Transformer Engine documentation, "Using FP8 with
     Transformer Engine" and "FP8 recipes"; Megatron-Core ``--fp8-recipe``): only the linear layers (QKV, projection,
     MLP) run in the low precision; fused attention and the output layer stay in BF16. Master weights, fp32 main
     gradients and the Adam moments are unchanged (Micikevicius et al., "FP8 formats for deep learning", 2022,
     Sec. 4; Megatron-LM distributed-optimizer docs: 2 B bf16 weights + 4 B fp32 gradients + 12 B fp32 master and
-    moments per parameter). Each step caches the quantised weights in the row- and column-wise layouts the forward
-    and backward GEMMs read (2 copies):
+    moments per parameter). Each GEMM operand is quantised into the row- and column-wise layouts its forward and
+    backward GEMMs read (2 copies; the weights once per step, cached):
 
     - ``fp8`` on Hopper: per-tensor scaled FP8 (E4M3/E5M2), 1 B per element per copy;
     - ``fp8`` on Blackwell (an accelerator with an fp4 matrix unit): MXFP8, 1 B + one E8M0 scale per 32 elements
@@ -56,21 +57,21 @@ def precision_recipe(accelerator: Accelerator, dtype: str) -> dict:
     - ``fp4`` (Blackwell only): NVFP4, 0.5 B + one E4M3 scale per 16 elements (NVIDIA, "Pretraining large language
       models with NVFP4", arXiv 2509.25149, 2025; its few BF16 layers are not modelled).
 
-    A dtype the accelerator's matrix units lack raises ``ValueError`` naming the supported ones.
+    ``element_bytes`` is one copy's bytes per element (2 for bf16, which quantises nothing); ``weight_cache_bytes``
+    the two cached weight copies per parameter (0 for bf16). A dtype the accelerator's matrix units lack raises
+    ``ValueError`` naming the supported ones.
     """
     check_choice("dtype", dtype, TRAINING_DTYPES)
     if dtype == "bf16":
-        return {"recipe": "bf16", "attention_dtype": "bf16", "weight_cache_bytes": 0.0}
+        return {"recipe": "bf16", "attention_dtype": "bf16", "element_bytes": 2.0, "weight_cache_bytes": 0.0}
     if accelerator.matrix_dtype(dtype) != dtype:
         have = [d for d in TRAINING_DTYPES if d in accelerator.matrix_flops]
         raise ValueError(f"dtype {dtype} needs {dtype} matrix units, which {accelerator.name} lacks; supported "
                          f"training dtypes there: {have}")
     blackwell = "fp4" in accelerator.matrix_flops
-    if dtype == "fp4":
-        return {"recipe": "nvfp4", "attention_dtype": "bf16", "weight_cache_bytes": 2 * (0.5 + 1.0 / 16)}
-    if blackwell:
-        return {"recipe": "mxfp8", "attention_dtype": "bf16", "weight_cache_bytes": 2 * (1.0 + 1.0 / 32)}
-    return {"recipe": "fp8_per_tensor", "attention_dtype": "bf16", "weight_cache_bytes": 2.0}
+    name, q = (("nvfp4", 0.5 + 1.0 / 16) if dtype == "fp4" else ("mxfp8", 1.0 + 1.0 / 32) if blackwell
+               else ("fp8_per_tensor", 1.0))
+    return {"recipe": name, "attention_dtype": "bf16", "element_bytes": q, "weight_cache_bytes": 2 * q}
 
 
 def _enc(value, options, name):
@@ -255,9 +256,15 @@ class Cluster(eqx.Module):
     @property
     def weight_cache_bytes(self) -> float:
         """Extra bytes per parameter of the quantised weight copies of an FP8/FP4 recipe (0 otherwise)."""
+        return 2.0 * self.low_precision_bytes if self.low_precision_bytes < 2.0 else 0.0
+
+    @property
+    def low_precision_bytes(self) -> float:
+        """Bytes per element of one quantised copy of a linear layer's GEMM operand under an FP8/FP4 recipe (scales
+        included; :func:`precision_recipe`), 2 (BF16, nothing quantised) otherwise."""
         if self.dtype not in ("fp8", "fp4") or self.accelerator.matrix_dtype(self.dtype) != self.dtype:
-            return 0.0
-        return precision_recipe(self.accelerator, self.dtype)["weight_cache_bytes"]
+            return 2.0
+        return precision_recipe(self.accelerator, self.dtype)["element_bytes"]
 
     @property
     def hbm_capacity_B(self):

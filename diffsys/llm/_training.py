@@ -134,6 +134,42 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     return full, selective, checkpoint
 
 
+def _quantization_s(model: Transformer, cluster: Cluster, tokens, tp, sp, mem):
+    """Forward and backward time of one layer's quantisation kernels under an FP8/FP4 recipe (0 for BF16).
+
+    Each low-precision GEMM reads its activation operand in the two layouts its GEMMs need (row-wise for the
+    forward and dgrad GEMMs, column-wise for the wgrad GEMM; Hopper's FP8 tensor cores take only the TN layout),
+    ``q = Cluster.low_precision_bytes`` per element each (NVIDIA Transformer Engine 1.x: ``LayerNormLinear`` /
+    ``LayerNormMLP`` normalise, and the MLP activation and its gradient compute, straight into the low precision,
+    then transpose; the other operands go through ``fp8_cast_transpose``; with sequence parallelism the output
+    gradient of a row-parallel layer is cast on its ``1/t`` shard, gathered in the low precision and transposed):
+
+    - a fused producer writes the row-wise copy in place of its BF16 output, and a transpose reads it and writes
+      the column-wise one: ``2q`` bytes per element (the QKV and fc1 inputs, the fc2 input, fc1's output gradient);
+    - a BF16 tensor is cast and transposed: ``2 + 2q`` bytes (the projection input, QKV's output gradient, and the
+      output gradients of fc2 and of the projection without sequence parallelism; with it ``(2 + q)/t + 2q``).
+
+    Per token: forward ``2q·(2h + f) + (2 + 2q)·a_q`` with ``f`` the MLP width per rank and ``a_q`` the query width
+    per rank, four kernels; backward ``2q·(n-1)·f + c·2h + (2 + 2q)·a_qkv`` (``n`` MLP matrices, ``a_qkv`` the QKV
+    output width per rank, ``c`` the row-parallel gradient's bytes above), four kernels. Weights are quantised once
+    per step (their cached copies, :attr:`Cluster.weight_cache_bytes`), not modelled as time.
+    """
+    q = cluster.low_precision_bytes
+    if q >= _ACT_BYTES:
+        return 0.0, 0.0
+    h, fm = model.hidden, model.moe_fraction
+    routed = model.top_k * model.capacity_factor
+    ffn = ((1 - fm) * model.ffn + fm * model.expert_width * (routed + model.n_shared_experts)) / tp
+    fc1_in = h * ((1 - fm) + fm * (routed + model.n_shared_experts))
+    q_width = model.q_width / tp
+    qkv_out = (model.q_width + 2 * model.kv_width) / tp
+    fused, cast = 2 * q, _ACT_BYTES + 2 * q
+    row_parallel_grad = sp * ((_ACT_BYTES + q) / tp + 2 * q) + (1 - sp) * cast
+    fwd = tokens * (fused * (h + fc1_in + ffn) + cast * q_width)
+    bwd = tokens * (fused * (model.mlp_matrices - 1) * ffn + row_parallel_grad * (h + fc1_in) + cast * qkv_out)
+    return mem(fwd, 4.0), mem(bwd, 4.0)
+
+
 @jit_when_eager
 def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
@@ -233,8 +269,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     else:
         t_act_fwd = unfused * mem(nmat * act_elems, 1.0)
         t_act_bwd = unfused * mem((2 * nmat - 1) * act_elems, 1.0)
-    t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd
-    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd
+    t_quant_fwd, t_quant_bwd = _quantization_s(model, cluster, Tl, t, sp, mem)
+    t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd + t_quant_fwd
+    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd + t_quant_bwd
     t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
 
     # ---- parameters (for the data-parallel messages) --------------------------------------------------------
@@ -266,11 +303,21 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     def tp_exposed_s(coll):
         return (1 - ov_tp) * coll + relu(ov_tp * coll - 0.5 * t_gemm_fwd, relative_temperature(T, t_gemm_fwd))
 
+    # under an FP8/FP4 recipe every sequence-parallel all-gather moves the quantised tensor: forward the QKV and
+    # fc1 inputs (Transformer Engine's LayerNormLinear / LayerNormMLP normalise straight into the low precision and
+    # gather that), backward the row-parallel layers' output gradients (cast on the shard, then gathered); the
+    # reduce-scatters stay in BF16
+    q = cluster.low_precision_bytes
+    if q != _ACT_BYTES:
+        tp_ag_lp = _comm.collective_time("all_gather", act_msg * q / _ACT_BYTES, net, t, 1.0, T, par.tp_net)
+        tp_coll = tp_coll - sp * (tp_ag - tp_ag_lp)
+    else:
+        tp_ag_lp = tp_ag
     tp_exposed = tp_exposed_s(tp_coll)
     tp_fwd, tp_bwd = 2 * tp_exposed, 2 * tp_exposed
     # sequence parallelism redoing the QKV and fc1 input all-gathers in the backward (Korthikanti et al. 2023,
     # Sec. 4.2.2); full recompute regathers them in its recomputed forward anyway
-    tp_redo = sp * par.seq_par_ag_redo * 2 * tp_exposed_s(tp_ag)
+    tp_redo = sp * par.seq_par_ag_redo * 2 * tp_exposed_s(tp_ag_lp)
 
     a2a_msg = Tl * routed * h * _ACT_BYTES * (sp / t + (1 - sp))
     if model.is_moe:
@@ -294,7 +341,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     comm_tp = Ls * (tp_fwd + tr * tp_bwd) + recomm_tp
     # the same collectives before any overlap hides them (Calculon's ``*_link_time``)
     link_tp = Ls * (1 + tr) * 2 * tp_coll
-    link_recomm = Ls * tr * (rc_full * 2 * tp_coll + (1 - rc_full) * sp * par.seq_par_ag_redo * 2 * tp_ag)
+    link_recomm = Ls * tr * (rc_full * 2 * tp_coll + (1 - rc_full) * sp * par.seq_par_ag_redo * 2 * tp_ag_lp)
     comm_ep = Ls * (ep_fwd + tr * (ep_bwd + rc_full * ep_fwd))
     comm_cp = Ls * (cp_fwd + tr * (cp_bwd + rc_full * cp_fwd))
     t_mb = f_comp + b_comp + r_comp + comm_tp + comm_ep + comm_cp  # one microbatch through one stage, fwd+bwd
