@@ -67,7 +67,7 @@ def test_table_output(base, capsys):
     (["--vp", "2"], "--vp 2 needs --pp > 1"),
     (["--ep", "2"], "--ep 2 needs a mixture-of-experts model"),
     (["--model", "mistralai/Mixtral-8x7B-v0.1", "--ep", "16", "--gpus", "16"], "--ep 16 must divide the model's 8"),
-    (["--model", "deepseek-ai/DeepSeek-V3"], "multi-head latent attention (MLA) is not modelled"),
+    (["--model", "deepseek-ai/DeepSeek-V3", "--ep", "3"], "--ep 3 must divide the model's 256"),
     (["--seq", "200000"], "--seq must be in [1, 131072]"),
     (["--zero", "4"], "argument --zero: must be an integer in [0, 3]"),
     (["--tp", "0"], "argument --tp: must be an integer in [1,"),

@@ -268,6 +268,53 @@ def test_quantization_kernels_are_in_every_layer(monkeypatch):
     assert float(q_fwd) > 0 and float(q_bwd) > 0
 
 
+def _mla(**kw):
+    """A small MLA transformer (DeepSeek-V2-Lite-like sizes, 4 layers, dense MLP)."""
+    base = dict(name="mla", hidden=2048, ffn=10944, n_layers=4, n_heads=16, n_kv_heads=16, head_dim=128,
+                vocab=102400, seq_len=4096, max_seq_len=4096, mlp="swiglu", tied_embeddings=False, attention="mla",
+                q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128)
+    return llm.Transformer(**{**base, **kw})
+
+
+def test_mla_attention_counts():
+    """Multi-head latent attention (DeepSeek-V2 Sec. 2.1): its weights are the down/up projections and the output
+    projection (DeepSeek-V3: 671 B parameters, 37 B active per token); the score and value matmuls run over
+    ``d_qk = 128 + 64`` and ``d_v = 128`` per head; the down-projections are whole on every TP rank (so TP 2 holds
+    more than half of TP 1's weights, by exactly them)."""
+    v3 = llm.model_arch("deepseek-ai/DeepSeek-V3").transformer
+    assert v3.is_mla and float(v3.num_params()) / 1e9 == pytest.approx(671, rel=0.01)
+    assert float(v3.active_params_per_token()) / 1e9 == pytest.approx(37, rel=0.03)
+    m = _mla()
+    a, s = 16, 4096
+    assert float(m.forward_flops_per_token()) == pytest.approx(
+        float(2 * m.active_params_per_token() + 2 * 4 * s * a * (192 + 128)), rel=1e-6)
+    weights = {tp: float(_step(m, _cluster(8), llm.Parallelism(tp=tp, dp=8 // tp, global_batch=8 // tp,
+                                                                 recompute="none")).weights_B) for tp in (1, 2)}
+    replicated = 4 * 2048 * (1536 + 512 + 64) * 2.0  # bf16 bytes of the layers' down-projections
+    assert 2 * weights[2] - weights[1] == pytest.approx(replicated, rel=1e-4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(kv=st.floats(128, 2048), q=st.sampled_from([0.0, 768.0, 1536.0]), factor=st.floats(1.2, 3.0))
+def test_mla_larger_latents_never_faster(kv, q, factor):
+    """A larger key/value latent moves more bytes and FLOPs: never a faster step, never less memory; a direct query
+    projection (rank 0) is a valid MLA too."""
+    par = llm.Parallelism(tp=2, dp=4, global_batch=8, recompute="selective")
+    a = _step(_mla(kv_lora_rank=kv, q_lora_rank=q), _cluster(8), par)
+    b = _step(_mla(kv_lora_rank=kv * factor, q_lora_rank=q), _cluster(8), par)
+    assert float(b.time_s) >= float(a.time_s) * (1 - 1e-6) and float(b.memory_B) >= float(a.memory_B)
+
+
+def test_mla_step_jit_vmap_grad():
+    m, cl = _mla(), _cluster(8)
+    par = llm.Parallelism(tp=2, dp=4, global_batch=8, recompute="selective")
+    assert_jit_matches_eager(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl,
+                                                          par).time_s, jnp.asarray(512.0))
+    g = jax.grad(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl, par).time_s)(
+        jnp.asarray(512.0))
+    assert np.isfinite(float(g)) and float(g) > 0
+
+
 def test_offload_trades_memory_for_time():
     a = llm.training_step(GPT3, _cluster(), _par())
     b = llm.training_step(GPT3, _cluster(), _par(optimizer_offload=1.0, weight_offload=0.5))

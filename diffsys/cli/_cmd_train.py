@@ -73,9 +73,6 @@ def resolve_model(name: str):
         presets = ", ".join(sorted(PRESET_SOURCES))
         msg = msg.replace("(or pass a config.json path)", f"(or pass a config.json path or a preset: {presets})")
         raise ValueError(f"--model: {msg}") from None
-    if arch.is_mla:
-        raise ValueError(f"--model {name}: multi-head latent attention (MLA) is not modelled by the training step "
-                         f"(diffsys.llm.training_step times GQA/MHA attention only); use a GQA model")
     return arch.transformer, arch, arch.source
 
 

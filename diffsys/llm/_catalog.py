@@ -1,9 +1,8 @@
 """Model catalogue by Hugging Face id, and a reader of Hugging Face ``config.json`` files.
 
 A :class:`ModelArch` composes the library's :class:`~diffsys.llm.Transformer` (sizes shared with the training and
-inference models) with what that spec does not describe: multi-head latent attention (MLA; DeepSeek-AI,
-"DeepSeek-V2", arXiv 2405.04434, Sec. 2.1: ``q_lora_rank``, ``kv_lora_rank``, ``qk_rope_head_dim``,
-``qk_nope_head_dim``, ``v_head_dim``), sliding-window attention on a fraction of the layers (Beltagy et al.,
+inference models, multi-head latent attention included: DeepSeek-AI, "DeepSeek-V2", arXiv 2405.04434, Sec. 2.1)
+with what that spec does not describe: sliding-window attention on a fraction of the layers (Beltagy et al.,
 "Longformer", 2020; gpt-oss alternates sliding and full layers) and the weight/KV precision a checkpoint ships in.
 
 Every preset's numbers are those of the model's published ``config.json`` on the Hugging Face Hub
@@ -22,42 +21,34 @@ from .._checks import did_you_mean
 from .._pytree import as_float
 from ._workloads import Transformer
 
-ATTENTION_KINDS = ("gqa", "mla")
-
-
 class ModelArch(eqx.Module):
-    """A served/trained model: a :class:`Transformer` plus attention details (MLA, sliding window).
+    """A served/trained model: a :class:`Transformer` (its sizes, MLA included) plus what serving needs besides
+    (sliding window, provenance).
 
     Attributes:
         hf_id: Hugging Face id (static).
-        transformer: the sizes (hidden, layers, heads, experts, ...).
-        attention: ``"gqa"`` (MHA/GQA/MQA) or ``"mla"`` (static).
-        q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim: MLA sizes (0 for GQA).
+        transformer: the sizes (hidden, layers, heads, experts, MLA latents, ...).
         sliding_window: window of the sliding-window layers in tokens (0 = none).
         sliding_fraction: fraction of the layers using the window.
         source: where the numbers come from (static).
+
+    The attention kind and the MLA sizes are the transformer's (``attention``, ``q_lora_rank``, ``kv_lora_rank``,
+    ``qk_rope_head_dim``, ``qk_nope_head_dim``, ``v_head_dim``), readable here under the same names.
     """
 
     hf_id: str = eqx.field(static=True)
     transformer: Transformer
-    attention: str = eqx.field(static=True, default="gqa")
-    q_lora_rank: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
-    kv_lora_rank: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
-    qk_rope_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
-    qk_nope_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
-    v_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     sliding_window: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     sliding_fraction: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     source: str = eqx.field(static=True, default="")
 
-    def __check_init__(self):
-        if self.attention not in ATTENTION_KINDS:
-            raise ValueError(f"ModelArch({self.hf_id}).attention must be one of {ATTENTION_KINDS}, "
-                             f"got {self.attention!r}")
-
-    @property
-    def is_mla(self) -> bool:
-        return self.attention == "mla"
+    attention = property(lambda self: self.transformer.attention)
+    is_mla = property(lambda self: self.transformer.is_mla)
+    q_lora_rank = property(lambda self: self.transformer.q_lora_rank)
+    kv_lora_rank = property(lambda self: self.transformer.kv_lora_rank)
+    qk_rope_head_dim = property(lambda self: self.transformer.qk_rope_head_dim)
+    qk_nope_head_dim = property(lambda self: self.transformer.qk_nope_head_dim)
+    v_head_dim = property(lambda self: self.transformer.v_head_dim)
 
     def kv_elements_per_token_layer(self, tp=1.0):
         """KV-cache elements one token stores in one layer on one TP rank.
@@ -72,25 +63,14 @@ class ModelArch(eqx.Module):
         return mla if self.is_mla else gqa
 
     def attention_params(self):
-        """Attention weights of one layer (MLA: the down/up projections of DeepSeek-V2 Eq. 1-11)."""
-        t = self.transformer
-        if not self.is_mla:
-            return t.attention_params()
-        h, a = t.hidden, t.n_heads
-        qk = self.qk_nope_head_dim + self.qk_rope_head_dim
-        q = jnp.where(self.q_lora_rank > 0, h * self.q_lora_rank + self.q_lora_rank * a * qk, h * a * qk)
-        kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * a * (
-            self.qk_nope_head_dim + self.v_head_dim)
-        return q + kv + a * self.v_head_dim * h
+        """Attention weights of one layer (:meth:`Transformer.attention_params`; MLA: DeepSeek-V2 Eq. 1-11)."""
+        return self.transformer.attention_params()
 
     def num_params(self):
-        """Total parameters (the transformer's count with the attention term replaced for MLA)."""
-        t = self.transformer
-        return t.num_params() + t.n_layers * (self.attention_params() - t.attention_params())
+        return self.transformer.num_params()
 
     def active_params_per_token(self):
-        t = self.transformer
-        return t.active_params_per_token() + t.n_layers * (self.attention_params() - t.attention_params())
+        return self.transformer.active_params_per_token()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -141,12 +121,18 @@ def arch_from_config(cfg: dict, hf_id: str = "custom", source: str = "") -> Mode
     # ungated ones (GeLU of GPT-2/3, squared ReLU "relu2" of Nemotron); MoE experts are gated
     act = str(_get(cfg, "hidden_act", "activation_function", default="silu")).lower()
     mlp = "swiglu" if n_exp > 1 or act in ("silu", "swish", "swiglu") else "gelu"
+    mla = "kv_lora_rank" in cfg and cfg["kv_lora_rank"]
+    extra = {}
+    if mla:
+        extra = dict(attention="mla", q_lora_rank=float(cfg.get("q_lora_rank") or 0),
+                     kv_lora_rank=float(cfg["kv_lora_rank"]), qk_rope_head_dim=float(cfg.get("qk_rope_head_dim", 64)),
+                     qk_nope_head_dim=float(cfg.get("qk_nope_head_dim", 128)),
+                     v_head_dim=float(cfg.get("v_head_dim", 128)))
     t = Transformer(name=hf_id, hidden=h, ffn=ffn, n_layers=L, n_heads=a, n_kv_heads=kv, head_dim=hd,
                     vocab=int(cfg["vocab_size"]), seq_len=min(max_pos, 4096), max_seq_len=max_pos, mlp=mlp,
                     tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)), n_experts=n_exp,
                     top_k=min(top_k, n_exp), n_shared_experts=shared, expert_ffn=expert_ffn if n_exp > 1 else 0,
-                    moe_layer_fraction=(L - first_dense) / L if n_exp > 1 else 1.0)
-    mla = "kv_lora_rank" in cfg and cfg["kv_lora_rank"]
+                    moe_layer_fraction=(L - first_dense) / L if n_exp > 1 else 1.0, **extra)
     window = float(_get(cfg, "sliding_window", default=0) or 0)
     frac = 0.0
     if window > 0:
@@ -157,14 +143,8 @@ def arch_from_config(cfg: dict, hf_id: str = "custom", source: str = "") -> Mode
             frac = 1.0
         if window >= max_pos:
             frac = 0.0
-    extra = {}
-    if mla:
-        extra = dict(attention="mla", q_lora_rank=float(cfg.get("q_lora_rank") or 0),
-                     kv_lora_rank=float(cfg["kv_lora_rank"]), qk_rope_head_dim=float(cfg.get("qk_rope_head_dim", 64)),
-                     qk_nope_head_dim=float(cfg.get("qk_nope_head_dim", 128)),
-                     v_head_dim=float(cfg.get("v_head_dim", 128)))
     return ModelArch(hf_id=hf_id, transformer=t, sliding_window=window if frac > 0 else 0.0,
-                     sliding_fraction=frac, source=source or f"config.json of {hf_id}", **extra)
+                     sliding_fraction=frac, source=source or f"config.json of {hf_id}")
 
 
 def load_hf_config(path: str, hf_id: str | None = None) -> ModelArch:

@@ -108,7 +108,7 @@ def _indicator_gt1(x, temperature):
 
 
 def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp, sp, flash, ag_redo=1.0):
-    """Korthikanti et al. (2023) per-layer activation bytes, generalised to GQA/SwiGLU/MoE.
+    """Korthikanti et al. (2023) per-layer activation bytes, generalised to GQA/MLA/SwiGLU/MoE.
 
     Returns ``(full, selective, checkpoint)``: the stored activations with no recompute, with selective recompute
     (the ``5 a s² b`` attention-core term dropped) and with full recompute (the layer input only).
@@ -117,14 +117,17 @@ def layer_activation_bytes(model: Transformer, tokens, batch, seq_q, seq_kv, tp,
     redoing their all-gathers in the backward pass (Korthikanti et al. 2023, Sec. 4.2.2; Calculon's
     ``seq_par_ag_redo``).
     """
-    h, qw, kvw = model.hidden, model.q_width, model.kv_width
+    h = model.hidden
+    q_w, k_w, v_w, o_w = model.attention_widths
     fm = model.moe_fraction
     ffn_eff = (1 - fm) * model.ffn + fm * model.expert_width * (model.top_k * model.capacity_factor
                                                                  + model.n_shared_experts)
     act_in = (4.0 if model.mlp == "swiglu" else 2.0) * ffn_eff  # GeLU input (2f) or gate+up (4f)
     # Korthikanti Eq. 2: attention 11 sbh (+5 a s² b), MLP 19 sbh, LayerNorms 4 sbh; replicated without SP: 10 sbh.
     replicated = tokens * (4.0 * h + 2.0 * h + 2.0 * h + 2.0 * h)  # 2 LN in (4h), QKV in (2h), fc1 in (2h), masks 2h
-    sharded = tokens * (2 * qw + 4 * kvw + 2 * qw + act_in + 2 * ffn_eff)  # Q,K,V, proj in, act in, fc2 in
+    sharded = tokens * 2 * (q_w + k_w + v_w + o_w + 0.5 * act_in + ffn_eff)  # Q,K,V, proj in, act in, fc2 in
+    if model.is_mla:  # the up-projections' inputs, the query and key/value latents, are whole on every rank
+        sharded = sharded + tokens * 2 * (model.q_lora_rank + model.kv_lora_rank + model.qk_rope_head_dim) * tp
     scores = batch * model.n_heads * seq_q * seq_kv * 5.0 * (1 - flash)  # softmax out 2, mask 1, dropout out 2
     rep = sp / tp + (1 - sp)
     gathered = tokens * 4.0 * h * sp * (1 - ag_redo) * (1 - 1 / tp)  # the gathered QKV/fc1 inputs kept unsharded
@@ -161,8 +164,9 @@ def _quantization_s(model: Transformer, cluster: Cluster, tokens, tp, sp, mem):
     routed = model.top_k * model.capacity_factor
     ffn = ((1 - fm) * model.ffn + fm * model.expert_width * (routed + model.n_shared_experts)) / tp
     fc1_in = h * ((1 - fm) + fm * (routed + model.n_shared_experts))
-    q_width = model.q_width / tp
-    qkv_out = (model.q_width + 2 * model.kv_width) / tp
+    q_w, k_w, v_w, o_w = model.attention_widths
+    q_width = o_w / tp  # the projection's input
+    qkv_out = (q_w + k_w + v_w) / tp
     fused, cast = 2 * q, _ACT_BYTES + 2 * q
     row_parallel_grad = sp * ((_ACT_BYTES + q) / tp + 2 * q) + (1 - sp) * cast
     fwd = tokens * (fused * (h + fc1_in + ffn) + cast * q_width)
@@ -187,7 +191,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     """
     T = temperature
     h, L, V, s = model.hidden, model.n_layers, model.vocab, model.seq_len
-    qw, kvw = model.q_width, model.kv_width
+    q_w, k_w, v_w, o_w = model.attention_widths
     nmat = float(model.mlp_matrices)
     fm = model.moe_fraction
     t, p, d, c, e = par.tp, par.pp, par.dp, par.cp, par.ep
@@ -216,19 +220,34 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- per-layer forward compute (one microbatch, one GPU) -------------------------------------------------
     ffn_e = model.expert_width
     routed = model.top_k * model.capacity_factor
-    kv_local = jnp.maximum(kvw / t, model.head_dim)  # K/V heads are replicated when tp exceeds their count
     heads_l = model.n_heads / t
+    if model.is_mla:
+        # MLA (DeepSeek-V2 Sec. 2.1; Megatron-Core's MLA layer): the query and key/value down-projections are
+        # replicated on every TP rank, their up-projections column-parallel; after them every head has its own K/V
+        # (an MHA core) of widths d_qk (scores) and d_v (values)
+        d_qk, d_v = model.qk_nope_head_dim + model.qk_rope_head_dim, model.v_head_dim
+        kv_heads_l = heads_l
+        attn_in = [(Tl, model.kv_lora_rank + model.qk_rope_head_dim, h, 1.0),
+                   (Tl, heads_l * (model.qk_nope_head_dim + d_v), model.kv_lora_rank, 1.0)]
+        # a query latent of rank 0 is a direct projection (DeepSeek-V2-Lite); a traced rank counts as a latent
+        attn_in += [(Tl, heads_l * d_qk, h, 1.0)] if concretely_zero(model.q_lora_rank) else \
+            [(Tl, model.q_lora_rank, h, 1.0), (Tl, heads_l * d_qk, model.q_lora_rank, 1.0)]
+    else:
+        d_qk = d_v = model.head_dim
+        kv_heads_l = jnp.maximum(model.n_kv_heads / t, 1.0)  # K/V heads are replicated when tp exceeds their count
+        attn_in = [(Tl, q_w / t + 2 * kv_heads_l * model.head_dim, h, 1.0)]
     # the GEMMs of the step (m, n, k, batch): QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP,
     # logits [, routed experts, shared experts, router]; one scalar call of the kernel model each. A stacked call
     # (the GEMMs on a new axis, one vectorized kernel model) traces 10x faster but runs 15-30x slower under vmap on
     # XLA:CPU (measured, benchmarks/bench_llm.py; BENCHMARKS.md): the stacked axis becomes the minor dimension of
     # every intermediate, so the loops no longer vectorize across design points
-    shapes = [(Tl, qw / t + 2 * kv_local, h, 1.0), (sl, span, model.head_dim, b * heads_l),
-              (sl, model.head_dim, span, b * heads_l), (Tl, h, qw / t, 1.0), (Tl, model.ffn / t, h, 1.0),
-              (Tl, V / t, h, 1.0)]
+    shapes = [attn_in[0], (sl, span, d_qk, b * heads_l), (sl, d_v, span, b * heads_l), (Tl, h, o_w / t, 1.0),
+              (Tl, model.ffn / t, h, 1.0), (Tl, V / t, h, 1.0)]
     if model.is_moe:
         shapes += [(Tl * routed, ffn_e / t, h, 1.0), (Tl * model.n_shared_experts, ffn_e / t, h, 1.0),
                    (Tl, model.n_experts, h, 1.0)]
+    n_core = len(shapes)
+    shapes += attn_in[1:]  # the further attention-input GEMMs of MLA
     # under an FP8/FP4 recipe only the linear layers run in the low precision; the attention-core GEMMs (1, 2) and
     # the output layer (5) stay in BF16 (precision_recipe)
     hi = cluster.attention_dtype
@@ -236,13 +255,13 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     t_g = [0.0 if i in (1, 2) and concretely_zero(unfused_attention) else
            gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
            for i, (m_, n_, k_, bt) in enumerate(shapes)]
-    t_qkv, t_proj, t_logits_gemm = t_g[0], t_g[3], t_g[5]
+    t_qkv, t_proj, t_logits_gemm = t_g[0] + sum(t_g[n_core:]), t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
     # ``1/c`` of the ``s / span`` causal squares of side ``span`` (load-balanced ring)
     t_scores_unfused = t_g[1] + t_g[2]
     t_scores_flash = 0.0 if concretely_zero(fl) else prefill_attention_time(
-        b * s / span, span, heads_l, kv_local / model.head_dim, model.head_dim, cluster.accelerator,
+        b * s / span, span, heads_l, kv_heads_l, 0.5 * (d_qk + d_v), cluster.accelerator,
         cluster.attention_dtype, causal=True, temperature=T).time_s / c + cluster.kernel_overhead_s
     t_scores = unfused_attention * t_scores_unfused + fl * t_scores_flash
     t_mlp_dense = nmat * t_g[4]
@@ -277,7 +296,9 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # ---- parameters (for the data-parallel messages) --------------------------------------------------------
     dense_mlp = model.dense_mlp_params()
     moe_local = (model.n_experts / e + model.n_shared_experts) * model.expert_params() + h * model.n_experts
-    layer_local = (model.attention_params() + 4 * h + (1 - fm) * dense_mlp + fm * moe_local) / t
+    attn_rep = model.attention_replicated_params()  # whole on every TP rank (MLA's down-projections)
+    layer_local = (model.attention_params() - attn_rep + 4 * h + (1 - fm) * dense_mlp + fm * moe_local) / t \
+        + attn_rep
     p1 = 1.0 - _indicator_gt1(p, T)  # 1 when a single stage holds both ends
     emb_local = V * h / t * (1.0 + (0.0 if model.tied_embeddings else 1.0) * p1)
     params_local = Ls * layer_local + emb_local
@@ -285,7 +306,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
 
     # ---- collectives (topologies model) -------------------------------------------------------------------
     act_msg = Tl * h * _ACT_BYTES
-    kv_msg = b * sl * 2 * kvw / t * _ACT_BYTES * c  # all-gather of the K/V chunks (output buffer)
+    kv_msg = b * sl * (k_w + v_w) / t * _ACT_BYTES * c  # all-gather of the K/V chunks (output buffer)
     dp_stride = t * c
     # TP all-reduce (Shoeybi et al. 2019); with sequence parallelism a reduce-scatter + all-gather pair of the same
     # buffer (Korthikanti et al. 2023), timed as the all-reduce it decomposes (NCCL's ring all-reduce is exactly
@@ -420,7 +441,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     tokens = B * s
     fwd_flops = tokens * model.forward_flops_per_token(span)
     model_flops = (1.0 + 2.0 * tr) * fwd_flops  # the backward pass is twice the forward
-    hw_flops = model_flops + tr * (rc_full * fwd_flops + rc_sel * tokens * 4.0 * L * span * qw)  # + recomputed FLOPs
+    hw_flops = model_flops + tr * (rc_full * fwd_flops + rc_sel * tokens * 2.0 * L * span * (q_w + o_w))  # + recompute
     denom = step * gpus * peak
     mfu, hfu = model_flops / denom, hw_flops / denom
     busy = m * (f_comp + b_comp + r_comp) / step

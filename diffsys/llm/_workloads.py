@@ -20,6 +20,7 @@ from .._checks import check_choice, check_integer, check_range
 from .._pytree import as_float
 
 MLP_KINDS = ("gelu", "swiglu")
+ATTENTION_KINDS = ("gqa", "mla")
 
 
 class Transformer(eqx.Module):
@@ -44,6 +45,10 @@ class Transformer(eqx.Module):
         n_shared_experts: always-active experts (DeepSeekMoE).
         expert_ffn: inner width of one expert (``0`` = same as ``ffn``).
         moe_layer_fraction: fraction of layers that are MoE (the others are dense).
+        attention: ``"gqa"`` (MHA/GQA/MQA) or ``"mla"``, multi-head latent attention (DeepSeek-AI, "DeepSeek-V2",
+            arXiv 2405.04434, Sec. 2.1) — static.
+        q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim: MLA sizes (0 for GQA): the query
+            and key/value latents, the decoupled RoPE key, the per-head query/key and value widths.
     """
 
     name: str = eqx.field(static=True)
@@ -64,10 +69,22 @@ class Transformer(eqx.Module):
     n_shared_experts: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     expert_ffn: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     moe_layer_fraction: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
+    attention: str = eqx.field(static=True, default="gqa")
+    q_lora_rank: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    kv_lora_rank: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    qk_rope_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    qk_nope_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    v_head_dim: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
 
     def __check_init__(self):
         n = f"Transformer({self.name})"
         check_choice(f"{n}.mlp", self.mlp, MLP_KINDS)
+        check_choice(f"{n}.attention", self.attention, ATTENTION_KINDS)
+        for field in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            check_range(f"{n}.{field}", getattr(self, field), 0.0, None)
+        if self.attention == "mla":
+            for field in ("kv_lora_rank", "qk_nope_head_dim", "v_head_dim"):
+                check_range(f"{n}.{field}", getattr(self, field), 1.0, None)
         for field in ("hidden", "ffn", "n_layers", "n_heads", "n_kv_heads", "head_dim", "vocab", "seq_len",
                       "max_seq_len", "n_experts", "top_k"):
             check_range(f"{n}.{field}", getattr(self, field), 1.0, None)
@@ -112,9 +129,41 @@ class Transformer(eqx.Module):
         """Fraction of layers with routed experts (0 for a dense model)."""
         return jnp.where(self.n_experts > 1, self.moe_layer_fraction, 0.0)
 
+    @property
+    def is_mla(self) -> bool:
+        return self.attention == "mla"
+
+    @property
+    def attention_widths(self):
+        """Widths of Q, K, V and of the attention output (the projection input), all heads.
+
+        GQA: ``(a·d, a_kv·d, a_kv·d, a·d)``; MLA after its up-projections: ``(a·d_qk, a·d_qk, a·d_v, a·d_v)`` with
+        ``d_qk = qk_nope_head_dim + qk_rope_head_dim`` (DeepSeek-V2 Eq. 12-19).
+        """
+        if self.is_mla:
+            qk = self.n_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+            v = self.n_heads * self.v_head_dim
+            return qk, qk, v, v
+        return self.q_width, self.kv_width, self.kv_width, self.q_width
+
+    def attention_replicated_params(self):
+        """Attention weights every tensor-parallel rank holds whole: MLA's down-projections ``h·(r_q + r_kv + d_R)``
+        (replicated in Megatron-Core's MLA), none for GQA."""
+        if not self.is_mla:
+            return jnp.zeros_like(self.hidden)
+        return self.hidden * (self.q_lora_rank + self.kv_lora_rank + self.qk_rope_head_dim)
+
     def attention_params(self):
-        """QKV and output projection weights (+ biases) of one layer."""
+        """Attention weights of one layer: QKV and output projection (+ biases); MLA: the down/up projections of
+        DeepSeek-V2 Eq. 1-11 and the output projection."""
         h = self.hidden
+        if self.is_mla:
+            a = self.n_heads
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            q = jnp.where(self.q_lora_rank > 0, h * self.q_lora_rank + self.q_lora_rank * a * qk, h * a * qk)
+            kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * a * (
+                self.qk_nope_head_dim + self.v_head_dim)
+            return q + kv + a * self.v_head_dim * h
         return h * (self.q_width + 2 * self.kv_width) + self.q_width * h + self.q_width + 2 * self.kv_width + h
 
     def dense_mlp_params(self):
@@ -152,11 +201,13 @@ class Transformer(eqx.Module):
     def forward_flops_per_token(self, seq_len=None):
         """Model FLOPs of one forward pass per token (matmuls only, attention over the full sequence).
 
-        Narayanan et al. 2021 Eq. 3 for GPT (``24 h² + 4 s h`` per layer plus ``2 h V``) generalised to GQA/SwiGLU/MoE;
+        Narayanan et al. 2021 Eq. 3 for GPT (``24 h² + 4 s h`` per layer plus ``2 h V``) generalised to GQA/SwiGLU/MoE
+        and MLA (the score and value matmuls ``2 s (w_q + w_o)`` with :attr:`attention_widths`);
         training model FLOPs are 3× this (MFU), hardware FLOPs add the recomputation (HFU).
         """
         s = self.seq_len if seq_len is None else seq_len
-        return 2 * self.active_params_per_token() + 4 * self.n_layers * s * self.q_width
+        q, _, _, o = self.attention_widths
+        return 2 * self.active_params_per_token() + 2 * self.n_layers * s * (q + o)
 
 
 def _concrete_le(name, value, bound, bound_name):
