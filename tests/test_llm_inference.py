@@ -64,8 +64,11 @@ def test_finite_and_fd_gradients():
     xs = jnp.array([[8.0, 4096.0, 16.0, 1.0, 8.0], [3.3, 30000.0, 5.5, 0.4, 4.0]])
     grads = np.asarray(jax.jit(jax.vmap(jax.grad(_objective)))(xs))
     assert np.all(np.isfinite(grads)) and np.all(grads[:, 2] > 0)  # more KV bits never help
+    # the finite-difference point keeps the TP group inside its 8-GPU node: at tp = 8 exactly a relaxed group of
+    # 8 + ε spills onto the scale-out network (a real step of the placement, +0.27 in this objective), which a
+    # central difference straddles
     with float64():
-        assert_grad_matches_fd(jax.jit(_objective), jnp.array([8.0, 8192.0, 8.0, 0.5, 8.0]), eps=1e-6, rtol=2e-4)
+        assert_grad_matches_fd(jax.jit(_objective), jnp.array([8.0, 8192.0, 8.0, 0.5, 4.0]), eps=1e-6, rtol=2e-4)
 
 
 #: largest relative TPOT step the decode-attention kernel heuristics may cause when the cache grows or shrinks

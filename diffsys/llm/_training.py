@@ -25,7 +25,8 @@ Formulas and sources:
   scale-up/scale-out dimensions by Megatron's rank order (:mod:`._comm`).
 - Expert parallelism: token dispatch + combine all-to-all per MoE layer forward, twice in backward (Lepikhin et al.,
   "GShard", ICLR 2021). Context parallelism: ring exchange of K/V chunks overlapped with attention (Liu et al.,
-  "Ring attention", 2023).
+  "Ring attention", 2023), load-balanced as Megatron-Core runs it (the sequence in 2·cp chunks, rank i holding
+  chunks i and 2cp-1-i, one fused-attention call per chunk pair; Megatron-Core context-parallelism docs).
 - Memory per GPU: weights 2 B/param, gradients ``grad_bytes`` B/param, Adam mixed-precision state 12 B/param (fp32
   master + two moments), ZeRO sharding by ``dp`` (Rajbhandari et al. 2020, Fig. 1); activations per layer
   ``s b h (34 + 5 a s / h)`` bytes split into TP-sharded and replicated parts, selective recompute dropping the
@@ -257,12 +258,28 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
            for i, (m_, n_, k_, bt) in enumerate(shapes)]
     t_qkv, t_proj, t_logits_gemm = t_g[0] + sum(t_g[n_core:]), t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
-    # causal prefill-attention kernel (diffsys.roofline), the ``c`` ranks of a context-parallel group each doing
-    # ``1/c`` of the ``s / span`` causal squares of side ``span`` (load-balanced ring)
+    # causal prefill-attention kernel (diffsys.roofline) over the ``s / span`` causal squares of side ``span``
     t_scores_unfused = t_g[1] + t_g[2]
-    t_scores_flash = 0.0 if concretely_zero(fl) else prefill_attention_time(
-        b * s / span, span, heads_l, kv_heads_l, 0.5 * (d_qk + d_v), cluster.accelerator,
-        cluster.attention_dtype, causal=True, temperature=T).time_s / c + cluster.kernel_overhead_s
+    docs = b * s / span
+
+    def fused_attention_s(n, side, causal):
+        return prefill_attention_time(n, side, heads_l, kv_heads_l, 0.5 * (d_qk + d_v), cluster.accelerator,
+                                      cluster.attention_dtype, causal=causal, temperature=T).time_s
+
+    if concretely_zero(fl):
+        t_scores_flash = 0.0
+    else:
+        t_scores_flash = fused_attention_s(docs, span, True) / c + cluster.kernel_overhead_s
+        if not concretely_zero(c - 1):
+            # context parallelism, load-balanced (Megatron-Core / Transformer Engine P2P ring): each sequence is
+            # cut into 2c chunks of ``span / 2c`` and rank i holds chunks i and 2c-1-i; over the c ring steps it
+            # runs one fused call per chunk pair: its two diagonal squares causal, the other 2c-1 full (the same
+            # FLOPs as 1/c of the causal square, on c-times-smaller kernels); blended in from c = 1 to 2
+            side = span / (2 * c)
+            t_cp = fused_attention_s(2 * docs, side, True) + fused_attention_s((2 * c - 1) * docs, side, False) \
+                + 2 * c * cluster.kernel_overhead_s
+            w_cp = _indicator_gt1(c, T)
+            t_scores_flash = (1 - w_cp) * t_scores_flash + w_cp * t_cp
     t_scores = unfused_attention * t_scores_unfused + fl * t_scores_flash
     t_mlp_dense = nmat * t_g[4]
     if model.is_moe:
