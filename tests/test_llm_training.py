@@ -316,6 +316,11 @@ def test_mla_step_jit_vmap_grad():
     g = jax.grad(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl, par).time_s)(
         jnp.asarray(512.0))
     assert np.isfinite(float(g)) and float(g) > 0
+    for q in (0.0, 1536.0):  # a direct query projection (rank 0) or a latent: the eager step (every leaf traced)
+        # weights both paths, the inline one (concrete model) traces only the taken one; they agree
+        mq = _mla(q_lora_rank=q)
+        inline = jax.jit(lambda p: llm.training_step(mq, cl, p))(par)
+        assert float(inline.time_s) == pytest.approx(float(llm.training_step(mq, cl, par).time_s), rel=1e-6)
 
 
 def test_offload_trades_memory_for_time():

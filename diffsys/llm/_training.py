@@ -230,13 +230,20 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         kv_heads_l = heads_l
         attn_in = [(Tl, model.kv_lora_rank + model.qk_rope_head_dim, h, 1.0),
                    (Tl, heads_l * (model.qk_nope_head_dim + d_v), model.kv_lora_rank, 1.0)]
-        # a query latent of rank 0 is a direct projection (DeepSeek-V2-Lite); a traced rank counts as a latent
-        attn_in += [(Tl, heads_l * d_qk, h, 1.0)] if concretely_zero(model.q_lora_rank) else \
-            [(Tl, model.q_lora_rank, h, 1.0), (Tl, heads_l * d_qk, model.q_lora_rank, 1.0)]
+        weights_in = [1.0]
+        # a query latent of rank 0 is a direct projection (DeepSeek-V2-Lite); the path a concrete rank does not
+        # take is not traced
+        latent = jnp.where(model.q_lora_rank > 0, 1.0, 0.0)
+        if not concretely_zero(latent):
+            attn_in += [(Tl, model.q_lora_rank, h, 1.0), (Tl, heads_l * d_qk, model.q_lora_rank, 1.0)]
+            weights_in += [latent, latent]
+        if not concretely_zero(1.0 - latent):
+            attn_in += [(Tl, heads_l * d_qk, h, 1.0)]
+            weights_in += [1.0 - latent]
     else:
         d_qk = d_v = model.head_dim
         kv_heads_l = jnp.maximum(model.n_kv_heads / t, 1.0)  # K/V heads are replicated when tp exceeds their count
-        attn_in = [(Tl, q_w / t + 2 * kv_heads_l * model.head_dim, h, 1.0)]
+        attn_in, weights_in = [(Tl, q_w / t + 2 * kv_heads_l * model.head_dim, h, 1.0)], []
     # the GEMMs of the step (m, n, k, batch): QKV, QKᵀ, AV (batched over the b·a/t local heads), projection, MLP,
     # logits [, routed experts, shared experts, router]; one scalar call of the kernel model each. A stacked call
     # (the GEMMs on a new axis, one vectorized kernel model) traces 10x faster but runs 15-30x slower under vmap on
@@ -256,7 +263,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     t_g = [0.0 if i in (1, 2) and concretely_zero(unfused_attention) else
            gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
            for i, (m_, n_, k_, bt) in enumerate(shapes)]
-    t_qkv, t_proj, t_logits_gemm = t_g[0] + sum(t_g[n_core:]), t_g[3], t_g[5]
+    t_qkv = t_g[0] + sum(w * tg for w, tg in zip(weights_in, t_g[n_core:]))
+    t_proj, t_logits_gemm = t_g[3], t_g[5]
     # attention core: QKᵀ and AV as GEMMs, the scores going through HBM; fused (flash) attention is the calibrated
     # causal prefill-attention kernel (diffsys.roofline) over the ``s / span`` causal squares of side ``span``
     t_scores_unfused = t_g[1] + t_g[2]
