@@ -308,19 +308,23 @@ def test_mla_larger_latents_never_faster(kv, q, factor):
     assert float(b.time_s) >= float(a.time_s) * (1 - 1e-6) and float(b.memory_B) >= float(a.memory_B)
 
 
-def test_mla_step_jit_vmap_grad():
-    m, cl = _mla(), _cluster(8)
-    par = llm.Parallelism(tp=2, dp=4, global_batch=8, recompute="selective")
-    assert_jit_matches_eager(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl,
-                                                          par).time_s, jnp.asarray(512.0))
-    g = jax.grad(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl, par).time_s)(
-        jnp.asarray(512.0))
-    assert np.isfinite(float(g)) and float(g) > 0
-    for q in (0.0, 1536.0):  # a direct query projection (rank 0) or a latent: the eager step (every leaf traced)
-        # weights both paths, the inline one (concrete model) traces only the taken one; they agree
+def test_mla_step_jit_matches_eager():
+    """jit == eager for a direct query projection (rank 0) and a latent: the eager step (every leaf traced) weights
+    both paths, the inline one (concrete model) traces only the taken one."""
+    cl, par = _cluster(8), llm.Parallelism(tp=2, dp=4, global_batch=8, recompute="selective")
+    for q in (0.0, 1536.0):
         mq = _mla(q_lora_rank=q)
         inline = jax.jit(lambda p: llm.training_step(mq, cl, p))(par)
         assert float(inline.time_s) == pytest.approx(float(llm.training_step(mq, cl, par).time_s), rel=1e-6)
+
+
+@pytest.mark.slow  # a gradient compile of the full MLA step (~15 s); the GQA step's are slow-marked above too
+def test_mla_step_gradient_in_the_latent():
+    m, cl = _mla(), _cluster(8)
+    par = llm.Parallelism(tp=2, dp=4, global_batch=8, recompute="selective")
+    g = jax.grad(lambda x: llm.training_step(eqx.tree_at(lambda t: t.kv_lora_rank, m, x), cl, par).time_s)(
+        jnp.asarray(512.0))
+    assert np.isfinite(float(g)) and float(g) > 0
 
 
 def test_offload_trades_memory_for_time():
