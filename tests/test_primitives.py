@@ -118,3 +118,18 @@ def test_tiny_temperatures_do_not_overflow(t):
     np.testing.assert_allclose(P.logsumexp_max(x, temperature=t), 1e10, rtol=1e-6)
     np.testing.assert_array_equal(P.soft_argmin_weights(x, temperature=t), [0.0, 1.0, 0.0])
     assert np.all(np.isfinite(np.asarray(jax.grad(lambda v: jnp.sum(P.smooth_max(v, 0.5, t)))(x))))
+
+
+@pytest.mark.parametrize("axis", [None, -1, 0])
+def test_tie_safe_max_is_jnp_max_with_its_derivative(axis):
+    """Same value as ``jnp.max`` and the same derivative (the mean over tied maxima), under jit too; the tie count
+    is floored at 1, so a compiled program that recomputes its operand gets 0 instead of 0/0 (the chiplet model's
+    relaxed gradients were NaN at XLA:CPU's -O0 without it)."""
+    x = jnp.array([[1.0, 3.0, 3.0], [2.0, 0.5, 2.0]])
+    np.testing.assert_array_equal(P.tie_safe_max(x, axis), jnp.max(x, axis=axis))
+    w = jnp.arange(1.0, 1.0 + (x.size if axis is None else x.shape[1 - axis % 2]))
+    loss = lambda f: lambda z: jnp.sum(jnp.atleast_1d(f(z)) * w[: jnp.atleast_1d(f(z)).shape[0]])
+    ours = jax.jit(jax.grad(loss(lambda z: P.tie_safe_max(z, axis))))(x)
+    ref = jax.grad(loss(lambda z: jnp.max(z, axis=axis)))(x)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+    assert_jit_matches_eager(lambda z: P.tie_safe_max(z, axis), x)

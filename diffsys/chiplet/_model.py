@@ -48,6 +48,7 @@ from ..primitives import (
     relu,
     safe_divide,
     soft_argmin_weights,
+    tie_safe_max,
 )
 from ..roofline import roofline
 from ._graph import DIAG, EW, NS, D2DGraph
@@ -314,7 +315,7 @@ class MCMModel:
         dram_bw = share * package.dram_bandwidth_Bps
         t_dram_node = safe_divide(dram_node, dram_bw[None, :])
         rt = temperature
-        t_dram = logsumexp_max(t_dram_node, axis=-1, temperature=_rel(rt, jnp.max(t_dram_node)))
+        t_dram = logsumexp_max(t_dram_node, axis=-1, temperature=_rel(rt, tie_safe_max(t_dram_node)))
 
         # compute: roofline per chiplet
         need_w = w_tok[:, None] * actg + (1 - w_tok)[:, None] * pg
@@ -325,22 +326,22 @@ class MCMModel:
         else:
             t_chip = roofline(c["flops"][:, None] * pg, sram_bytes, package.peak_flops, package.sram_bandwidth_Bps,
                               temperature=rt).time_s  # (nl, n)
-        t_comp = logsumexp_max(t_chip, axis=-1, temperature=_rel(rt, jnp.max(t_chip)))
+        t_comp = logsumexp_max(t_chip, axis=-1, temperature=_rel(rt, tie_safe_max(t_chip)))
 
         # per-chiplet arrival of the inputs over the die's ingress links, then its compute (overlap ω)
         in_bw = (bw * enabled) @ c["link_dst"]  # (n,) bytes/s into each die
         t_arr = safe_divide(in_bytes, in_bw[None, :])  # (nl, n)
         both = jnp.stack([t_arr, t_chip], -1)
-        t_hidden = logsumexp_max(both, axis=-1, temperature=_rel(rt, jnp.max(both)))
+        t_hidden = logsumexp_max(both, axis=-1, temperature=_rel(rt, tie_safe_max(both)))
         ov = package.overlap
         t_die = (1.0 - ov) * (t_arr + t_chip) + ov * t_hidden
-        t_dies = logsumexp_max(t_die, axis=-1, temperature=_rel(rt, jnp.max(t_die)))
+        t_dies = logsumexp_max(t_die, axis=-1, temperature=_rel(rt, tie_safe_max(t_die)))
 
         # links: serialization, latency, congestion
         t_link = safe_divide(loads, bw[None, :])  # (nl, L)
-        t_ser = logsumexp_max(t_link, axis=-1, temperature=_rel(rt, jnp.max(t_link)))
+        t_ser = logsumexp_max(t_link, axis=-1, temperature=_rel(rt, tie_safe_max(t_link)))
         stack = jnp.stack([t_dies, t_dram, t_ser], -1)
-        t_busy = logsumexp_max(stack, axis=-1, temperature=_rel(rt, jnp.max(stack)))
+        t_busy = logsumexp_max(stack, axis=-1, temperature=_rel(rt, tie_safe_max(stack)))
         rho = safe_divide(t_link, t_busy[:, None])
         service = safe_divide(package.packet_B, bw)
         wait = md1_wait(rho, service[None, :]).wait_s  # (nl, L)
@@ -372,13 +373,13 @@ class MCMModel:
         diag_on = jnp.max(enabled * c["is_diag"]) if self.graph.num_links else 0.0
         longest = pk.die_gap_mm * (1.0 + (np.sqrt(2.0) - 1.0) * diag_on)
         violation = relu(longest - pk.reach_mm) + jnp.sum(relu(-shore) * (1 - c["is_diag"]))
-        sram_peak = jnp.max(sram_bytes)
+        sram_peak = tie_safe_max(sram_bytes)
         return MCMMetrics(
             edp_Js=energy * latency, latency_s=latency, energy_J=energy, compute_time_s=compute_time,
             communication_time_s=comm_time, congestion_time_s=congestion_time, die_time_s=jnp.sum(t_dies),
             serialization_time_s=jnp.sum(t_ser), dram_time_s=jnp.sum(t_dram), energy_compute_J=e_compute,
             energy_sram_J=e_sram, energy_d2d_J=e_d2d, energy_noc_J=e_noc, energy_dram_J=e_dram,
             energy_static_J=e_static, d2d_link_bytes=d2d_link_bytes, d2d_injected_bytes=d2d_injected,
-            dram_bytes=dram_bytes, max_link_utilization=jnp.max(rho), link_bytes=jnp.sum(loads, 0),
+            dram_bytes=dram_bytes, max_link_utilization=tie_safe_max(rho), link_bytes=jnp.sum(loads, 0),
             sram_peak_B=sram_peak, feasible=violation <= 0, violation=violation,
         )

@@ -36,4 +36,5 @@ from ._smooth import (
     soft_round as soft_round,
     soft_select as soft_select,
     squared_hinge_penalty as squared_hinge_penalty,
+    tie_safe_max as tie_safe_max,
 )

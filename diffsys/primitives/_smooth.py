@@ -11,6 +11,8 @@ temperature (``jnp.where`` never sees a NaN on the branch it discards).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -60,15 +62,34 @@ def smooth_min(a, b, temperature=0.0):
     return -smooth_max(-jnp.asarray(a), -jnp.asarray(b), temperature)
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def tie_safe_max(x, axis=None):
+    """``jnp.max(x, axis)`` whose derivative is the mean of the tangents at the maximal elements, as ``jnp.max``'s,
+    with the tie count floored at 1: where a compiled program recomputes ``x`` with another rounding than its max
+    (XLA:CPU at low optimisation levels), no element equals the max and ``jnp.max``'s derivative is 0/0; here it is
+    0 there."""
+    return jnp.max(x, axis=axis)
+
+
+@tie_safe_max.defjvp
+def _tie_safe_max_jvp(axis, primals, tangents):
+    (x,), (dx,) = primals, tangents
+    ans = jnp.max(x, axis=axis)
+    at_max = (x == jnp.expand_dims(ans, axis) if axis is not None else x == ans).astype(x.dtype)
+    count = jnp.maximum(jnp.sum(at_max, axis=axis), 1.0)
+    return ans, jnp.sum(at_max * dx, axis=axis) / count
+
+
 def logsumexp_max(x, axis=-1, temperature=0.0):
     """max over ``axis``; soft: ``t·logsumexp(x/t)``."""
     x = jnp.asarray(x)
+    axis = axis % x.ndim
 
     def soft(t):  # shifted by the max, so x/t never overflows
         m = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
         return jnp.squeeze(m, axis) + t * jax.nn.logsumexp((x - m) / t, axis=axis)
 
-    return _blend(lambda: jnp.max(x, axis=axis), soft, temperature)
+    return _blend(lambda: tie_safe_max(x, axis), soft, temperature)
 
 
 def logsumexp_min(x, axis=-1, temperature=0.0):
