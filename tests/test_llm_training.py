@@ -571,3 +571,15 @@ def test_no_gemm_efficiency_of_its_own():
     assert not hasattr(_cluster(), "gemm_efficiency")
     with pytest.raises(ValueError, match="gemm_efficiency"):
         _cluster(gemm_efficiency=0.5)
+
+
+def test_recipe_quantisation_is_charged_once():
+    """Under an FP8 recipe the linear layers' GEMMs take operands the recipe's own kernels quantised
+    (_quantization_s), so the GEMM kernel model's dynamic quantisation pass (an amax and a cast of the input) is not
+    charged as well; a BF16 GEMM has no such pass either way."""
+    from diffsys.llm._kernels import gemm_s
+
+    fp8, bf16 = _cluster(8, dtype="fp8"), _cluster(8)
+    shape = (4096.0, 4096.0, 4096.0)
+    assert float(gemm_s(*shape, fp8, quantize_input=False)) < float(gemm_s(*shape, fp8))
+    assert float(gemm_s(*shape, bf16, quantize_input=False)) == pytest.approx(float(gemm_s(*shape, bf16)), rel=1e-6)

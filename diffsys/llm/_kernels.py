@@ -12,22 +12,31 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..primitives import relative_temperature, smooth_max
-from ..roofline import elementwise, gemm, op_time
+from ..roofline import elementwise, gemm, gemm_time, op_time
 
 ACT_BYTES = 2.0  # bf16/fp16 activations and weights
 
 
-def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=None, dtype=None):
+def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=None, dtype=None,
+                  quantize_input=True):
     """Roofline (:class:`diffsys.roofline.Roofline`) of one GEMM ``(m×k)·(k×n)`` (a batch of ``batch``) on the
     cluster's accelerator; no framework overhead. ``dtype``: the matrix dtype when it is not ``cluster.dtype``
     (a BF16 GEMM inside an FP8 recipe).
+
+    ``quantize_input=False``: a low-precision GEMM whose activation operand the framework has already quantised
+    (Transformer Engine; the training step times those kernels itself), so the kernel model's own dynamic
+    quantisation pass is left out.
 
     ``weight_bytes``: bytes per element of the ``k×n`` operand when it differs from the activations' (quantised
     weights in inference). The kernel is timed at the compute dtype and its memory time is rescaled by the ratio of
     the operand bytes, ``t = t - max(t_c, t_m) + max(t_c, t_m·Q'/Q)`` — the roofline's own dependence on traffic
     (Williams et al. 2009), exact when the kernel is memory- or compute-bound."""
     op = gemm(m, n, k, batch, ACT_BYTES)
-    r = op_time(op, cluster.accelerator, cluster.dtype if dtype is None else dtype, temperature=temperature)
+    dt = cluster.dtype if dtype is None else dtype
+    if quantize_input:
+        r = op_time(op, cluster.accelerator, dt, temperature=temperature)
+    else:  # the operand arrives quantised (the caller times the quantisation): the kernel without its own pass
+        r = gemm_time(m, n, k, cluster.accelerator, dt, batch=batch, temperature=temperature, quantize_input=False)
     if weight_bytes is None:
         return r
     ratio = (op.bytes + batch * k * n * (weight_bytes - ACT_BYTES)) / op.bytes
@@ -37,10 +46,11 @@ def gemm_roofline(m, n, k, cluster, *, batch=1.0, temperature=0.0, weight_bytes=
     return r._replace(time_s=time, memory_time_s=t_mem, compute_bound=r.compute_time_s >= t_mem)
 
 
-def gemm_s(m, n, k, cluster, *, batch=1.0, count=1.0, temperature=0.0, weight_bytes=None, dtype=None):
+def gemm_s(m, n, k, cluster, *, batch=1.0, count=1.0, temperature=0.0, weight_bytes=None, dtype=None,
+           quantize_input=True):
     """``count`` GEMMs (:func:`gemm_roofline`) plus their framework overhead (s)."""
     r = gemm_roofline(m, n, k, cluster, batch=batch, temperature=temperature, weight_bytes=weight_bytes,
-                      dtype=dtype)
+                      dtype=dtype, quantize_input=quantize_input)
     return count * (r.time_s + cluster.kernel_overhead_s)
 
 

@@ -260,8 +260,12 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     # the output layer (5) stay in BF16 (precision_recipe)
     hi = cluster.attention_dtype
     unfused_attention = 1 - fl
+    # the linear layers' operands arrive quantised by the recipe's own kernels (_quantization_s), so the GEMM
+    # kernel model's dynamic quantisation pass is not charged a second time
+    te_quantized = cluster.low_precision_bytes < _ACT_BYTES
     t_g = [0.0 if i in (1, 2) and concretely_zero(unfused_attention) else
-           gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None)
+           gemm_s(m_, n_, k_, cluster, batch=bt, temperature=T, dtype=hi if i in (1, 2, 5) else None,
+                  quantize_input=not (te_quantized and i not in (1, 2, 5)))
            for i, (m_, n_, k_, bt) in enumerate(shapes)]
     t_qkv = t_g[0] + sum(w * tg for w, tg in zip(weights_in, t_g[n_core:]))
     t_proj, t_logits_gemm = t_g[3], t_g[5]

@@ -144,7 +144,8 @@ def gemm_constants(accel, dtype="bf16", constants=None) -> dict:
     return {k: _float(v) for k, v in out.items()}
 
 
-def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constants=None) -> Roofline:
+def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constants=None,
+              quantize_input=True) -> Roofline:
     """Kernel time of ``y[m,n] = x[m,k]·W[n,k]ᵀ`` (``batch`` of them in one launch) on ``accel`` (model: module doc).
 
     Args:
@@ -155,6 +156,9 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
         dtype: operand dtype (``"bf16"``, ``"fp16"``, ``"fp8"`` (with dynamic activation quantization), ...).
         batch: independent GEMMs of this shape in one launch (each with its own weight).
         temperature: 0 = exact ceilings, max and min over candidates; > 0 = smooth twins (dimensionless).
+        quantize_input: a low-precision GEMM first quantises its activation operand (the dynamic per-tensor
+            pass above); ``False`` when the caller's framework hands it an already quantised operand (Transformer
+            Engine's fused quantisation, timed by the caller).
         constants: optional dict overriding calibrated constants (used by the fitting script).
 
     Returns a :class:`Roofline`: ``compute_time_s`` / ``memory_time_s`` are those of the chosen kernel (the
@@ -163,21 +167,21 @@ def gemm_time(m, n, k, accel, dtype="bf16", *, batch=1, temperature=0.0, constan
     check_range("temperature", temperature, 0.0, None)
     check_choice("dtype", dtype, DTYPE_BYTES)
     if isinstance(temperature, (int, float)):
-        return _gemm_time(m, n, k, accel, dtype, batch, temperature, constants)
+        return _gemm_time(m, n, k, accel, dtype, batch, temperature, constants, quantize_input)
     # a traced temperature: the exact model where it is 0, the relaxed one (at a safe positive temperature, so that
     # no discarded branch leaks a non-finite gradient) where it is positive
     t = jnp.asarray(temperature)
-    exact = _gemm_time(m, n, k, accel, dtype, batch, 0.0, constants)
-    soft = _gemm_time(m, n, k, accel, dtype, batch, jnp.where(t > 0, t, 1.0), constants)
+    exact = _gemm_time(m, n, k, accel, dtype, batch, 0.0, constants, quantize_input)
+    soft = _gemm_time(m, n, k, accel, dtype, batch, jnp.where(t > 0, t, 1.0), constants, quantize_input)
     return jax.tree_util.tree_map(lambda e, r: jnp.where(t > 0, r, e), exact, soft)
 
 
-def _gemm_time(m, n, k, accel, dtype, batch, temperature, constants) -> Roofline:
+def _gemm_time(m, n, k, accel, dtype, batch, temperature, constants, quantize_input=True) -> Roofline:
     c = gemm_constants(accel, dtype, constants)
     runs_as = accel.matrix_dtype(dtype)
     b_in = float(DTYPE_BYTES[runs_as])
     b_out = 2.0 if b_in <= 2 else b_in  # low-precision GEMMs write bf16
-    quantized = runs_as in _LOW_PRECISION
+    quantized = runs_as in _LOW_PRECISION and quantize_input
     m, n, k, batch = (_float(v) for v in (m, n, k, batch))
     peak = accel.peak_flops(runs_as)
     sms = accel.num_cores
