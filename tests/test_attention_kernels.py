@@ -318,3 +318,23 @@ def test_bad_input_names_the_field():
         R.decode_attention_time(1, 10, 8, 8, 128, H100, kv_dtype="int3")
     with pytest.raises(ValueError, match="unknown attention constants"):
         R.decode_attention_time(1, 10, 8, 8, 128, H100, constants={"decode_lunch_s": 1e-6})
+
+
+@settings(max_examples=20, deadline=None)
+@given(size=st.sampled_from([256, 1024, 4096, 16384]), heads=st.sampled_from([8, 32]),
+       causal=st.booleans())
+def test_backward_pass_costs_more_than_forward_and_grows_with_length(size, heads, causal):
+    """FA2 Algorithm 2: five block GEMMs against two at 0.83x the forward's tensor-core efficiency [FA3]; at long
+    sequences (the matrix work dominant) backward/forward approaches 2.5 / 0.83 of the kernel time."""
+    f = lambda s, bwd: R.prefill_attention_time(1, s, heads, heads, 128, H100, "bf16", causal=causal, backward=bwd)
+    fwd, bwd = f(size, False), f(size, True)
+    assert float(bwd.time_s) > float(fwd.time_s)
+    assert float(bwd.flops) == pytest.approx(2.5 * float(fwd.flops), rel=1e-6)
+    assert float(f(2 * size, True).time_s) > float(bwd.time_s)
+    long_ratio = float(f(65536, True).kernel_s / f(65536, False).kernel_s)
+    assert 2.0 < long_ratio <= 2.5 / R.BACKWARD_MMA_EFFICIENCY_RATIO * 1.01, long_ratio
+
+
+def test_backward_pass_is_jit_clean():
+    fn = lambda s: R.prefill_attention_time(2, s, 16, 8, 128, H100, "bf16", backward=True).time_s
+    assert_jit_matches_eager(fn, jnp.float32(3000.0))

@@ -583,3 +583,47 @@ def test_recipe_quantisation_is_charged_once():
     shape = (4096.0, 4096.0, 4096.0)
     assert float(gemm_s(*shape, fp8, quantize_input=False)) < float(gemm_s(*shape, fp8))
     assert float(gemm_s(*shape, bf16, quantize_input=False)) == pytest.approx(float(gemm_s(*shape, bf16)), rel=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(ov=st.floats(0.0, 1.0))
+def test_pp_overlap_never_slower_and_zero_is_blocking(ov):
+    par = dict(interleave=4)
+    blocking = _step(GPT3, _cluster(), _par(**par))
+    base = _step(GPT3, _cluster(), _par(pp_overlap=0.0, **par))
+    over = _step(GPT3, _cluster(), _par(pp_overlap=ov, **par))
+    assert float(base.time_s) == float(blocking.time_s)
+    assert float(over.time_s) <= float(base.time_s) * (1 + 1e-6)
+    assert float(over.pp_comm_s) <= float(base.pp_comm_s) * (1 + 1e-6)
+    assert float(base.pp_comm_s) > 0.0
+    # a transfer shorter than one chunk's compute hides entirely
+    full = _step(GPT3, _cluster(), _par(pp_overlap=1.0, **par))
+    assert float(full.pp_comm_s) < 1e-3 * float(base.pp_comm_s)
+
+
+def test_sustained_clock_scales_compute_not_mfu_denominator():
+    par = _par()
+    nominal = _step(GPT3, _cluster(sustained_clock=1.0), par)
+    slow = _step(GPT3, _cluster(sustained_clock=0.8), par)
+    slower = _step(GPT3, _cluster(sustained_clock=0.6), par)
+    assert float(nominal.time_s) < float(slow.time_s) < float(slower.time_s)
+    # compute-bound parts scale at most with 1/clock (HBM traffic keeps its clock)
+    r = float(slow.compute_fwd_s / nominal.compute_fwd_s)
+    assert 1.05 < r <= 1 / 0.8 * (1 + 1e-5), r
+    # MFU counts against the nominal peak: it falls in proportion to the step time
+    np.testing.assert_allclose(float(slow.mfu * slow.time_s), float(nominal.mfu * nominal.time_s), rtol=1e-5)
+    assert llm.cluster_preset("hgx_h100", 8).sustained_clock < 1.0 == float(
+        llm.cluster_preset("dgx_a100", 8).sustained_clock)
+    with pytest.raises(ValueError, match="sustained_clock"):
+        _cluster(sustained_clock=1.2)
+
+
+def test_sustained_clock_gradient_matches_finite_differences():
+    par = _par()
+    with float64():
+        f = lambda c: llm.training_step(GPT3, _cluster(sustained_clock=c), par).time_s
+        c0 = jnp.float64(0.8)
+        g = jax.grad(f)(c0)
+        fd = (f(c0 + 1e-5) - f(c0 - 1e-5)) / 2e-5
+    assert float(g) < 0.0
+    np.testing.assert_allclose(float(g), float(fd), rtol=1e-4)

@@ -50,6 +50,12 @@ def register(subparsers) -> None:
                    help="fraction of TP communication overlapped with GEMMs (default 0)")
     p.add_argument("--dp-overlap", type=arg_number("--dp-overlap", 0.0, 1.0), default=1.0,
                    help="fraction of DP communication overlapped with the backward (default 1)")
+    p.add_argument("--pp-overlap", type=arg_number("--pp-overlap", 0.0, 1.0), default=0.0,
+                   help="fraction of each pipeline send/receive overlapped with one model chunk's compute "
+                        "(Megatron-Core overlap_p2p_comm, interleaved schedule; default 0)")
+    p.add_argument("--sustained-clock", type=arg_number("--sustained-clock", 0.0, 1.0, lo_open=True), default=None,
+                   help="core clock under sustained training load, as a fraction of the boost clock (default: "
+                        "the system preset's, diffsys.llm.SUSTAINED_CLOCK_SOURCES)")
     p.add_argument("--document-length", type=arg_number("--document-length", 0.0, None), default=0.0,
                    help="mean tokens per document packed into a sequence (packed fine-tuning: attention stays "
                         "within each document); default 0 = one document per sequence")
@@ -124,11 +130,13 @@ def build(args):
     # one display name for every model: the name is static structure of the compiled step, so models that differ
     # only in their sizes share one compilation
     model = dataclasses.replace(model, name="train", seq_len=seq)
-    cluster = cluster_preset(SYSTEMS[args.system], gpus, dtype=args.dtype)
+    clock = {} if args.sustained_clock is None else {"sustained_clock": args.sustained_clock}
+    cluster = cluster_preset(SYSTEMS[args.system], gpus, dtype=args.dtype, **clock)
     par = Parallelism(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, microbatch=mbs, global_batch=gbs, interleave=vp,
                       sequence_parallel=bool(args.sequence_parallel), recompute=args.recompute,
                       zero_stage=args.zero, tp_overlap=args.tp_overlap, dp_overlap=args.dp_overlap,
-                      flash_attention=True, document_length=args.document_length)
+                      pp_overlap=args.pp_overlap, flash_attention=True,
+                      document_length=args.document_length)
     check_parallelism(model, cluster, par)
     notes = []
     if arch is not None and float(arch.sliding_fraction) > 0:

@@ -95,6 +95,10 @@ class Parallelism(eqx.Module):
         zero_stage: 0-3: ZeRO optimizer / gradient / parameter sharding over ``dp`` (Rajbhandari et al. 2020);
             stage 3 is FSDP.
         tp_overlap, dp_overlap: fraction of TP / DP communication that may hide behind compute (0..1).
+        pp_overlap: fraction of each pipeline send/receive that may hide behind the compute of one virtual stage
+            (0..1): Megatron-Core's ``overlap_p2p_comm`` posts the interleaved schedule's sends and receives
+            asynchronously and waits for them one model chunk later (Narayanan et al. 2021, Sec. 2.2; NeMo's
+            recipes set it with ``batch_p2p_comm: False``); 0 = blocking transfers (Calculon's model).
         flash_attention: 1 = fused attention (no ``s²`` activations or traffic; causal FLOPs halved in time).
         weight_offload, activation_offload, optimizer_offload: fraction (0..1) of each kind held in the second
             memory tier and streamed over its link (Calculon's offload model, Isaev et al. 2023).
@@ -144,12 +148,13 @@ class Parallelism(eqx.Module):
     pp_scatter_gather: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     training: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     document_length: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
+    pp_overlap: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
 
     def __init__(self, tp=1, pp=1, dp=1, cp=1, ep=1, microbatch=1, global_batch=None, interleave=1,
                  sequence_parallel=0, recompute="none", zero_stage=0, tp_overlap=0.0, dp_overlap=0.0,
                  flash_attention=0, weight_offload=0.0, activation_offload=0.0, optimizer_offload=0.0,
                  grad_bytes=4.0, tp_net=-1, pp_net=-1, dp_net=-1, fused_activation=1.0, seq_par_ag_redo=1.0,
-                 pp_scatter_gather=0.0, training=1.0, document_length=0.0):
+                 pp_scatter_gather=0.0, training=1.0, document_length=0.0, pp_overlap=0.0):
         self.tp, self.pp, self.dp, self.cp, self.ep = tp, pp, dp, cp, ep
         self.microbatch = microbatch
         self.global_batch = microbatch * dp if global_batch is None else global_batch
@@ -170,6 +175,7 @@ class Parallelism(eqx.Module):
             else pp_scatter_gather
         self.training = training  # a bool converts like any number
         self.document_length = document_length
+        self.pp_overlap = pp_overlap
 
     def __check_init__(self):
         for f in ("tp", "pp", "dp", "cp", "ep", "microbatch", "global_batch", "interleave"):
@@ -178,7 +184,7 @@ class Parallelism(eqx.Module):
         check_range("Parallelism.zero_stage", self.zero_stage, 0.0, 3.0)
         for f in ("sequence_parallel", "tp_overlap", "dp_overlap", "flash_attention", "weight_offload",
                   "activation_offload", "optimizer_offload", "fused_activation", "seq_par_ag_redo",
-                  "pp_scatter_gather", "training"):
+                  "pp_scatter_gather", "training", "pp_overlap"):
             check_range(f"Parallelism.{f}", getattr(self, f), 0.0, 1.0)
         check_range("Parallelism.grad_bytes", self.grad_bytes, 1.0, 8.0)
         check_range("Parallelism.document_length", self.document_length, 0.0, None)
@@ -216,6 +222,13 @@ class Cluster(eqx.Module):
             (host DRAM / CXL) per GPU.
         memory_reserve_B: HBM not available to the model (CUDA context, allocator fragmentation).
         gpu_hour_usd: price of one GPU-hour (cost metric).
+        sustained_clock: core clock of a training job relative to ``accelerator.frequency_Hz``, the clock its
+            kernel calibrations were measured at (0..1]. Kernel microbenchmarks replay a few calls at the boost
+            clock; a training job keeps every GPU at full load for hours under its power cap, and the clock settles
+            lower (an H100 SXM5 boosts to 1980 MHz and guarantees 1590 MHz, ratio 0.80, at 700 W; NVIDIA H100
+            datasheet). :func:`training_step` runs the matrix and vector units and the on-chip memories at this
+            fraction (:func:`diffsys.power.scale_clock`); HBM and the links keep their own clocks, and MFU stays
+            relative to the nominal peak. The presets' values and their fit: :data:`SUSTAINED_CLOCK_SOURCES`.
         dtype: compute dtype of the matrix units (static).
     """
 
@@ -229,6 +242,7 @@ class Cluster(eqx.Module):
     offload_capacity_B: jnp.ndarray = eqx.field(converter=as_float, default=256 * 2**30)
     memory_reserve_B: jnp.ndarray = eqx.field(converter=as_float, default=0.0)
     gpu_hour_usd: jnp.ndarray = eqx.field(converter=as_float, default=2.0)
+    sustained_clock: jnp.ndarray = eqx.field(converter=as_float, default=1.0)
     dtype: str = eqx.field(static=True, default="bf16")
 
     def __check_init__(self):
@@ -241,6 +255,7 @@ class Cluster(eqx.Module):
         for f in ("kernel_overhead_s", "memory_reserve_B", "offload_capacity_B", "gpu_hour_usd"):
             check_positive(f"{n}.{f}", getattr(self, f), allow_zero=True)
         check_range(f"{n}.elementwise_traffic", self.elementwise_traffic, 0.0, None, lo_open=True)
+        check_range(f"{n}.sustained_clock", self.sustained_clock, 0.0, 1.0, lo_open=True)
         self.accelerator.peak_flops(self.dtype)  # raises for an unsupported dtype
 
     @property
@@ -345,6 +360,17 @@ _CLUSTERS = {
                     "400 Gb/s ConnectX-7 NIC per GPU (GB200 NVL72 datasheet, DGX GB200 user guide; "
                     "diffsys.topologies.system_preset). $/GPU-hour an assumption."),
 }
+#: Sustained training clock (``Cluster.sustained_clock``) of the presets that have been measured, with its
+#: provenance; the others keep 1.0 (their kernel calibrations' clock).
+_SUSTAINED_CLOCK = {
+    "hgx_h100": (0.78, "fitted (relative least squares through the differentiable training step) on the five "
+                       "single-stage NeMo 24.07 FP8 pre-training rows on DGX-H100, the pipelined and SFT rows held "
+                       "out (examples/train_validation.py, docs/llm.md); the datasheet's base/boost clock ratio "
+                       "is 1590/1980 = 0.80 (NVIDIA H100 Tensor Core GPU datasheet)"),
+    "hgx_h200": (0.78, "the H100 value: the same GH100 die at the same 700 W cap (NVIDIA H200 datasheet)"),
+}
+#: Source of each preset's sustained training clock.
+SUSTAINED_CLOCK_SOURCES = {k: v[1] for k, v in _SUSTAINED_CLOCK.items()}
 #: other names of the presets (the DGX systems share the HGX boards' fabric)
 _CLUSTER_ALIASES = {"dgx_h100": "hgx_h100", "dgx_h200": "hgx_h200", "dgx_b200": "hgx_b200", "hgx_a100": "dgx_a100",
                     "nvl72": "gb200_nvl72"}
@@ -375,7 +401,8 @@ def cluster_preset(name: str, n_gpus: int | None = None, **overrides) -> Cluster
     n = per_node if n_gpus is None else n_gpus
     nodes = max(1, math.ceil(float(n) / per_node))
     base = dict(name=key, accelerator=accelerator_preset(acc), n_gpus=n,
-                network=two_level_network(system, nodes=nodes, **net_kw), gpu_hour_usd=usd)
+                network=two_level_network(system, nodes=nodes, **net_kw), gpu_hour_usd=usd,
+                sustained_clock=_SUSTAINED_CLOCK.get(key, (1.0,))[0])
     base.update(fields)
     return Cluster(**base)
 

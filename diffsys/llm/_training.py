@@ -40,10 +40,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from .._pytree import concretely_zero, jit_when_eager
 from ..memory import gradients_bytes, optimizer_state_bytes, weights_bytes
+from ..power import scale_clock
 from ..primitives import relative_temperature, relu, smooth_max, smooth_min
 from . import _comm
 from ..roofline import prefill_attention_time
@@ -175,6 +177,16 @@ def _quantization_s(model: Transformer, cluster: Cluster, tokens, tp, sp, mem):
     return mem(fwd, 4.0), mem(bwd, 4.0)
 
 
+def _at_sustained_clock(cluster: Cluster) -> Cluster:
+    """``cluster`` with its accelerator at ``cluster.sustained_clock`` (:func:`diffsys.power.scale_clock`: matrix
+    and vector peaks and on-chip memories scale with the clock; HBM, links and power spec do not)."""
+    if concretely_zero(cluster.sustained_clock - 1.0):
+        return cluster
+    acc = cluster.accelerator
+    return eqx.tree_at(lambda c: c.accelerator, cluster,
+                       scale_clock(acc, acc.frequency_Hz * cluster.sustained_clock))
+
+
 @jit_when_eager
 def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, temperature=0.0) -> TrainingMetrics:
     """Step time, breakdown, per-GPU memory, feasibility, MFU/HFU, throughput, energy and cost of one step.
@@ -202,7 +214,8 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     w_z = choice_weights(par.zero_stage, 4, T)
     zero_ge1, zero_ge2, zero3 = w_z[..., 1] + w_z[..., 2] + w_z[..., 3], w_z[..., 2] + w_z[..., 3], w_z[..., 3]
 
-    peak = cluster.peak_flops
+    peak = cluster.peak_flops  # nominal: MFU and HFU count against the datasheet peak
+    cluster = _at_sustained_clock(cluster)
     net = cluster.network
     N = cluster.gpus_per_node
 
@@ -274,25 +287,32 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     t_scores_unfused = t_g[1] + t_g[2]
     docs = b * s / span
 
-    def fused_attention_s(n, side, causal):
+    def fused_attention_s(n, side, causal, backward):
         return prefill_attention_time(n, side, heads_l, kv_heads_l, 0.5 * (d_qk + d_v), cluster.accelerator,
-                                      cluster.attention_dtype, causal=causal, temperature=T).time_s
+                                      cluster.attention_dtype, causal=causal, backward=backward,
+                                      temperature=T).time_s
 
-    if concretely_zero(fl):
-        t_scores_flash = 0.0
-    else:
-        t_scores_flash = fused_attention_s(docs, span, True) / c + cluster.kernel_overhead_s
-        if not concretely_zero(c - 1):
-            # context parallelism, load-balanced (Megatron-Core / Transformer Engine P2P ring): each sequence is
-            # cut into 2c chunks of ``span / 2c`` and rank i holds chunks i and 2c-1-i; over the c ring steps it
-            # runs one fused call per chunk pair: its two diagonal squares causal, the other 2c-1 full (the same
-            # FLOPs as 1/c of the causal square, on c-times-smaller kernels); blended in from c = 1 to 2
-            side = span / (2 * c)
-            t_cp = fused_attention_s(2 * docs, side, True) + fused_attention_s((2 * c - 1) * docs, side, False) \
-                + 2 * c * cluster.kernel_overhead_s
-            w_cp = _indicator_gt1(c, T)
-            t_scores_flash = (1 - w_cp) * t_scores_flash + w_cp * t_cp
-    t_scores = unfused_attention * t_scores_unfused + fl * t_scores_flash
+    def flash_s(backward):
+        """One microbatch's fused-attention calls of one layer, forward or backward pass."""
+        t_f = fused_attention_s(docs, span, True, backward) / c + cluster.kernel_overhead_s
+        if concretely_zero(c - 1):
+            return t_f
+        # context parallelism, load-balanced (Megatron-Core / Transformer Engine P2P ring): each sequence is cut
+        # into 2c chunks of ``span / 2c`` and rank i holds chunks i and 2c-1-i; over the c ring steps it runs one
+        # fused call per chunk pair: its two diagonal squares causal, the other 2c-1 full (the same FLOPs as 1/c
+        # of the causal square, on c-times-smaller kernels); blended in from c = 1 to 2
+        side = span / (2 * c)
+        t_cp = fused_attention_s(2 * docs, side, True, backward) \
+            + fused_attention_s((2 * c - 1) * docs, side, False, backward) + 2 * c * cluster.kernel_overhead_s
+        w_cp = _indicator_gt1(c, T)
+        return (1 - w_cp) * t_f + w_cp * t_cp
+
+    # the backward of an unfused core is two GEMMs per forward GEMM; the fused kernel's own backward pass
+    # (roofline.prefill_attention_time(backward=True): 5 block GEMMs against the forward's 2, FlashAttention-2
+    # Algorithm 2)
+    t_flash_fwd, t_flash_bwd = (0.0, 0.0) if concretely_zero(fl) else (flash_s(False), flash_s(True))
+    t_scores = unfused_attention * t_scores_unfused + fl * t_flash_fwd
+    t_scores_bwd = unfused_attention * 2.0 * t_scores_unfused + fl * t_flash_bwd
     t_mlp_dense = nmat * t_g[4]
     if model.is_moe:
         t_mlp_moe = nmat * (t_g[6] + t_g[7]) + t_g[8]
@@ -319,7 +339,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
         t_act_bwd = unfused * mem((2 * nmat - 1) * act_elems, 1.0)
     t_quant_fwd, t_quant_bwd = _quantization_s(model, cluster, Tl, t, sp, mem)
     t_layer_fwd = t_gemm_fwd + t_elem_fwd + t_act_fwd + t_quant_fwd
-    t_layer_bwd = 2.0 * t_gemm_fwd + 2.0 * t_elem_fwd + t_act_bwd + t_quant_bwd
+    t_layer_bwd = 2.0 * (t_gemm_fwd - t_scores) + t_scores_bwd + 2.0 * t_elem_fwd + t_act_bwd + t_quant_bwd
     t_layer_attn_core = t_scores + mem(score_bytes * cluster.elementwise_traffic, 2.0)
 
     # ---- parameters (for the data-parallel messages) --------------------------------------------------------
@@ -377,7 +397,7 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     ep_fwd, ep_bwd = fm * 2 * ep_coll, fm * 4 * ep_coll
 
     cp_fwd = relu(cp_coll - t_scores, relative_temperature(T, t_layer_fwd))
-    cp_bwd = relu(2 * cp_coll - 2 * t_scores, relative_temperature(T, t_layer_fwd))
+    cp_bwd = relu(2 * cp_coll - t_scores_bwd, relative_temperature(T, t_layer_fwd))
 
     # ---- stage time per microbatch ---------------------------------------------------------------------------
     rc_none, rc_sel, rc_full = w_rc[..., 0], w_rc[..., 1], w_rc[..., 2]
@@ -403,7 +423,14 @@ def training_step(model: Transformer, cluster: Cluster, par: Parallelism, *, tem
     crosses = jnp.where(par.pp_net < -0.5, jnp.where(pp_stride * p > N, 1.0, 0.0),  # spans nodes: slowest hop
                         jnp.clip(par.pp_net, 0.0, 1.0))
     t_p2p = _comm.p2p_time(pp_msg, crosses, net)
-    pp_comm = pp_on * (1.0 + tr) * v * m * t_p2p  # activations forward, their gradients backward
+    # activations forward, their gradients backward; an overlapped transfer (Megatron-Core's overlap_p2p_comm) is
+    # waited for one model chunk later, so only what exceeds that chunk's compute stays exposed
+    ov_pp = par.pp_overlap
+
+    def p2p_exposed_s(window):
+        return (1 - ov_pp) * t_p2p + relu(ov_pp * t_p2p - window, relative_temperature(T, window))
+
+    pp_comm = pp_on * v * m * (p2p_exposed_s(f_comp / v) + tr * p2p_exposed_s(b_comp / v))
     bubble = (p - 1) / v * t_mb
     pipeline = m * t_mb + bubble + pp_comm
 

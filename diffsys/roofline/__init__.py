@@ -51,6 +51,8 @@ from ._gemm import (
 from ._optime import compute_time as compute_time, op_time as op_time, unit_peaks as unit_peaks
 from ._chart import plot_roofline as plot_roofline
 from ._attention_kernels import (
+    BACKWARD_MATMULS_PER_BLOCK as BACKWARD_MATMULS_PER_BLOCK,
+    BACKWARD_MMA_EFFICIENCY_RATIO as BACKWARD_MMA_EFFICIENCY_RATIO,
     DEFAULT_ATTENTION_CONSTANTS as DEFAULT_ATTENTION_CONSTANTS,
     AttentionKernelTime as AttentionKernelTime,
     attention_constants as attention_constants,

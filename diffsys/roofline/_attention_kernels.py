@@ -32,6 +32,16 @@ Sources:
   CTA per (q head, sequence, split), its CTA size tuned to occupancy and its split count.
 - [CUDA] NVIDIA CUDA C++ Programming Guide, "Arithmetic instructions" throughput table: 16 results per clock per
   SM for the special-function (exp2, rcp) instructions on compute capability 8.x and 9.0.
+- [FA2-bwd] the same paper, Algorithm 2 (backward pass): per ``Tq × Tkv`` block the kernel recomputes the scores
+  ``S = QKᵀ`` and ``P = exp(S − LSE)`` and runs four more products (``dV += PᵀdO``, ``dP = dO·Vᵀ``,
+  ``dQ += dS·K``, ``dK += dSᵀQ``): 5 block GEMMs against the forward's 2 (the 2.5× FLOP ratio FlashAttention's
+  own benchmarks count), one exponential per score as in the forward, and ``dS = P∘(dP − D)`` on the vector
+  units; it reads ``Q, K, V, O, dO`` and writes ``dQ`` (accumulated in fp32), ``dK``, ``dV``.
+- [FA3] Shah et al., "FlashAttention-3: Fast and Accurate Attention with Asynchrony and Low-precision" (2024),
+  Figs. 5 and 7 (H100 SXM5, BF16, head dim 128, not causal): the cuDNN kernels run the backward pass at 465, 499,
+  518, 516 TFLOP/s at 2k, 4k, 8k, 16k tokens against 617, 609, 600, 595 TFLOP/s forward (FlashAttention-3:
+  501-561 against 625-648), a backward-to-forward tensor-core efficiency ratio of 0.75-0.87, 0.83 on average
+  (the backward's five dependent products and its fp32 ``dQ`` atomics pipeline worse than the forward's two).
 - [Wave] NVIDIA Deep Learning Performance Guide, "Matrix multiplication background": tiles execute in waves of
   one CTA per SM; a partial last wave costs a full wave (wave quantization).
 
@@ -56,6 +66,13 @@ from ..primitives import (clamp, relative_temperature, relu, safe_divide, smooth
 SFU_OPS_PER_CYCLE_PER_CORE = 16.0
 #: Vector (CUDA-core) FLOPs per score besides the exponential: scale, running max, subtract, row sum [FA2 Alg. 1].
 SOFTMAX_VECTOR_FLOPS_PER_SCORE = 4.0
+#: Block GEMMs of the backward pass: S recomputed, dV, dP, dQ, dK [FA2-bwd] (the forward runs 2: S and PV).
+BACKWARD_MATMULS_PER_BLOCK = 5.0
+#: Extra vector FLOPs per score in the backward pass: ``dS = P∘(dP − D)`` and its scale [FA2-bwd].
+BACKWARD_VECTOR_FLOPS_PER_SCORE = 3.0
+#: Tensor-core efficiency of the backward kernel relative to the forward's (cuDNN, H100, head dim 128, 2k-16k
+#: tokens, mean of four ratios) [FA3].
+BACKWARD_MMA_EFFICIENCY_RATIO = 0.83
 
 #: Documented defaults, used when an accelerator carries no ``attention`` calibration (the portable ``"*"`` fit of
 #: ``attention.json`` on A100 + H100 rows, rounded; see docs/roofline.md). Times of a CTA are in clock cycles so
@@ -185,10 +202,10 @@ def causal_tile_pairs(seq_len, tile_q, tile_kv, causal=True, temperature=0.0):
 
 
 def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, accel, dtype: str = "bf16", *,
-                           causal: bool = True, temperature=0.0, constants: dict | None = None
-                           ) -> AttentionKernelTime:
+                           causal: bool = True, backward: bool = False, temperature=0.0,
+                           constants: dict | None = None) -> AttentionKernelTime:
     """Latency of a prefill attention op: ``batch`` fresh prompts of ``seq_len`` tokens (fused MHA kernel + the
-    op's Q/K/V passes).
+    op's Q/K/V passes), or with ``backward=True`` the training backward pass of the same fused kernel [FA2-bwd].
 
     Model (constants ``c`` from :func:`attention_constants`; ``N`` cores, clock ``f``):
 
@@ -204,12 +221,19 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
     * the op's memory passes: ``b·s·(4·hq + 6·hk)·d·bytes`` at ``B·η_mem`` (RoPE/append reads Q,K,V and writes Q
       and the K/V cache; the kernel reads Q,K,V and writes O).
     * ``time = launch + t_kernel + t_mem``.
+    * ``backward`` [FA2-bwd]: the same tiles, waves and constants (fitted on forward kernels only) with
+      ``2.5×`` the block's matrix work (5 GEMMs instead of 2) at ``0.83×`` the forward's tensor-core efficiency
+      (:data:`BACKWARD_MMA_EFFICIENCY_RATIO`, measured cuDNN kernels [FA3]), the same exponentials, vector work
+      ``4 + 3`` per score (the forward's plus ``dS = P∘(dP − D)``), and memory passes
+      ``b·s·(5·hq + 4·hk)·d·bytes`` (read Q, O, dO, K, V; write dQ in fp32, dK, dV). The launch floor counts
+      twice (the ``D = rowsum(dO∘O)`` pre-kernel). Reported ``flops`` are the executed matrix FLOPs.
 
     Args:
         batch, seq_len, num_q_heads, num_kv_heads, head_dim: sizes (per device: heads already divided by TP).
         accel: :class:`diffsys.hardware.Accelerator`.
         dtype: activation dtype (peak and bytes per element).
         causal: causal mask (static).
+        backward: the backward pass of training instead of the forward (static).
         temperature: 0 exact; > 0 smooth ceilings and maxima.
         constants: overrides of the calibrated constants (names as in :data:`DEFAULT_ATTENTION_CONSTANTS`).
     """
@@ -222,10 +246,12 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
     tq, tk = c["prefill_tile_q"], c["prefill_tile_kv"]
     pairs, nq, nk = causal_tile_pairs(s, tq, tk, causal, temperature)
 
-    blk_flops = 4.0 * tq * tk * d
-    t_mma = blk_flops / (accel.peak_flops(dtype) / cores * c["prefill_mma_efficiency"])
+    blk_flops = (BACKWARD_MATMULS_PER_BLOCK if backward else 2.0) * 2.0 * tq * tk * d
+    vec_per_score = SOFTMAX_VECTOR_FLOPS_PER_SCORE + (BACKWARD_VECTOR_FLOPS_PER_SCORE if backward else 0.0)
+    mma_eff = c["prefill_mma_efficiency"] * (BACKWARD_MMA_EFFICIENCY_RATIO if backward else 1.0)
+    t_mma = blk_flops / (accel.peak_flops(dtype) / cores * mma_eff)
     t_exp = tq * tk / (SFU_OPS_PER_CYCLE_PER_CORE * clock)
-    t_vec = SOFTMAX_VECTOR_FLOPS_PER_SCORE * tq * tk / (accel.peak_flops("fp32", matrix=False) / cores)
+    t_vec = vec_per_score * tq * tk / (accel.peak_flops("fp32", matrix=False) / cores)
     t_blk = t_mma + t_exp + t_vec
     t_pro = c["prefill_prologue_cycles"] / clock
 
@@ -236,9 +262,10 @@ def prefill_attention_time(batch, seq_len, num_q_heads, num_kv_heads, head_dim, 
     t_waves = waves * mean_cta
     t_kernel = smooth_max(t_waves, longest, relative_temperature(temperature, t_waves, longest))
 
-    bytes_moved = b * s * (4.0 * hq + 6.0 * hk) * d * bpe
+    passes = (5.0 * hq + 4.0 * hk) if backward else (4.0 * hq + 6.0 * hk)
+    bytes_moved = b * s * passes * d * bpe
     t_mem = bytes_moved / (accel.main_memory.bandwidth_Bps * c["prefill_memory_efficiency"])
-    floor = c["prefill_launch_s"] * jnp.ones_like(t_kernel)
+    floor = (2.0 if backward else 1.0) * c["prefill_launch_s"] * jnp.ones_like(t_kernel)
     t = floor + t_kernel + t_mem
     flops = b * hq * pairs * blk_flops
     return AttentionKernelTime(t, floor, t_kernel, t_mem, flops, bytes_moved, ctas, waves,
