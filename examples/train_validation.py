@@ -247,6 +247,8 @@ def main(argv=None):
     ap.add_argument("--fit", action="store_true",
                     help="refit the sustained clock on the fit split (one compile of five steps: minutes)")
     a = ap.parse_args(argv)
+    from diffsys.llm import SUSTAINED_CLOCK_SOURCES, cluster_preset
+
     if a.fit:
         fit = fit_sustained_clock()
         print(f"sustained clock fitted on the single-stage pre-training rows: {fit.params['sustained_clock']:.4f} "
@@ -273,10 +275,10 @@ def main(argv=None):
               f"bias {100 * v['bias']:+5.1f} %")
     with open(a.json, "w") as f:
         json.dump({"source": "shared/validation/nemo/training_throughput_h100.csv (NeMo 24.07, DGX-H100)",
-                   "fitted": "Cluster.sustained_clock of dgx_h100 (0.78; fit 0.7808, fit-split MAPE 2.4 %, max "
-                             "4.4 %) on the five pretrain rows with pp = 1; the other ten rows are held out",
-                   "stats": st, "held_out": stats([x for x in res if not (x["task"] == "pretrain"
-                                                                           and x["pp"] == 1)])["all"],
+                   "fitted": {"dgx_h100 sustained_clock": float(cluster_preset("dgx_h100").sustained_clock),
+                              "source": SUSTAINED_CLOCK_SOURCES["hgx_h100"],
+                              "held_out": "every row but the pretrain rows with pp = 1"},
+                   "stats": st, "held_out": stats([x for x in res if not in_fit_split(x)])["all"],
                    "rows": res,
                    "long_context": {"source": "shared/validation/nemo/long_context_cp.csv (DGX-H100 rows)",
                                     "stats": lc_stats, "rows": lc}}, f, indent=1)
