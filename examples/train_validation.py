@@ -163,27 +163,47 @@ def validate(select=None) -> list:
     return out
 
 
+#: the models of the context-parallel study (sizes as the presets; their position limits lifted, as the study does)
+LONG_CONTEXT_MODELS = {
+    "LLAMA2-7B": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                  "num_attention_heads": 32, "vocab_size": 32000},
+    "LLAMA3-8B": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                  "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256},
+}
+LONG_CONTEXT_SYSTEMS = {"DGX-H100": "dgx_h100", "DGX-B200": "dgx_b200"}
+
+
+def nemo_model_flops_per_token(cfg, seq, causal=False):
+    """Model FLOPs per token of NeMo's throughput reports (``nemo/utils/flops_formulas.py``, ``llama2``/``llama3``,
+    the 2024-2025 releases): ``L·h²·(12 + 12·g/a + 18·f/h + 12·s/h + 6·V/(L·h))`` per token, the attention core
+    over the full ``s × s`` square; ``causal=True`` halves the ``12·s/h`` term (what later releases count)."""
+    h, L, V = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    a, g = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    core = 12.0 * seq / h * (0.5 if causal else 1.0)
+    return L * h * h * (12.0 + 12.0 * g / a + 18.0 * cfg["intermediate_size"] / h + core + 6.0 * V / (L * h))
+
+
 def long_context(path=DATA / "long_context_cp.csv") -> list:
-    """The DGX-H100 rows of the NeMo context-parallel study (Llama-2 7B, FP8, 4k-1M tokens, TP/PP/DP/CP as
-    published): predicted vs measured model TFLOP/s/GPU with CP. The B200 rows are left out (their printed
-    TP·PP·DP·CP does not equal the GPU count, README). Llama-2 7B's 4k position limit is lifted (the study extends
-    it) through a config.json with the preset's sizes."""
-    cfg = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
-           "vocab_size": 32000, "max_position_embeddings": 1 << 20, "hidden_act": "silu",
-           "tie_word_embeddings": False}
+    """The NeMo context-parallel study: Llama-2 7B on DGX-H100 (NeMo 24.03) and Llama-3 8B on DGX-B200 (NeMo
+    25.04), FP8, 4k-1M tokens, TP/PP/DP/CP and global batch as published. Predicted model TFLOP/s/GPU = the
+    predicted tokens/s/GPU times NeMo's own FLOP count (:func:`nemo_model_flops_per_token`); the causal reading is
+    reported beside it. The B200 rows run on the printed TP·PP·DP·CP GPUs: their GPU column is exactly 4x that
+    product in every row (README), and the printed DP is the one the global batch allows (gbs >= dp at 512k and
+    1M tokens; 4x the DP is not)."""
     from diffsys.cli import main
 
     out = []
     with open(path, newline="") as f, tempfile.TemporaryDirectory() as tmp:
-        model = os.path.join(tmp, "llama2_7b_long.json")
-        with open(model, "w") as g:
-            json.dump(cfg, g)
         for r in csv.DictReader(f):
-            if r["system"] != "DGX-H100":
-                continue
+            name, system = r["model"], LONG_CONTEXT_SYSTEMS[r["system"]]
+            cfg = {**LONG_CONTEXT_MODELS[name], "max_position_embeddings": 1 << 21, "hidden_act": "silu",
+                   "tie_word_embeddings": False}
+            model = os.path.join(tmp, f"{name}.json")
+            with open(model, "w") as g:
+                json.dump(cfg, g)
             tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
-            seq = int(r["seq_len_k"]) * 1024
-            argv = ["train", "--model", model, "--system", "dgx_h100", "--gpus", r["num_gpus"], "--tp", str(tp),
+            gpus, seq = tp * pp * dp * cp, int(r["seq_len_k"]) * 1024
+            argv = ["train", "--model", model, "--system", system, "--gpus", str(gpus), "--tp", str(tp),
                     "--pp", str(pp), "--cp", str(cp), "--dp", str(dp), "--gbs", r["global_batch_size"],
                     "--seq", str(seq), "--dtype", "fp8", "--zero", "1", "--recompute", "none", "--json",
                     "--no-cache"] + (["--sequence-parallel"] if tp > 1 else [])
@@ -193,16 +213,15 @@ def long_context(path=DATA / "long_context_cp.csv") -> list:
                     raise RuntimeError(f"diffsys train failed on {argv}")
             rep = json.loads(buf.getvalue())
             meas = float(r["tflops_per_gpu_with_cp"])
-            # model FLOPs: diffsys counts the attention core over the full s x s square (Narayanan et al. 2021
-            # Eq. 3, as the 24.07 table does); a causal count halves it, 3 x 2·L·s·(a·d) FLOPs per token fewer
-            causal = rep["tflops_per_gpu"] - rep["tokens_per_s_per_gpu"] * 3 * 2 * cfg["num_hidden_layers"] \
-                * seq * cfg["hidden_size"] / 1e12
-            out.append({"task": "long_context", "model": "LLAMA2-7B", "seq": seq, "gpus": int(r["num_gpus"]),
-                        "tp": tp, "pp": pp, "dp": dp, "cp": cp, "measured_tflops_per_gpu": meas,
-                        "predicted_tflops_per_gpu": rep["tflops_per_gpu"],
-                        "rel_error": rep["tflops_per_gpu"] / meas - 1.0, "predicted_causal_tflops_per_gpu": causal,
-                        "rel_error_causal": causal / meas - 1.0, "mem_GiB": rep["mem_GiB"],
-                        "breakdown_fraction": rep["breakdown_fraction"]})
+            tok = rep["tokens_per_s_per_gpu"]
+            pred = tok * nemo_model_flops_per_token(cfg, seq) / 1e12
+            causal = tok * nemo_model_flops_per_token(cfg, seq, causal=True) / 1e12
+            out.append({"task": "long_context", "model": name, "system": r["system"], "release": r["container"],
+                        "seq": seq, "gpus": gpus, "tp": tp, "pp": pp, "dp": dp, "cp": cp,
+                        "measured_tflops_per_gpu": meas, "predicted_tflops_per_gpu": pred,
+                        "rel_error": pred / meas - 1.0, "predicted_causal_tflops_per_gpu": causal,
+                        "rel_error_causal": causal / meas - 1.0, "predicted_tokens_per_s_per_gpu": tok,
+                        "mem_GiB": rep["mem_GiB"], "breakdown_fraction": rep["breakdown_fraction"]})
     return out
 
 
@@ -240,6 +259,27 @@ def plot(results, path):
     save_figure(fig, path, dpi=130)
 
 
+def plot_long_context(results, path):
+    """Measured and predicted model TFLOP/s/GPU against the sequence length, one line pair per system."""
+    from diffsys._plotting import figure_and_axes, save_figure
+
+    fig, ax = figure_and_axes(figsize=(5.6, 4.0))
+    for (system, sel), c in zip(((s, [x for x in results if x["system"] == s]) for s in LONG_CONTEXT_SYSTEMS),
+                                ("C0", "C1")):
+        seq = [x["seq"] / 1024 for x in sel]
+        ax.plot(seq, [x["measured_tflops_per_gpu"] for x in sel], "o-", color=c,
+                label=f"{system} {sel[0]['model']} measured ({sel[0]['release']})")
+        ax.plot(seq, [x["predicted_tflops_per_gpu"] for x in sel], "s--", color=c, mfc="none",
+                label=f"{system} diffsys train")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length (k tokens), CP grows with it")
+    ax.set_ylabel("model TFLOP/s/GPU (NeMo's FLOP count)")
+    ax.set_ylim(0, None)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=130)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "img" / "train_validation.png"))
@@ -258,14 +298,18 @@ def main(argv=None):
     st = stats(res)
     lc = long_context()
     for x in lc:
-        print(f"long-context LLAMA2-7B seq {x['seq']:8d} gpus {x['gpus']:4d} tp{x['tp']} pp{x['pp']} dp{x['dp']} "
-              f"cp{x['cp']:<3d} measured {x['measured_tflops_per_gpu']:6.0f} predicted "
+        print(f"long-context {x['system']} {x['model']} seq {x['seq']:8d} gpus {x['gpus']:4d} tp{x['tp']} pp{x['pp']}"
+              f" dp{x['dp']} cp{x['cp']:<3d} measured {x['measured_tflops_per_gpu']:6.0f} predicted "
               f"{x['predicted_tflops_per_gpu']:6.0f} TFLOP/s/GPU {100 * x['rel_error']:+6.1f} % (causal count "
               f"{x['predicted_causal_tflops_per_gpu']:6.0f}, {100 * x['rel_error_causal']:+6.1f} %)")
-    lc_stats = stats(lc)["all"]
-    lc_stats["causal_count"] = stats([{**x, "rel_error": x["rel_error_causal"]} for x in lc])["all"]
-    for name, v in (("full-square count", lc_stats), ("causal count", lc_stats["causal_count"])):
-        print(f"long-context ({name}) n={v['n']} MAPE {100 * v['mape']:.1f} % max {100 * v['max']:.1f} %")
+    lc_stats = {}
+    for system in LONG_CONTEXT_SYSTEMS:
+        sel = [x for x in lc if x["system"] == system]
+        lc_stats[system] = stats(sel)["all"]
+        lc_stats[system]["causal_count"] = stats([{**x, "rel_error": x["rel_error_causal"]} for x in sel])["all"]
+        for name, v in (("NeMo count", lc_stats[system]), ("causal count", lc_stats[system]["causal_count"])):
+            print(f"long-context {system} ({name}) n={v['n']} MAPE {100 * v['mape']:.1f} % max "
+                  f"{100 * v['max']:.1f} % bias {100 * v['bias']:+.1f} %")
     for x in res:
         print(f"{x['task']:8s} {x['model']:14s} {x['gpus']:4d} tp{x['tp']} pp{x['pp']} cp{x['cp']} vp{x['vp']:<3d}"
               f" measured {x['measured_tokens_per_s_per_gpu']:8.0f} predicted {x['predicted_tokens_per_s_per_gpu']:8.0f}"
@@ -280,10 +324,13 @@ def main(argv=None):
                               "held_out": "every row but the pretrain rows with pp = 1"},
                    "stats": st, "held_out": stats([x for x in res if not in_fit_split(x)])["all"],
                    "rows": res,
-                   "long_context": {"source": "shared/validation/nemo/long_context_cp.csv (DGX-H100 rows)",
+                   "long_context": {"source": "shared/validation/nemo/long_context_cp.csv",
+                                    "flop_count": "NeMo flops_formulas (full s x s attention square)",
                                     "stats": lc_stats, "rows": lc}}, f, indent=1)
     plot(res, a.out)
-    print(f"wrote {a.out} and {a.json}")
+    lc_png = str(pathlib.Path(a.out).with_name("train_long_context.png"))
+    plot_long_context(lc, lc_png)
+    print(f"wrote {a.out}, {lc_png} and {a.json}")
 
 
 if __name__ == "__main__":

@@ -136,16 +136,26 @@ def test_nemo_h100_llama_rows_within_bound(validation_dir):
     assert st["mape"] <= 0.06 and st["max"] <= 0.10, st
 
 
-def test_nemo_h100_long_context_rows(validation_dir):
-    """The NeMo context-parallel study on DGX-H100 (Llama-2 7B FP8, 4k-1M tokens, CP up to 32; the fp8 compile of
-    the test above), causal FLOP count: every row predicted slow, within 32 %, MAPE <= 22 % (measured 20.6 % /
-    29.8 %: the preset's sustained clock, fitted on GEMM-bound rows, slows these attention-bound runs too much;
-    docs/llm.md). The full-square count exceeds the BF16 peak at the longest sequences."""
+def test_nemo_long_context_rows(validation_dir):
+    """The NeMo context-parallel study (4k-1M tokens, CP up to 32; FP8), in NeMo's own model-FLOP count
+    (attention over the full s x s square). DGX-B200 (Llama-3 8B, NeMo 25.04; unseen hardware: the joint A100/H100
+    kernel constants, no sustained-clock fit): MAPE <= 5 %, max <= 12 % (measured 4.1 % / 10.7 %). DGX-H100
+    (Llama-2 7B, NeMo 24.03): predicted fast, more so as attention dominates: within -5 %..+42 %, MAPE <= 22 %
+    (measured 20.5 % / 40.0 %, a known miss: docs/llm.md). The causal reading of the count cannot be the study's:
+    it would put the flat B200 measurements 40-49 % above the prediction at 128k-1M tokens."""
     res = _validation().long_context()
-    assert len(res) == 9
-    err = [x["rel_error_causal"] for x in res]
-    assert all(-0.32 <= e <= 0.0 for e in err) and sum(abs(e) for e in err) / len(err) <= 0.22, err
-    assert max(x["predicted_tflops_per_gpu"] for x in res) > 700
+    b200 = [x for x in res if x["system"] == "DGX-B200"]
+    h100 = [x for x in res if x["system"] == "DGX-H100"]
+    assert len(b200) == 8 and len(h100) == 9
+
+    def mape(rows, key="rel_error"):
+        return sum(abs(x[key]) for x in rows) / len(rows)
+
+    assert mape(b200) <= 0.05 and max(abs(x["rel_error"]) for x in b200) <= 0.12, b200
+    err = [x["rel_error"] for x in h100]
+    assert all(-0.05 <= e <= 0.42 for e in err) and mape(h100) <= 0.22, err
+    assert err[-1] > err[0]  # the attention-bound end is the miss
+    assert min(x["rel_error_causal"] for x in b200 if x["seq"] >= 128 * 1024) < -0.39
 
 
 def test_shipped_nemo_table_within_bound():
