@@ -35,10 +35,11 @@ Serving loop (continuous batching; Yu et al., "Orca", OSDI 2022; Kwon et al., "v
   wait (preemption/queueing) — that wait is added to the TTFT through ``C = X·(TTFT + Z)``.
 * Aggregated mode: prefills interleave the decode iterations (chunked / mixed batches), so each decode
   iteration is stretched by the engine's prefill utilization ``ρ = X·t_prefill``: ``TPOT = t_step(B)/(1 - ρ)``.
-  TTFT = own prefill + wait behind other requests' prefills (the AMVA queue) + half an iteration (arrival phase).
+  TTFT = the prompt's first-token latency + the wait behind the prompts of the clients that return in step
+  (below); the engine batches the prompts it holds, so no queue of single-prompt services forms in front of it.
 * Disaggregated mode: ``W_p`` prefill workers form a multi-server prefill station (service ``t_prefill/W_p``);
   ``W_d`` decode workers share the running requests; TPOT = one decode worker's step at ``B/W_d``; TTFT adds
-  the KV transfer.
+  the prefill station's AMVA queue and the KV transfer.
 * KV-cache capacity: HBM × ``hbm_fraction`` minus the weights per GPU and an activation reserve, over the KV
   bytes per token per GPU (:meth:`ModelArch.kv_elements_per_token_layer`); the instance holds ``⌊cap/(isl+osl/2)⌋``
   requests at their mean context ``isl + osl/2``
@@ -49,11 +50,14 @@ Serving loop (continuous batching; Yu et al., "Orca", OSDI 2022; Kwon et al., "v
   ``p``-quantile of the wait is ``(W̄/ρ)·ln(ρ/(1-p))`` when ``ρ > 1-p`` (else 0).
 * Backend: a few fitted constants per serving framework (``serving_backends.json``, :data:`BACKEND_CONSTANT_NAMES`):
   ``iter_s`` (scheduler + launch per decode iteration), ``req_s`` (per running request per iteration: sampling,
-  detokenization, bookkeeping), ``prefill_s`` (per prefill request), ``decode_scale`` / ``prefill_scale`` (time of
-  the framework's kernels relative to the TensorRT-LLM kernels the roofline is calibrated on) and
-  ``burst_fraction`` (the fraction of the clients that stay in step: a benchmark starts all ``C`` clients at
-  once and, with fixed ``isl``/``osl``, requests tend to finish and return together, so a returning request waits
-  on average behind ``burst_fraction·(C-1)/2`` other prompts' prefills on top of the AMVA queue).
+  detokenization, bookkeeping), ``decode_scale`` (time of the framework's decode kernels relative to the
+  TensorRT-LLM kernels the roofline is calibrated on), ``prefill_scale`` and ``prefill_s`` (the prompt's latency to
+  its first token: ``prefill_scale ×`` its kernel time ``+ prefill_s``; the framework runs the prompt interleaved
+  with decode iterations, chunked, and returns the token after them, so the latency exceeds the GPU time the prompt
+  takes from the engine, which stays the kernel time in ``ρ``) and ``burst_fraction`` (the fraction of the clients
+  that stay in step: a benchmark starts all ``C`` clients at once and, with fixed ``isl``/``osl``, requests tend to
+  finish and return together, so a returning request waits on average behind ``burst_fraction·(C-1)/2`` other
+  prompts' prefill work).
 
 Every max/min/floor on the gradient path has its smooth twin selected by ``temperature`` (0 = exact).
 """
@@ -485,9 +489,13 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     kv_len = spec.isl + spec.osl / 2.0
     dis = spec.disagg
     cap, workers, t_kv, b_hi = kern.kv_capacity_requests, kern.workers, kern.kv_transfer_s, kern.b_hi
-    pf_compute = spec.prefill_scale * (kern.prefill_gemm_s + kern.prefill_attention_s)
-    t_pf = pf_compute + _exposed_comm(kern.prefill_comm_s, pf_compute, spec.comm_overlap) + spec.prefill_s
-    s_pf = t_pf / kern.prefill_servers  # prefill station's service time per request
+    pf_kernels = kern.prefill_gemm_s + kern.prefill_attention_s
+    pf_work = pf_kernels + _exposed_comm(kern.prefill_comm_s, pf_kernels, spec.comm_overlap)
+    # the GPU time a prompt takes from the engine, and the latency to its first token: the framework runs the
+    # prompt interleaved with decode iterations and returns its token after them (prefill_scale, prefill_s)
+    pf_latency = spec.prefill_scale * pf_kernels
+    t_pf = pf_latency + _exposed_comm(kern.prefill_comm_s, pf_latency, spec.comm_overlap) + spec.prefill_s
+    s_pf = pf_work / kern.prefill_servers  # prefill station's service time per request
     batches = jnp.stack([b_hi, 0.5 * b_hi])
     overhead = spec.iter_s + spec.req_s * batches / spec.adp
     dec_compute = spec.decode_scale * (kern.decode_gemm_s + kern.decode_attention_s)
@@ -501,6 +509,7 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     slope = (step_hi - step_lo) / jnp.maximum(0.5 * b_hi, 1e-9)
 
     burst = s_pf * spec.burst_fraction * (C - 1.0) / 2.0
+    lag = t_pf - s_pf  # first-token latency beyond the prompt's GPU time
 
     def rates(q, b, tpot):
         step = step_hi + slope * (b - b_hi)
@@ -508,8 +517,8 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
         z = osl1 * tpot
         # the in-step clients reorder who waits for the prefill station, not how much work it does: the engine's
         # prefill share follows the AMVA rate; the clients' cycle (Little's law) includes the burst wait
-        x = C / (r_pf + burst + t_kv + z + 1e-12)
-        rho = jnp.clip(C / (r_pf + t_kv + z + 1e-12) * s_pf * (1.0 - dis), 0.0, RHO_MAX)  # engine's prefill share
+        x = C / (r_pf + lag + burst + t_kv + z + 1e-12)
+        rho = jnp.clip(C / (r_pf + lag + t_kv + z + 1e-12) * s_pf * (1.0 - dis), 0.0, RHO_MAX)  # prefill share
         return step, r_pf + burst, z, x, rho
 
     def amva(_, state):
@@ -525,10 +534,13 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     tpot = step / (1.0 - rho)
     z = osl1 * tpot
     # KV-capacity limit: at most cap·workers requests decode at once; the others wait before their prefill
-    x_cap = cap * workers / jnp.maximum(z + r_pf + t_kv, 1e-12)
+    x_cap = cap * workers / jnp.maximum(z + r_pf + lag + t_kv, 1e-12)
     x = _smin(x_loop, jnp.maximum(x_cap, 1e-9), t)
-    queue_cap = C / x - (r_pf + t_kv + z)
-    ttft = t_pf + (r_pf - s_pf) + t_kv + 0.5 * step * emitted * (1.0 - dis) + jnp.maximum(queue_cap, 0.0)
+    queue_cap = C / x - (r_pf + lag + t_kv + z)
+    # the prompt's latency and the wait behind the prompts of the in-step clients (r_pf includes it); in agg mode
+    # the engine batches the prompts it has, so no queue of single-prompt services forms; disagg adds the prefill
+    # workers' AMVA queue
+    ttft = t_pf + burst + (r_pf - burst - s_pf) * dis + t_kv + jnp.maximum(queue_cap, 0.0)
 
     tokens_per_s = x * spec.osl
     gpus = spec.gpus
