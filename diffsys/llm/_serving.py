@@ -30,9 +30,12 @@ Serving loop (continuous batching; Yu et al., "Orca", OSDI 2022; Kwon et al., "v
   queueing network of a prefill station (the engine's prefill work, or the prefill workers) and a delay station
   (the ``osl - 1`` decode iterations). Its mean values are solved by Schweitzer's approximate mean-value analysis
   (Schweitzer 1979; Lazowska et al., "Quantitative System Performance", 1984, Ch. 7, Eq. 7.3):
-  ``R_p = S_p·(1 + Q_p·(C-1)/C)``, ``X = C/(R_p + Z)``, ``Q_p = X·R_p``, iterated a fixed number of times.
-  The running decode batch is ``B = X·Z`` (Little's law), capped by the KV-cache capacity; requests beyond it
-  wait (preemption/queueing) — that wait is added to the TTFT through ``C = X·(TTFT + Z)``.
+  ``R_p = S_p·(1 + Q_p·(C-1)/C)``, ``X = C/(R_p + Z)``, ``Q_p = X·R_p``, whose fixed point for one station is
+  the positive root of ``R_p² + (Z - S_p·C)·R_p - S_p·Z = 0``. The running decode batch is ``B = X·Z`` (Little's
+  law), capped by the KV-cache capacity; requests beyond it wait (preemption/queueing) — that wait is added to the
+  TTFT through ``C = X·(TTFT + Z)``. ``Z`` holds the TPOT, which depends on ``B`` and ``ρ`` (below): the TPOT is
+  the root of ``log TPOT = log(t_step(B)/(1 - ρ))``, increasing in ``log TPOT``, found by bisection with the
+  implicit-function gradient.
 * Aggregated mode: prefills interleave the decode iterations (chunked / mixed batches), so each decode
   iteration is stretched by the engine's prefill utilization ``ρ = X·t_prefill``: ``TPOT = t_step(B)/(1 - ρ)``.
   TTFT = the prompt's first-token latency + the wait behind the prompts of the clients that return in step
@@ -98,8 +101,10 @@ DEFAULT_BACKEND_CONSTANTS = {"iter_s": 2e-3, "req_s": 2e-5, "prefill_s": 5e-3, "
 ACTIVATION_RESERVE_B = 4.0 * 2**30
 #: largest prefill share of the engine's time in agg mode (a saturated engine still decodes 1 - RHO_MAX of the time)
 RHO_MAX = 0.98
-#: Schweitzer AMVA iterations (converged to < 0.1 % on the validation rows)
-AMVA_ITERATIONS = 24
+#: bracket of the closed-loop TPOT solve, seconds (a step is far above 0.1 µs and far below 10⁴ s)
+TPOT_BRACKET_S = (1e-7, 1e4)
+#: bisection steps of the TPOT solve (the bracket's 25 e-folds down to 1e-13 in log TPOT)
+LOOP_BISECTIONS = 48
 _CAL_PATH = os.path.join(os.path.dirname(__file__), "serving_backends.json")
 
 
@@ -481,6 +486,26 @@ def serving_kernels(spec: ServingSpec, *, temperature=0.0) -> ServingKernels:
                           p_adp * (1.0 + dis * (spec.prefill_workers - 1.0)), workers)
 
 
+def _increasing_root(fn, lo, hi):
+    """Root of the increasing ``fn`` in ``[lo, hi]`` (elementwise): :data:`LOOP_BISECTIONS` bisection steps outside
+    the gradient, then one implicit-function step, so the value is the bisection's and the derivative is
+    ``du/dθ = -(∂fn/∂θ)/(∂fn/∂u)`` (a non-positive or non-finite slope contributes no gradient). A root outside the
+    bracket would end at its edge; :data:`TPOT_BRACKET_S` holds every TPOT a decode step of 0.1 µs-200 s implies
+    (the prefill share stretches a step by at most ``1/(1 - RHO_MAX)``), and no host callback runs per point."""
+
+    def bisect(_, state):
+        a, b = state
+        mid = 0.5 * (a + b)
+        above = jax.lax.stop_gradient(fn(mid)) > 0
+        return jnp.where(above, a, mid), jnp.where(above, mid, b)
+
+    a, b = jax.lax.fori_loop(0, LOOP_BISECTIONS, bisect, (jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi)))
+    u0 = jax.lax.stop_gradient(0.5 * (a + b))
+    val, slope = jax.jvp(fn, (u0,), (jnp.ones_like(u0),))
+    slope = jax.lax.stop_gradient(jnp.where(jnp.isfinite(slope) & (slope > 0), slope, 1.0))
+    return u0 - (val - jax.lax.stop_gradient(val)) / slope
+
+
 def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) -> ServingMetrics:
     """The serving stage of :func:`serving_model`: backend constants, closed loop, capacity, percentiles."""
     t = temperature
@@ -511,28 +536,28 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
     burst = s_pf * spec.burst_fraction * (C - 1.0) / 2.0
     lag = t_pf - s_pf  # first-token latency beyond the prompt's GPU time
 
-    def rates(q, b, tpot):
-        step = step_hi + slope * (b - b_hi)
-        r_pf = s_pf * (1.0 + q * (C - 1.0) / C)
+    def loop_at(tpot):
+        """The closed loop at a given TPOT: the prefill station's residence (Schweitzer's AMVA fixed point
+        ``R = S·(1 + Q·(C-1)/C)``, ``Q = X·R``, ``X = C/(R + A)`` in closed form: the positive root of
+        ``R² + (A - S·C)·R - S·A = 0``), the request rate, the engine's prefill share, the batch and the step."""
         z = osl1 * tpot
+        a = lag + burst + t_kv + z  # the rest of a client's cycle
+        r = 0.5 * ((s_pf * C - a) + jnp.sqrt((a - s_pf * C) ** 2 + 4.0 * s_pf * a))
+        x = C / (r + a + 1e-12)
         # the in-step clients reorder who waits for the prefill station, not how much work it does: the engine's
         # prefill share follows the AMVA rate; the clients' cycle (Little's law) includes the burst wait
-        x = C / (r_pf + lag + burst + t_kv + z + 1e-12)
-        rho = jnp.clip(C / (r_pf + lag + t_kv + z + 1e-12) * s_pf * (1.0 - dis), 0.0, RHO_MAX)  # prefill share
-        return step, r_pf + burst, z, x, rho
+        rho = jnp.clip(C / (r + lag + t_kv + z + 1e-12) * s_pf * (1.0 - dis), 0.0, RHO_MAX)
+        b = _smin(x * z / workers, cap, t)
+        step = jnp.maximum(step_hi + slope * (b - b_hi), 1e-9)
+        return r + burst, z, x, rho, b, step
 
-    def amva(_, state):
-        q, b, tpot = state
-        step, r_pf, z, x, rho = rates(q, b, tpot)
-        new = (x * (r_pf - burst), _smin(x * z / workers, cap, t), step / (1.0 - rho))
-        return tuple((0.5 * (o + n)).astype(o.dtype) for o, n in zip(state, new))
+    def excess(u):  # log TPOT minus the log of the TPOT the loop implies (increasing in u)
+        _, _, _, rho, _, step = loop_at(jnp.exp(u))
+        return u - jnp.log(step / (1.0 - rho))
 
-    init = jnp.broadcast_arrays(jnp.zeros_like(step_hi), b_hi, step_hi)
-    dt = jnp.result_type(*init)
-    q, b, tpot = jax.lax.fori_loop(0, AMVA_ITERATIONS, amva, tuple(jnp.asarray(v, dt) for v in init))
-    step, r_pf, z, x_loop, rho = rates(q, b, tpot)
-    tpot = step / (1.0 - rho)
-    z = osl1 * tpot
+    tpot = jnp.exp(_increasing_root(excess, jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[0])),
+                                    jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[1]))))
+    r_pf, z, x_loop, rho, b, step = loop_at(tpot)
     # KV-capacity limit: at most cap·workers requests decode at once; the others wait before their prefill
     x_cap = cap * workers / jnp.maximum(z + r_pf + lag + t_kv, 1e-12)
     x = _smin(x_loop, jnp.maximum(x_cap, 1e-9), t)
