@@ -81,6 +81,7 @@ from ..primitives import (
     Metrics,
     clamp,
     floor_ste,
+    increasing_root,
     mg1_wait,
     relative_temperature,
     smooth_max,
@@ -486,26 +487,6 @@ def serving_kernels(spec: ServingSpec, *, temperature=0.0) -> ServingKernels:
                           p_adp * (1.0 + dis * (spec.prefill_workers - 1.0)), workers)
 
 
-def _increasing_root(fn, lo, hi):
-    """Root of the increasing ``fn`` in ``[lo, hi]`` (elementwise): :data:`LOOP_BISECTIONS` bisection steps outside
-    the gradient, then one implicit-function step, so the value is the bisection's and the derivative is
-    ``du/dθ = -(∂fn/∂θ)/(∂fn/∂u)`` (a non-positive or non-finite slope contributes no gradient). A root outside the
-    bracket would end at its edge; :data:`TPOT_BRACKET_S` holds every TPOT a decode step of 0.1 µs-200 s implies
-    (the prefill share stretches a step by at most ``1/(1 - RHO_MAX)``), and no host callback runs per point."""
-
-    def bisect(_, state):
-        a, b = state
-        mid = 0.5 * (a + b)
-        above = jax.lax.stop_gradient(fn(mid)) > 0
-        return jnp.where(above, a, mid), jnp.where(above, mid, b)
-
-    a, b = jax.lax.fori_loop(0, LOOP_BISECTIONS, bisect, (jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi)))
-    u0 = jax.lax.stop_gradient(0.5 * (a + b))
-    val, slope = jax.jvp(fn, (u0,), (jnp.ones_like(u0),))
-    slope = jax.lax.stop_gradient(jnp.where(jnp.isfinite(slope) & (slope > 0), slope, 1.0))
-    return u0 - (val - jax.lax.stop_gradient(val)) / slope
-
-
 def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) -> ServingMetrics:
     """The serving stage of :func:`serving_model`: backend constants, closed loop, capacity, percentiles."""
     t = temperature
@@ -555,8 +536,11 @@ def serving_loop(spec: ServingSpec, kern: ServingKernels, *, temperature=0.0) ->
         _, _, _, rho, _, step = loop_at(jnp.exp(u))
         return u - jnp.log(step / (1.0 - rho))
 
-    tpot = jnp.exp(_increasing_root(excess, jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[0])),
-                                    jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[1]))))
+    # a root outside the bracket would end at its edge: TPOT_BRACKET_S holds every TPOT a decode step of
+    # 0.1 µs-200 s implies (the prefill share stretches a step by at most 1/(1 - RHO_MAX))
+    u, _ = increasing_root(excess, jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[0])),
+                           jnp.log(jnp.full_like(step_hi, TPOT_BRACKET_S[1])), LOOP_BISECTIONS)
+    tpot = jnp.exp(u)
     r_pf, z, x_loop, rho, b, step = loop_at(tpot)
     # KV-capacity limit: at most cap·workers requests decode at once; the others wait before their prefill
     x_cap = cap * workers / jnp.maximum(z + r_pf + lag + t_kv, 1e-12)

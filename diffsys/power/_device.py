@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import optimistix as optx
 
 from ..hardware import Accelerator
-from ..primitives import relative_temperature, smooth_max, smooth_min
+from ..primitives import increasing_root, relative_temperature, smooth_max, smooth_min
 from ..roofline import OpCost, op_time
 from .._checks import check_positive
 from .._status import log_unconverged, succeeded
@@ -169,17 +169,8 @@ def constrained_clock(violation_fn: Callable, f_min_Hz, f_max_Hz, *, n_bisect: i
     if jnp.shape(g_max) == () and jnp.shape(lo0) == () and jnp.shape(hi0) == ():
         f_implicit, val, converged = _clock_root(g, lo0, hi0, unconstrained | infeasible, n_bisect)
     else:
-        def bis(state, _):
-            lo, hi = state
-            mid = 0.5 * (lo + hi)
-            ok = jax.lax.stop_gradient(g(jnp.exp(mid))) <= 0
-            return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)), None
-
-        (lo, _), _ = jax.lax.scan(bis, (lo0, hi0), None, length=n_bisect)
-        f_root = jax.lax.stop_gradient(jnp.exp(lo))
-        val, slope = jax.jvp(lambda f: g(f), (f_root,), (jnp.ones_like(f_root),))
-        slope = jax.lax.stop_gradient(jnp.where(jnp.abs(slope) > 0, slope, 1.0))
-        f_implicit = f_root - (val - jax.lax.stop_gradient(val)) / slope  # value f_root, gradient -g_θ/g_f
+        u, val = increasing_root(lambda u: g(jnp.exp(u)), lo0 + 0.0 * g_max, hi0 + 0.0 * g_max, n_bisect)
+        f_implicit = jnp.exp(u)  # value at the feasible end, gradient -g_θ/g_f
         converged = jnp.ones(jnp.shape(val), bool)
     f_star = jnp.where(unconstrained, f_hi, jnp.where(infeasible, f_lo, f_implicit))
     viol = jnp.where(unconstrained, g_max, jnp.where(infeasible, g_min, val))

@@ -8,6 +8,7 @@ from ._metrics import (
     metrics_class as metrics_class,
 )
 
+from ._root import increasing_root as increasing_root
 from ._queueing import (
     DEFAULT_RHO_MAX as DEFAULT_RHO_MAX,
     QueueDelay as QueueDelay,
