@@ -163,12 +163,12 @@ def validate(select=None) -> list:
     return out
 
 
-#: the models of the context-parallel study (sizes as the presets; their position limits lifted, as the study does)
+#: the models of the context-parallel study (their position limits are lifted, as the study does): Llama-2 7B's
+#: sizes (not in the catalogue; the ``llama2_7b`` preset's), Llama-3 8B = the catalogue's Llama-3.1 8B sizes
 LONG_CONTEXT_MODELS = {
     "LLAMA2-7B": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
                   "num_attention_heads": 32, "vocab_size": 32000},
-    "LLAMA3-8B": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-                  "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256},
+    "LLAMA3-8B": "meta-llama/Llama-3.1-8B",
 }
 LONG_CONTEXT_SYSTEMS = {"DGX-H100": "dgx_h100", "DGX-B200": "dgx_b200"}
 
@@ -191,13 +191,15 @@ def long_context(path=DATA / "long_context_cp.csv") -> list:
     product in every row (README), and the printed DP is the one the global batch allows (gbs >= dp at 512k and
     1M tokens; 4x the DP is not)."""
     from diffsys.cli import main
+    from diffsys.llm import model_config
 
     out = []
     with open(path, newline="") as f, tempfile.TemporaryDirectory() as tmp:
         for r in csv.DictReader(f):
             name, system = r["model"], LONG_CONTEXT_SYSTEMS[r["system"]]
-            cfg = {**LONG_CONTEXT_MODELS[name], "max_position_embeddings": 1 << 21, "hidden_act": "silu",
-                   "tie_word_embeddings": False}
+            sizes = LONG_CONTEXT_MODELS[name]
+            sizes = model_config(sizes) if isinstance(sizes, str) else sizes
+            cfg = {**sizes, "max_position_embeddings": 1 << 21, "hidden_act": "silu", "tie_word_embeddings": False}
             model = os.path.join(tmp, f"{name}.json")
             with open(model, "w") as g:
                 json.dump(cfg, g)
